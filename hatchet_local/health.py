@@ -1,0 +1,104 @@
+"""Readiness checks with three outcomes, and one loop that waits on any of them.
+
+A check says `ready`, `waiting` (ask again) or `failed` (stop now: waiting longer will not
+help). Clock and sleep are parameters, so a timeout test runs in milliseconds.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import httpx
+
+from hatchet_local.compose import Compose
+from hatchet_local.errors import HealthTimeout, ServiceUnhealthy
+
+
+@dataclass(frozen=True)
+class Check:
+    outcome: Literal["ready", "waiting", "failed"]
+    detail: str
+
+
+READY = Check("ready", "ready")
+
+
+def wait_for(
+    what: str,
+    check: Callable[[], Check],
+    timeout: float,
+    *,
+    interval: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Ask `check` until it is ready; return the seconds it took.
+
+    Raises ServiceUnhealthy when the check fails and HealthTimeout when time runs out;
+    both messages name what was awaited, the time waited and the last status.
+    """
+    started = clock()
+    while True:
+        result = check()
+        elapsed = clock() - started
+        if result.outcome == "ready":
+            return elapsed
+        if result.outcome == "failed":
+            raise ServiceUnhealthy(f"{what} failed after {elapsed:.0f}s: {result.detail}")
+        if elapsed >= timeout:
+            raise HealthTimeout(
+                f"{what} not ready after {elapsed:.0f}s (timeout {timeout:.0f}s); "
+                f"last status: {result.detail}"
+            )
+        sleep(min(interval, max(timeout - elapsed, 0.0)))
+
+
+def service_check(compose: Compose, service: str) -> Callable[[], Check]:
+    """A compose service with a healthcheck: healthy, still starting, or gone wrong."""
+
+    def check() -> Check:
+        states = {s.service: s for s in compose.ps()}
+        state = states.get(service)
+        if state is None:
+            return Check("failed", "no container (was it removed?)")
+        if state.state in ("exited", "dead"):
+            return Check("failed", f"container {state.state} with code {state.exit_code}")
+        if state.state == "restarting":
+            return Check("failed", f"container keeps restarting (last exit {state.exit_code})")
+        if state.state != "running":
+            return Check("waiting", f"container {state.state}")
+        if state.health in ("healthy", ""):
+            return READY
+        if state.health == "unhealthy":
+            return Check("failed", "healthcheck reports unhealthy")
+        return Check("waiting", f"health {state.health}")
+
+    return check
+
+
+def http_check(client: httpx.Client, url: str) -> Callable[[], Check]:
+    def check() -> Check:
+        try:
+            response = client.get(url, timeout=5)
+        except httpx.HTTPError as exc:
+            return Check("waiting", f"GET {url}: {type(exc).__name__}")
+        if response.status_code == 200:
+            return READY
+        return Check("waiting", f"GET {url}: HTTP {response.status_code}")
+
+    return check
+
+
+def tcp_check(host: str, port: int) -> Callable[[], Check]:
+    def check() -> Check:
+        try:
+            with socket.create_connection((host, port), timeout=2):
+                return READY
+        except OSError as exc:
+            return Check("waiting", f"connect {host}:{port}: {exc.strerror or exc}")
+
+    return check

