@@ -28,7 +28,10 @@ def atomic_write(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:
     """Replace `path` with `text` in one step; the file is created with `mode` from the start."""
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory, expected a file")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:  # a missing or read-only directory
+        raise HatchetLocalError(f"{path}: cannot write: {exc.strerror}") from exc
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
@@ -45,9 +48,10 @@ def atomic_write(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:
 
 
 def read_text(path: Path) -> str | None:
-    """The file's text, or None when it does not exist. Other failures name the file."""
+    """The file's text exactly as stored (line endings kept), or None when it does not exist.
+    Other failures name the file."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return None
     except IsADirectoryError as exc:

@@ -159,7 +159,7 @@ def stamp_matches(stamp: Path, recipe: str) -> bool:
 
 
 def build_base() -> None:
-    recipe = digest([DEBIAN_SUITE, DEBIAN_MIRROR, "minbase", "v1"])
+    recipe = digest([DEBIAN_SUITE, DEBIAN_MIRROR, "minbase", "v2"])
     if image_label(BASE_IMAGE) == recipe:
         say("base", f"{BASE_IMAGE} up to date")
         return
@@ -169,6 +169,12 @@ def build_base() -> None:
     shutil.rmtree(rootfs, ignore_errors=True)
     say("base", f"debootstrap {DEBIAN_SUITE} into {rootfs}")
     run("base", ["debootstrap", "--variant=minbase", DEBIAN_SUITE, str(rootfs), DEBIAN_MIRROR])
+    # debootstrap leaves its downloads and package lists behind (~80 MB); images built on
+    # the base run `apt-get update` themselves.
+    for leftovers in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        for path in (rootfs / leftovers).glob("*"):
+            if path.is_file():
+                path.unlink()
     tar = subprocess.run(["tar", "-C", str(rootfs), "-c", "."], capture_output=True, check=True)
     run(
         "base",
