@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.helpers import E2E, RIG_IMAGES
+from tests.e2e.helpers import E2E, RIG_IMAGES, Project, labelled
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +22,22 @@ def rig_images() -> dict[str, str]:
     if check.returncode != 0:
         pytest.fail(check.stdout + check.stderr, pytrace=False)
     return RIG_IMAGES
+
+
+@pytest.fixture(scope="session")
+def shared_stack(
+    rig_images: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Project]:
+    """One running default stack (RabbitMQ queue) for every test that does not test
+    isolation; removed with its data at the end, and checked to leave nothing behind."""
+    root = tmp_path_factory.mktemp("shared")
+    project = Project(root / f"app-{uuid.uuid4().hex[:6]}", root / "state")
+    project.hl("up")
+    name = project.status()["stack"]
+    yield project
+    project.hl("down", "--volumes", "--yes")
+    assert labelled(f"io.hatchet-local.stack={name}") == {
+        "containers": [],
+        "volumes": [],
+        "networks": [],
+    }

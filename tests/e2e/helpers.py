@@ -107,3 +107,49 @@ def labelled(label: str) -> dict[str, list[str]]:
         ).stdout
         found[kind] = out.split()
     return found
+
+
+HATCHET_LOCAL = Path(sys.executable).parent / "hatchet-local"
+
+
+class Project:
+    """A project directory with its own hatchet-local state, driven through the real CLI."""
+
+    def __init__(self, directory: Path, state: Path, extra_config: str = "") -> None:
+        self.dir = directory
+        self.state = state
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "hatchet-local.yaml").write_text(rig.config_text() + extra_config)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        base = {k: v for k, v in clean_env().items() if not k.startswith("HATCHET_LOCAL_")}
+        return {**base, "HATCHET_LOCAL_STATE_DIR": str(self.state), **extra}
+
+    def hl(
+        self, *args: str, ok: bool = True, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `hatchet-local ARGS` in the project directory; assert success unless ok=False."""
+        proc = subprocess.run(
+            [str(HATCHET_LOCAL), *args],
+            cwd=self.dir, env=self.env(), capture_output=True, text=True, timeout=timeout,
+            check=False,
+        )  # fmt: skip
+        if ok:
+            assert proc.returncode == 0, (
+                f"hatchet-local {' '.join(args)} exited {proc.returncode}\n"
+                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
+        return proc
+
+    def status(self, *args: str) -> dict[str, Any]:
+        return dict(json.loads(self.hl("status", "--output", "json", *args).stdout))
+
+    def env_file(self) -> dict[str, str]:
+        lines = (self.dir / ".env.hatchet").read_text().splitlines()
+        return dict(
+            line.split("=", 1) for line in lines if "=" in line and not line.startswith("#")
+        )
+
+    def run_task(self, name: str) -> dict[str, Any]:
+        """An SDK round trip that sees nothing but the project's `.env.hatchet`."""
+        return run_sdk_task(self.dir, clean_env(), name)

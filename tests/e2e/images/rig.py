@@ -386,6 +386,12 @@ def build() -> None:
     say("done", f"rig images ready in {time.monotonic() - started:.0f}s")
 
 
+def config_text() -> str:
+    """The hatchet-local.yaml lines that point hatchet-local at the rig's images."""
+    lines = ["pull_policy: never", "images:", *(f"  {k}: {IMAGES[k]}" for k in CONFIG_KEYS)]
+    return "\n".join(lines) + "\n"
+
+
 def check() -> list[str]:
     return [image for image in IMAGES.values() if image_label(image) is None]
 
@@ -395,9 +401,7 @@ def main() -> int:
     parser.add_argument("command", choices=["build", "check", "config"])
     args = parser.parse_args()
     if args.command == "config":
-        print("pull_policy: never\nimages:")
-        for key in CONFIG_KEYS:
-            print(f"  {key}: {IMAGES[key]}")
+        print(config_text(), end="")
         return 0
     if args.command == "check":
         missing = check()

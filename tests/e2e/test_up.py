@@ -1,0 +1,156 @@
+"""`hatchet-local up` on the rig: a working stack and a token the official SDK uses as-is."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.helpers import Project, labelled
+
+pytestmark = pytest.mark.e2e
+
+CLIENT_KEYS = {
+    "HATCHET_CLIENT_TOKEN",
+    "HATCHET_CLIENT_TLS_STRATEGY",
+    "HATCHET_CLIENT_HOST_PORT",
+    "HATCHET_CLIENT_SERVER_URL",
+    "HATCHET_CLIENT_TENANT_ID",
+}
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+def probe_name() -> str:
+    return f"probe-{uuid.uuid4().hex[:8]}"
+
+
+def workflows(project: Project) -> list[str]:
+    settings = project.env_file()
+    response = httpx.get(
+        f"{settings['HATCHET_CLIENT_SERVER_URL']}/api/v1/tenants/"
+        f"{settings['HATCHET_CLIENT_TENANT_ID']}/workflows",
+        headers={"Authorization": f"Bearer {settings['HATCHET_CLIENT_TOKEN']}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return [row["name"] for row in response.json().get("rows") or []]
+
+
+def services_of(stack: str) -> set[str]:
+    out = subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"label=io.hatchet-local.stack={stack}",
+         "--format", '{{.Label "com.docker.compose.service"}}'],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return set(out.split())
+
+
+def test_up_writes_settings_the_sdk_uses_as_they_are(shared_stack: Project) -> None:
+    env_file = shared_stack.dir / ".env.hatchet"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    settings = shared_stack.env_file()
+    assert set(settings) == CLIENT_KEYS
+    status = shared_stack.status()
+    assert status["state"] == "running"
+    assert settings["HATCHET_CLIENT_SERVER_URL"] == status["dashboard_url"]
+    assert settings["HATCHET_CLIENT_HOST_PORT"] == status["grpc_address"]
+    assert services_of(status["stack"]) == {"postgres", "rabbitmq", "hatchet-lite"}
+
+    name = probe_name()
+    assert shared_stack.run_task(name) == {"echo": "HELLO", "task": name}
+
+
+def test_up_again_keeps_the_token_and_never_prints_it(shared_stack: Project) -> None:
+    token = shared_stack.env_file()["HATCHET_CLIENT_TOKEN"]
+    again = shared_stack.hl("up", "--output", "json")
+    result = json.loads(again.stdout)
+    assert result["token_reused"] is True
+    assert result["settings"]["HATCHET_CLIENT_TOKEN"] == "********"
+    assert shared_stack.env_file()["HATCHET_CLIENT_TOKEN"] == token
+    assert token not in again.stdout + again.stderr
+    assert token not in shared_stack.hl("env").stdout
+    assert f"HATCHET_CLIENT_TOKEN={token}" in shared_stack.hl("env", "--reveal").stdout
+
+
+def test_up_keeps_the_users_own_lines(shared_stack: Project) -> None:
+    env_file = shared_stack.dir / ".env.hatchet"
+    mine_before = "# my settings\nexport MY_FLAG=1\n\nDATABASE_URL='postgres://me'\n"
+    env_file.write_text(mine_before + env_file.read_text() + "LAST=1")
+    shared_stack.hl("up")
+    text = env_file.read_text()
+    assert text.startswith(mine_before)
+    assert text.endswith("\nLAST=1")  # kept as it was, without a newline added
+    assert set(shared_stack.env_file()) == CLIENT_KEYS | {"export MY_FLAG", "DATABASE_URL", "LAST"}
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+
+
+def test_down_then_up_keeps_data_and_token(shared_stack: Project) -> None:
+    first = probe_name()
+    shared_stack.run_task(first)
+    token = shared_stack.env_file()["HATCHET_CLIENT_TOKEN"]
+
+    shared_stack.hl("down")
+    stack = shared_stack.status()["stack"]
+    assert services_of(stack) == set()
+    assert shared_stack.status()["state"] == "stopped"
+
+    shared_stack.hl("up")
+    assert shared_stack.env_file()["HATCHET_CLIENT_TOKEN"] == token
+    assert first in workflows(shared_stack)
+    second = probe_name()
+    assert shared_stack.run_task(second) == {"echo": "HELLO", "task": second}
+
+
+def test_postgres_queue_stack_runs_without_rabbitmq(
+    rig_images: dict[str, str], tmp_path: Path
+) -> None:
+    project = Project(tmp_path / "pg-queue", tmp_path / "state", "message_queue: postgres\n")
+    stack = ""
+    try:
+        project.hl("up")
+        status = project.status()
+        stack = status["stack"]
+        assert status["message_queue"] == "postgres"
+        assert services_of(stack) == {"postgres", "hatchet-lite"}
+        name = probe_name()
+        assert project.run_task(name) == {"echo": "HELLO", "task": name}
+    finally:
+        project.hl("down", "--volumes", "--yes")
+    assert stack
+    assert labelled(f"io.hatchet-local.stack={stack}") == {
+        "containers": [],
+        "volumes": [],
+        "networks": [],
+    }
+
+
+def test_dashboard_login_in_chromium(shared_stack: Project) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    status = shared_stack.status("--reveal")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"{status['dashboard_url']}/auth/login")
+            page.fill("#email", status["admin_email"])
+            page.fill("#password", status["admin_password"])
+            page.get_by_role("button", name="Sign In").click()
+            page.wait_for_url(lambda url: "/auth/login" not in url, timeout=60_000)
+            tenant = shared_stack.env_file()["HATCHET_CLIENT_TENANT_ID"]
+            page.wait_for_url(f"**/tenants/{tenant}/**", timeout=60_000)
+            switcher = page.get_by_role("combobox", name="Select a tenant")
+            expect(switcher).to_contain_text("Default", timeout=60_000)
+            page.screenshot(path=str(ARTIFACTS / "dashboard.png"))
+        finally:
+            browser.close()

@@ -1,0 +1,247 @@
+"""Test doubles shared by the unit tests: a scripted Runner, a fake clock, and a fake
+Docker + Hatchet that answers everything `stack.up` asks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from hatchet_local.runner import Result
+
+PROJECT_OPTIONS = ("--project-name", "--file", "--env-file")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One command the code under test ran."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str] | None
+    timeout: float | None
+    capture: bool
+
+    def has(self, *words: str) -> bool:
+        return contains(self.argv, words)
+
+    def option(self, name: str) -> str:
+        """The value after `name` in argv (e.g. `--env-file`)."""
+        return self.argv[self.argv.index(name) + 1]
+
+
+Handler = Callable[[Call], Result]
+
+
+def contains(argv: Sequence[str], words: Sequence[str]) -> bool:
+    """True when `words` appear in `argv` as consecutive arguments."""
+    n = len(words)
+    return any(tuple(argv[i : i + n]) == tuple(words) for i in range(len(argv) - n + 1))
+
+
+def reply(call: Call, returncode: int = 0, stdout: str = "", stderr: str = "") -> Result:
+    return Result(call.argv, returncode, stdout, stderr)
+
+
+class FakeRunner:
+    """A Runner scripted by argv.
+
+    `on(*words, ...)` answers every command holding `words` as consecutive arguments; the
+    rule added last wins, so a test overrides a default by adding a rule. A command no rule
+    answers fails the test: nothing runs unnoticed.
+    """
+
+    def __init__(self) -> None:
+        self.rules: list[tuple[tuple[str, ...], Handler]] = []
+        self.calls: list[Call] = []
+
+    def on(
+        self,
+        *words: str,
+        returncode: int = 0,
+        stdout: str = "",
+        stderr: str = "",
+        raises: Exception | None = None,
+    ) -> None:
+        def handler(call: Call) -> Result:
+            if raises is not None:
+                raise raises
+            return reply(call, returncode, stdout, stderr)
+
+        self.rules.append((words, handler))
+
+    def on_call(self, *words: str, handler: Handler) -> None:
+        self.rules.append((words, handler))
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        capture: bool = True,
+    ) -> Result:
+        call = Call(tuple(argv), dict(env) if env is not None else None, timeout, capture)
+        self.calls.append(call)
+        for words, handler in reversed(self.rules):
+            if contains(call.argv, words):
+                return handler(call)
+        raise AssertionError(f"FakeRunner: no answer scripted for {list(argv)}")
+
+    def called(self, *words: str) -> list[Call]:
+        """The calls whose argv holds `words` consecutively, in order."""
+        return [call for call in self.calls if call.has(*words)]
+
+
+class FakeClock:
+    """A monotonic clock that only moves when `sleep` is called."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@dataclass(frozen=True)
+class Row:
+    """What `compose ps` reports for one service."""
+
+    state: str = "running"
+    health: str = "healthy"
+    exit_code: int = 0
+
+
+HEALTHY = Row()
+TOKEN_CREATE = ("exec", "-T", "hatchet-lite", "/hatchet-admin", "token", "create")
+
+
+def ps_json(rows: Mapping[str, Row], project: str = "unit") -> str:
+    """`compose ps --all --format json` output of Compose >= 2.21: one object per line."""
+    return "".join(
+        json.dumps({
+            "Name": f"{project}-{service}-1", "Service": service, "State": row.state,
+            "Health": row.health, "ExitCode": row.exit_code,
+        }) + "\n"
+        for service, row in rows.items()
+    )  # fmt: skip
+
+
+def parse_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            values[key] = value
+    return values
+
+
+@dataclass
+class FakeHatchet:
+    """Docker, Compose v2 and a Hatchet stack's API, scripted on a FakeRunner.
+
+    A service reports `starts[service]` from the moment `compose up` names it: one Row, or a
+    list of Rows that `ps` walks through one call at a time (the last one stays). One-shot
+    jobs answer `jobs[job]`; `token create` mints the next of `tokens`, which the API then
+    accepts. The API answers `/api/ready` with `ready` (a list is walked like Rows).
+    """
+
+    runner: FakeRunner
+    starts: dict[str, Row | list[Row]] = field(default_factory=dict)
+    jobs: dict[str, tuple[int, str]] = field(default_factory=dict)
+    logs: dict[str, str] = field(default_factory=dict)
+    tokens: list[str] = field(
+        default_factory=lambda: [f"eyJhbGciOiJFUzI1NiJ9.token-{n}.signature" for n in range(1, 9)]
+    )
+    missing_images: set[str] = field(default_factory=set)
+    ready: int | list[int] = 200
+    git_ignored: bool = True
+    # What the fake observed.
+    services: dict[str, list[Row]] = field(default_factory=dict)
+    accepted: set[str] = field(default_factory=set)
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        r = self.runner
+        r.on("docker", "version", "--format", stdout="27.3.1\n")
+        r.on("version", "--short", stdout="2.29.7\n")
+        r.on("--no-such-flag", returncode=1, stderr="unknown flag: --no-such-flag\n")
+        r.on_call("docker", "image", "inspect", handler=self._image_inspect)
+        r.on("pull", "--quiet")
+        r.on_call("ps", "--all", "--format", "json", handler=self._ps)
+        r.on_call("up", "--detach", handler=self._up)
+        r.on_call("run", "--rm", handler=self._run_job)
+        r.on_call(*TOKEN_CREATE, handler=self._token_create)
+        r.on_call("logs", "--no-color", handler=self._logs)
+        r.on_call("git", handler=lambda call: reply(call, 0 if self.git_ignored else 1))
+
+    # --- docker and compose --------------------------------------------------------------
+
+    def _image_inspect(self, call: Call) -> Result:
+        if call.argv[-1] in self.missing_images:
+            return reply(call, 1, stderr=f"Error: No such image: {call.argv[-1]}\n")
+        return reply(call, stdout="sha256:0123456789abcdef\n")
+
+    def _ps(self, call: Call) -> Result:
+        rows = {service: rows[0] for service, rows in self.services.items()}
+        for rows_left in self.services.values():
+            if len(rows_left) > 1:
+                rows_left.pop(0)
+        return reply(call, stdout=ps_json(rows, call.option("--project-name")))
+
+    def _up(self, call: Call) -> Result:
+        after = call.argv[call.argv.index("up") + 1 :]
+        for service in (word for word in after if not word.startswith("--")):
+            start = self.starts.get(service, HEALTHY)
+            self.services[service] = list(start) if isinstance(start, list) else [start]
+        return reply(call)
+
+    def _run_job(self, call: Call) -> Result:
+        code, output = self.jobs.get(call.argv[-1], (0, ""))
+        return reply(call, code, stdout=output)
+
+    def _token_create(self, call: Call) -> Result:
+        token = self.tokens.pop(0)
+        self.accepted.add(token)
+        return reply(call, stdout=f'level=info msg="loaded config"\n{token}\n')
+
+    def _logs(self, call: Call) -> Result:
+        return reply(call, stdout=self.logs.get(call.argv[-1], ""))
+
+    def secrets(self, call: Call) -> dict[str, str]:
+        """The stack's passwords, read from the env file the command was given."""
+        return parse_env_file(Path(call.option("--env-file")))
+
+    # --- the HTTP API --------------------------------------------------------------------
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self._handle)
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if request.url.path == "/api/ready":
+            if isinstance(self.ready, list):
+                return httpx.Response(self.ready.pop(0) if len(self.ready) > 1 else self.ready[0])
+            return httpx.Response(self.ready)
+        if request.url.path.startswith("/api/v1/tenants/"):
+            token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            if token in self.accepted:
+                return httpx.Response(200, json={"metadata": {"id": request.url.path[16:]}})
+            return httpx.Response(403, json={"errors": [{"description": "forbidden"}]})
+        return httpx.Response(404)
+
+    def api_calls(self, path_prefix: str) -> list[httpx.Request]:
+        return [req for req in self.requests if req.url.path.startswith(path_prefix)]
+
+
+def argv_text(calls: Iterable[Call]) -> str:
+    """Every argv the runner saw, as one text to search for leaked secrets."""
+    return "\n".join(" ".join(call.argv) for call in calls)

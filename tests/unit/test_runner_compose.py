@@ -1,0 +1,309 @@
+"""The subprocess choke point: redaction, compose argv, errors, `ps` parsing, finding Compose v2."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hatchet_local import compose as compose_module
+from hatchet_local.compose import Compose, ServiceState, compose_argv, find_compose, parse_ps
+from hatchet_local.errors import CommandFailed, DockerUnavailable
+from hatchet_local.runner import MASK, Redactor, child_env, tail
+from hatchet_local.state import SECRET_NAMES
+from tests.unit.fakes import FakeRunner
+
+SECRET = "S3cretPassw0rdXYZ"
+BASE = ["docker", "compose"]
+FILE = Path("/state/stacks/unit/compose.yaml")
+ENV_FILE = Path("/state/stacks/unit/secrets.env")
+GLOBAL = ["--project-name", "unit", "--file", str(FILE), "--env-file", str(ENV_FILE)]
+
+
+def make_compose(runner: FakeRunner, *secrets: str) -> Compose:
+    return Compose(
+        runner, base=BASE, project="unit", file=FILE, env_file=ENV_FILE, redact=Redactor(secrets)
+    )
+
+
+# --- Redactor -------------------------------------------------------------------------------
+
+
+def test_redactor_masks_every_occurrence() -> None:
+    redact = Redactor([SECRET])
+    assert redact(f"a {SECRET} b {SECRET}") == f"a {MASK} b {MASK}"
+
+
+def test_redactor_masks_the_longest_secret_first() -> None:
+    short, long = "Abcdefgh1", "Abcdefgh1-and-more"
+    redact = Redactor([short, long])
+    assert redact(f"x={long} y={short}") == f"x={MASK} y={MASK}"
+    # Added in the other order, the result is the same.
+    assert Redactor([long, short])(f"x={long}") == f"x={MASK}"
+
+
+def test_redactor_ignores_short_strings() -> None:
+    redact = Redactor(["", "abc", "seven77"])
+    text = "abc seven77 and an empty string"
+    assert redact(text) == text
+    redact.add("eight888")
+    assert redact("abc eight888") == f"abc {MASK}"
+
+
+def test_redactor_without_secrets_changes_nothing() -> None:
+    assert Redactor()("nothing to hide") == "nothing to hide"
+
+
+def test_tail_keeps_the_last_lines() -> None:
+    text = "\n".join(f"line {n}" for n in range(1, 51)) + "\n\n"
+    assert tail(text, 3) == "line 48\nline 49\nline 50"
+    assert tail("", 3) == ""
+
+
+def test_child_env_drops_only_the_named_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HATCHET_POSTGRES_PASSWORD", "from-shell")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///run/docker.sock")
+    env = child_env(SECRET_NAMES)
+    assert "HATCHET_POSTGRES_PASSWORD" not in env
+    assert env["DOCKER_HOST"] == "unix:///run/docker.sock"
+
+
+# --- argv -----------------------------------------------------------------------------------
+
+
+def test_compose_argv_carries_project_file_and_env_file() -> None:
+    argv = compose_argv(BASE, "unit", FILE, ENV_FILE, "up", "--detach")
+    assert argv == [*BASE, *GLOBAL, "up", "--detach"]
+
+
+def test_compose_argv_is_pure() -> None:
+    base = ["docker", "compose"]
+    first = compose_argv(base, "unit", FILE, ENV_FILE, "ps")
+    first.append("mutated")
+    assert base == ["docker", "compose"]
+    assert compose_argv(base, "unit", FILE, ENV_FILE, "ps") == [*BASE, *GLOBAL, "ps"]
+
+
+@pytest.mark.parametrize(
+    ("action", "tail_args"),
+    [
+        (lambda c: c.up("postgres"), ["up", "--detach", "--remove-orphans", "postgres"]),
+        (
+            lambda c: c.up("hatchet-lite", no_deps=True),
+            ["up", "--detach", "--remove-orphans", "--no-deps", "hatchet-lite"],
+        ),
+        (lambda c: c.oneshot("migrate", 60), ["run", "--rm", "--no-deps", "-T", "migrate"]),
+        (lambda c: c.exec("hatchet-lite", "ls", "/"), ["exec", "-T", "hatchet-lite", "ls", "/"]),
+        (lambda c: c.logs("postgres", 5), ["logs", "--no-color", "--tail", "5", "postgres"]),
+        (lambda c: c.logs(), ["logs", "--no-color", "--tail", "30"]),
+        (lambda c: c.down(), ["down", "--remove-orphans"]),
+        (lambda c: c.down(volumes=True), ["down", "--remove-orphans", "--volumes"]),
+        (lambda c: c.ps(), ["ps", "--all", "--format", "json"]),
+    ],
+)
+def test_every_compose_command_is_scoped_to_the_stack(
+    action: Callable[[Compose], object], tail_args: list[str]
+) -> None:
+    runner = FakeRunner()
+    runner.on("docker", "compose")
+    action(make_compose(runner))
+    assert [call.argv for call in runner.calls] == [(*BASE, *GLOBAL, *tail_args)]
+
+
+# --- Compose.run ----------------------------------------------------------------------------
+
+
+def test_run_failure_raises_command_failed_with_redacted_details() -> None:
+    runner = FakeRunner()
+    stderr = "".join(f"noise {n}\n" for n in range(30)) + f"auth failed for {SECRET}\n"
+    runner.on("up", returncode=17, stdout="ignored when stderr has text", stderr=stderr)
+    with pytest.raises(CommandFailed) as info:
+        make_compose(runner, SECRET).up("postgres")
+    error = info.value
+    assert error.message == "docker compose up failed for stack unit (exit 17)"
+    assert error.exit_code == 9
+    assert SECRET not in error.details
+    assert error.details.splitlines()[-1] == f"auth failed for {MASK}"
+    assert len(error.details.splitlines()) == 20
+
+
+def test_run_failure_without_stderr_reports_stdout() -> None:
+    runner = FakeRunner()
+    runner.on("pull", returncode=1, stdout=f"pull access denied, token {SECRET}\n")
+    with pytest.raises(CommandFailed) as info:
+        make_compose(runner, SECRET).run("pull")
+    assert info.value.details == f"pull access denied, token {MASK}"
+
+
+def test_run_without_check_returns_the_failure() -> None:
+    runner = FakeRunner()
+    runner.on("run", returncode=3, stdout="out", stderr="err")
+    result = make_compose(runner).oneshot("migrate", 60)
+    assert (result.ok, result.returncode, result.stdout, result.stderr) == (False, 3, "out", "err")
+    assert runner.calls[0].timeout == 60
+
+
+def test_logs_are_redacted() -> None:
+    runner = FakeRunner()
+    runner.on("logs", stdout=f"postgres | password={SECRET}\n", stderr="warn\n")
+    assert make_compose(runner, SECRET).logs("postgres") == f"postgres | password={MASK}\nwarn\n"
+
+
+def test_run_does_not_pass_the_secrets_through_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in SECRET_NAMES:
+        monkeypatch.setenv(name, "from-the-shell")
+    monkeypatch.setenv("DOCKER_CONTEXT", "colima")
+    runner = FakeRunner()
+    runner.on("ps", stdout="")
+    make_compose(runner).ps()
+    (call,) = runner.calls
+    assert call.env is not None
+    assert not set(SECRET_NAMES) & set(call.env)
+    assert call.env["DOCKER_CONTEXT"] == "colima"  # the rest of the environment is kept
+    assert "from-the-shell" not in " ".join(call.argv)
+
+
+# --- parse_ps -------------------------------------------------------------------------------
+
+ROWS = [
+    {"Service": "postgres", "State": "running", "Health": "healthy", "ExitCode": 0},
+    {"Service": "migrate", "State": "exited", "Health": "", "ExitCode": 1},
+]
+STATES = [
+    ServiceState("postgres", "running", "healthy", 0),
+    ServiceState("migrate", "exited", "", 1),
+]
+
+
+def test_parse_ps_reads_one_object_per_line() -> None:
+    out = "".join(json.dumps(row) + "\n" for row in ROWS)
+    assert parse_ps(out) == STATES
+
+
+def test_parse_ps_reads_a_json_array() -> None:
+    assert parse_ps(json.dumps(ROWS, indent=2)) == STATES
+
+
+@pytest.mark.parametrize("out", ["", "\n", "  \n"])
+def test_parse_ps_of_nothing(out: str) -> None:
+    assert parse_ps(out) == []
+
+
+def test_parse_ps_tolerates_missing_and_null_fields() -> None:
+    out = json.dumps({"Service": "rabbitmq", "State": "created", "ExitCode": None})
+    assert parse_ps(out) == [ServiceState("rabbitmq", "created", "", 0)]
+
+
+# --- find_compose ---------------------------------------------------------------------------
+
+PLUGIN = ["docker", "compose"]
+PACKAGED = ["/venv/lib/compose/docker-compose"]
+STANDALONE = ["docker-compose"]
+
+
+@pytest.fixture
+def candidates(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        compose_module, "_compose_candidates", lambda: [PLUGIN, PACKAGED, STANDALONE]
+    )
+
+
+def script(
+    runner: FakeRunner, base: list[str], version: str | None, bad_flag_exit: int = 1
+) -> None:
+    """How one candidate answers: `version` None means it is not there at all."""
+    if version is None:
+        runner.on(*base, returncode=1, stderr=f"{base[0]}: 'compose' is not a docker command.\n")
+        return
+    runner.on(*base, "version", "--short", stdout=f"{version}\n")
+    runner.on(*base, "--no-such-flag", returncode=bad_flag_exit)
+
+
+@pytest.mark.usefixtures("candidates")
+def test_prefers_the_docker_compose_plugin() -> None:
+    runner = FakeRunner()
+    for base in (PLUGIN, PACKAGED, STANDALONE):
+        script(runner, base, "2.29.7")
+    assert find_compose(runner) == PLUGIN
+    assert [call.argv for call in runner.calls] == [
+        ("docker", "compose", "version", "--short"),
+        ("docker", "compose", "--no-such-flag"),
+    ]
+
+
+@pytest.mark.usefixtures("candidates")
+def test_accepts_a_v_prefixed_version() -> None:
+    runner = FakeRunner()
+    script(runner, PLUGIN, "v2.40.3")
+    assert find_compose(runner) == PLUGIN
+
+
+@pytest.mark.usefixtures("candidates")
+def test_skips_compose_v1() -> None:
+    runner = FakeRunner()
+    script(runner, PLUGIN, None)
+    runner.on(*PACKAGED, raises=CommandFailed("not found"))
+    script(runner, STANDALONE, "1.29.2")
+    with pytest.raises(DockerUnavailable):
+        find_compose(runner)
+    assert not runner.called("docker-compose", "--no-such-flag")
+
+
+@pytest.mark.usefixtures("candidates")
+def test_skips_a_wrapper_that_exits_0_on_a_bad_flag() -> None:
+    runner = FakeRunner()
+    script(runner, PLUGIN, None)
+    script(runner, PACKAGED, "2.40.3", bad_flag_exit=0)
+    script(runner, STANDALONE, "2.40.3")
+    assert find_compose(runner) == STANDALONE
+    assert runner.called(*PACKAGED, "--no-such-flag")
+
+
+@pytest.mark.usefixtures("candidates")
+def test_a_missing_binary_is_skipped() -> None:
+    runner = FakeRunner()
+    runner.on("docker", raises=CommandFailed("docker: command not found"))
+    script(runner, PACKAGED, "2.40.3")
+    assert find_compose(runner) == PACKAGED
+
+
+@pytest.mark.usefixtures("candidates")
+def test_no_compose_v2_at_all_is_docker_unavailable() -> None:
+    runner = FakeRunner()
+    script(runner, PLUGIN, None)
+    runner.on(*PACKAGED, raises=CommandFailed("not found"))
+    runner.on(*STANDALONE, raises=CommandFailed("not found"))
+    with pytest.raises(DockerUnavailable) as info:
+        find_compose(runner)
+    assert info.value.exit_code == 3
+    assert "Compose v2 not found" in info.value.message
+    assert "Compose v1 is not supported" in info.value.message
+    assert len(runner.calls) == 3
+
+
+def test_candidates_include_the_packaged_binary_when_installed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    package = tmp_path / "compose"
+    package.mkdir()
+    (package / "docker-compose").write_text("#!/bin/sh\n")
+    spec = types.SimpleNamespace(origin=str(package / "__init__.py"))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: spec if name == "compose" else None
+    )
+    assert compose_module._compose_candidates() == [
+        ["docker", "compose"],
+        [str(package / "docker-compose")],
+        ["docker-compose"],
+    ]
+
+
+def test_candidates_without_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert compose_module._compose_candidates() == [["docker", "compose"], ["docker-compose"]]
