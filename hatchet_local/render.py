@@ -10,7 +10,7 @@ from pathlib import Path
 import jinja2
 
 from hatchet_local import __version__
-from hatchet_local.defaults import ADMIN_EMAIL
+from hatchet_local.defaults import ADMIN_EMAIL, DEFAULT_IMAGES
 
 TEMPLATE = "stack.yaml.j2"
 LABEL_PREFIX = "io.hatchet-local"
@@ -83,3 +83,25 @@ def render_stack(spec: StackSpec) -> str:
         grpc_broadcast_address=spec.grpc_address,
         admin_email=ADMIN_EMAIL,
     )
+
+
+def reference_stacks() -> dict[str, str]:
+    """The stacks kept under compose/ for review and for plain `docker compose` use:
+    default images and ports, one per message queue."""
+    stacks = {}
+    for filename, queue in (
+        ("hatchet-local.yaml", "rabbitmq"),
+        ("hatchet-local-postgres-queue.yaml", "postgres"),
+    ):
+        spec = StackSpec(
+            stack="hatchet-local",
+            images=DEFAULT_IMAGES,
+            message_queue=queue,
+            dashboard=True,
+            dashboard_port=8888,
+            grpc_port=7077,
+            pull_policy="missing",
+            labels={f"{LABEL_PREFIX}.stack": "hatchet-local"},
+        )
+        stacks[filename] = render_stack(spec)
+    return stacks
