@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from hatchet_local import __version__
-from hatchet_local.errors import ConfigError, HatchetLocalError
+from hatchet_local.errors import ConfigError, HatchetLocalError, Interrupted
 
 app = typer.Typer(
     name="hatchet-local",
@@ -247,15 +248,20 @@ def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
         raise ConfigError(f"{option}: expected one of {', '.join(choices)}, got {value!r}")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise Interrupted("interrupted; run the same command again to finish")
+
+
 def main() -> None:
-    """Entry point. Typer reports usage errors itself (exit 2); ours become one line here."""
+    """Entry point. Typer reports usage errors itself (exit 2); ours become one line here.
+    Ctrl-C raises Interrupted (not KeyboardInterrupt, which typer would end silently)."""
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         app()
     except HatchetLocalError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
+        typer.echo(
+            exc.message if isinstance(exc, Interrupted) else f"error: {exc.message}", err=True
+        )
         if exc.details:
             typer.echo(exc.details, err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        typer.echo("interrupted; run the same command again to finish", err=True)
-        sys.exit(130)

@@ -69,6 +69,7 @@ class ServiceState:
     state: str  # running, exited, restarting, created, paused, dead
     health: str  # healthy, starting, unhealthy, or "" without a healthcheck
     exit_code: int
+    published: tuple[int, ...] = ()  # host ports this container holds
 
 
 class Compose:
@@ -148,6 +149,11 @@ def parse_ps(out: str) -> list[ServiceState]:
             state=str(row.get("State", "")),
             health=str(row.get("Health", "")),
             exit_code=int(row.get("ExitCode") or 0),
+            published=tuple(
+                int(p["PublishedPort"])
+                for p in row.get("Publishers") or []
+                if p.get("PublishedPort")
+            ),
         )
         for row in rows
     ]

@@ -49,7 +49,7 @@ def wait_for(
             return elapsed
         if result.outcome == "failed":
             raise ServiceUnhealthy(f"{what} failed after {elapsed:.0f}s: {result.detail}")
-        if elapsed > timeout:
+        if elapsed >= timeout:
             raise HealthTimeout(
                 f"{what} not ready after {elapsed:.0f}s (timeout {timeout:.0f}s); "
                 f"last status: {result.detail}"

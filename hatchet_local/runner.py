@@ -90,7 +90,7 @@ class SubprocessRunner:
             raise CommandFailed(
                 f"{argv[0]} {argv[1] if len(argv) > 1 else ''}: no answer after {timeout:.0f}s"
             ) from exc
-        except KeyboardInterrupt as exc:
+        except (KeyboardInterrupt, Interrupted) as exc:
             _stop(child)
             raise Interrupted("interrupted; run the same command again to finish") from exc
         return Result(tuple(argv), child.returncode, stdout or "", stderr or "")

@@ -36,7 +36,7 @@ from hatchet_local.fsutil import atomic_write, read_text
 from hatchet_local.health import Check, http_check, service_check, tcp_check, wait_for
 from hatchet_local.render import StackSpec, render_stack, stack_labels
 from hatchet_local.runner import Redactor, Runner, tail
-from hatchet_local.state import StackDir, StackRecord, Token, all_records, now_iso
+from hatchet_local.state import StackDir, StackRecord, Token, all_records, digest, now_iso
 
 ENGINE = "hatchet-lite"
 ONESHOTS = ("migrate", "setup")
@@ -65,6 +65,8 @@ class Stack:
     spec: StackSpec
     compose: Compose
     secrets: dict[str, str]
+    # True when this call rewrote the compose file: the running containers are then stale.
+    changed: bool = False
 
     def services(self) -> list[str]:
         return ["postgres", *(["rabbitmq"] if self.spec.message_queue == "rabbitmq" else [])]
@@ -127,10 +129,14 @@ def load_stack(config: Config, ctx: Context, *, create: bool) -> Stack:
     secrets = stack_dir.secrets()
     ctx.redact.add(*secrets.values())
     spec = _spec(config, record, record.ports)
+    changed = False
     if create:
         rendered = render_stack(spec)
         if read_text(stack_dir.compose_file) != rendered:
             atomic_write(stack_dir.compose_file, rendered)
+        # Compared with what the last complete `up` started, not with the file on disk: an
+        # `up` interrupted after writing the file must not hide its change from the next one.
+        changed = stack_dir.applied() != digest(rendered)
     base = find_compose(ctx.runner)
     compose = Compose(
         ctx.runner,
@@ -140,7 +146,7 @@ def load_stack(config: Config, ctx: Context, *, create: bool) -> Stack:
         env_file=stack_dir.secrets_file,
         redact=ctx.redact,
     )
-    return Stack(stack_dir, record, spec, compose, secrets)
+    return Stack(stack_dir, record, spec, compose, secrets, changed)
 
 
 def _spec(config: Config, record: StackRecord, ports: dict[str, int]) -> StackSpec:
@@ -180,14 +186,13 @@ def up(config: Config, ctx: Context) -> UpResult:
         console.info(f"engine {engine_version(ctx.runner)}")
         stack = load_stack(config, ctx, create=True)
     compose = stack.compose
-    if _running_and_healthy(stack):
+    if not stack.changed and _running_and_healthy(stack):
         console.info(f"stack {config.stack} is running; checking it")
     else:
         _check_ports(stack)
         with console.phase("images"):
             _ensure_images(stack, ctx)
-        for service in stack.services():
-            compose.up(service)
+        compose.up(*stack.services())
         for service in stack.services():
             timeout = getattr(config.timeouts, service)
             with console.phase(f"{service} healthy"), _logs_on_failure(compose, service):
@@ -198,6 +203,7 @@ def up(config: Config, ctx: Context) -> UpResult:
         compose.up(ENGINE, no_deps=True)
         with console.phase("engine ready"), _logs_on_failure(compose, ENGINE):
             _wait(ctx, "engine", service_check(compose, ENGINE), config.timeouts.engine)
+        stack.dir.mark_applied(digest(read_text(stack.dir.compose_file) or ""))
     spec = stack.spec
     with console.phase("API ready"), _logs_on_failure(compose, ENGINE):
         _wait(ctx, "API", http_check(ctx.http, f"{spec.server_url}/api/ready"), config.timeouts.api)
@@ -228,8 +234,11 @@ def _running_and_healthy(stack: Stack) -> bool:
 
 
 def _check_ports(stack: Stack) -> None:
+    """Fail before anything starts when another program holds one of the stack's ports.
+    Ports that this stack's running engine publishes are its own: compose re-creates it."""
+    own = {port for s in stack.compose.ps() if s.state == "running" for port in s.published}
     for name, port in (("dashboard", stack.spec.dashboard_port), ("gRPC", stack.spec.grpc_port)):
-        if not port_is_free(port):
+        if port not in own and not port_is_free(port):
             raise PortInUse(
                 f"the {name} port {port} of stack {stack.record.name} is in use by another "
                 f"program; free it, or choose another with --{name.lower()}-port"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.e2e.helpers import Project, labelled
 
@@ -106,10 +107,11 @@ def test_down_then_up_keeps_data_and_token(shared_stack: Project) -> None:
     assert shared_stack.run_task(second) == {"echo": "HELLO", "task": second}
 
 
-def test_postgres_queue_stack_runs_without_rabbitmq(
+def test_lighter_stack_runs_without_rabbitmq_or_dashboard(
     rig_images: dict[str, str], tmp_path: Path
 ) -> None:
-    project = Project(tmp_path / "pg-queue", tmp_path / "state", "message_queue: postgres\n")
+    lighter = "message_queue: postgres\ndashboard: false\n"
+    project = Project(tmp_path / "pg-queue", tmp_path / "state", lighter)
     stack = ""
     try:
         project.hl("up")
@@ -117,6 +119,8 @@ def test_postgres_queue_stack_runs_without_rabbitmq(
         stack = status["stack"]
         assert status["message_queue"] == "postgres"
         assert services_of(stack) == {"postgres", "hatchet-lite"}
+        page = httpx.get(status["dashboard_url"], timeout=10)
+        assert "dashboard disabled" in page.text
         name = probe_name()
         assert project.run_task(name) == {"echo": "HELLO", "task": name}
     finally:
@@ -154,3 +158,26 @@ def test_dashboard_login_in_chromium(shared_stack: Project) -> None:
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"))
         finally:
             browser.close()
+
+
+def stack_secrets(project: Project) -> list[str]:
+    stack = project.status()["stack"]
+    text = (project.state / "stacks" / stack / "secrets.env").read_text()
+    return [line.split("=", 1)[1] for line in text.splitlines() if "=" in line]
+
+
+def test_logs_and_render_show_the_stack_without_its_secrets(shared_stack: Project) -> None:
+    secrets = stack_secrets(shared_stack)
+    assert len(secrets) == 3
+
+    logs = shared_stack.hl("logs", "hatchet-lite", "--tail", "20").stdout
+    assert "hatchet-lite" in logs
+    rendered = shared_stack.hl("render").stdout
+    services = yaml.safe_load(rendered)["services"]
+    assert set(services) == {"postgres", "rabbitmq", "migrate", "setup", "hatchet-lite"}
+    status = shared_stack.hl("status").stdout
+    for secret in secrets:
+        assert secret not in logs
+        assert secret not in rendered
+        assert secret not in status
+    assert secrets[2] in shared_stack.hl("status", "--reveal").stdout  # the admin password

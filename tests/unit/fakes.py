@@ -12,8 +12,6 @@ import httpx
 
 from hatchet_local.runner import Result
 
-PROJECT_OPTIONS = ("--project-name", "--file", "--env-file")
-
 
 @dataclass(frozen=True)
 class Call:
@@ -117,6 +115,7 @@ class Row:
     state: str = "running"
     health: str = "healthy"
     exit_code: int = 0
+    published: tuple[int, ...] = ()
 
 
 HEALTHY = Row()
@@ -129,6 +128,10 @@ def ps_json(rows: Mapping[str, Row], project: str = "unit") -> str:
         json.dumps({
             "Name": f"{project}-{service}-1", "Service": service, "State": row.state,
             "Health": row.health, "ExitCode": row.exit_code,
+            "Publishers": [
+                {"URL": "127.0.0.1", "TargetPort": 0, "PublishedPort": port, "Protocol": "tcp"}
+                for port in row.published
+            ],
         }) + "\n"
         for service, row in rows.items()
     )  # fmt: skip
@@ -190,11 +193,11 @@ class FakeHatchet:
         return reply(call, stdout="sha256:0123456789abcdef\n")
 
     def _ps(self, call: Call) -> Result:
-        rows = {service: rows[0] for service, rows in self.services.items()}
-        for rows_left in self.services.values():
-            if len(rows_left) > 1:
-                rows_left.pop(0)
-        return reply(call, stdout=ps_json(rows, call.option("--project-name")))
+        current = {service: states[0] for service, states in self.services.items()}
+        for states in self.services.values():
+            if len(states) > 1:
+                states.pop(0)
+        return reply(call, stdout=ps_json(current, call.option("--project-name")))
 
     def _up(self, call: Call) -> Result:
         after = call.argv[call.argv.index("up") + 1 :]

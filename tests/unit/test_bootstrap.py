@@ -100,7 +100,7 @@ def test_mint_in_another_service(runner: FakeRunner, compose: Compose) -> None:
 # --- token_status ---------------------------------------------------------------------------
 
 
-TENANT = "707d0855-80ab-4e1f-a156-f1c4546cbf52"
+TENANT = "5f0e1c2a-0000-4000-8000-00000000abcd"
 
 
 @contextmanager

@@ -307,3 +307,16 @@ def test_candidates_include_the_packaged_binary_when_installed(
 def test_candidates_without_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert compose_module._compose_candidates() == [["docker", "compose"], ["docker-compose"]]
+
+
+def test_parse_ps_reads_the_host_ports_a_container_publishes() -> None:
+    row = {
+        "Service": "hatchet-lite", "State": "running", "Health": "healthy", "ExitCode": 0,
+        "Publishers": [
+            {"URL": "127.0.0.1", "TargetPort": 8888, "PublishedPort": 41000, "Protocol": "tcp"},
+            {"URL": "127.0.0.1", "TargetPort": 7077, "PublishedPort": 41001, "Protocol": "tcp"},
+            {"URL": "", "TargetPort": 8733, "PublishedPort": 0, "Protocol": "tcp"},
+        ],
+    }  # fmt: skip
+    (state,) = parse_ps(json.dumps(row) + "\n")
+    assert state.published == (41000, 41001)

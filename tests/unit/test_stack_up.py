@@ -25,6 +25,7 @@ from hatchet_local.errors import (
     HatchetLocalError,
     HealthTimeout,
     ImageMissing,
+    Interrupted,
     PortInUse,
     ServiceUnhealthy,
     SetupFailed,
@@ -193,8 +194,7 @@ def test_up_starts_waits_mints_and_writes_the_settings(
         "docker image inspect --format {{.Id}} postgres:15.6",
         "docker image inspect --format {{.Id}} rabbitmq:3-management",
         f"docker image inspect --format {{{{.Id}}}} {LITE_IMAGE}",
-        "compose up --detach --remove-orphans postgres",
-        "compose up --detach --remove-orphans rabbitmq",
+        "compose up --detach --remove-orphans postgres rabbitmq",
         "compose ps --all --format json",
         "compose ps --all --format json",
         "compose run --rm --no-deps -T migrate",
@@ -254,7 +254,7 @@ def test_a_missing_image_is_pulled_before_anything_starts(world: World) -> None:
     world.up()
     lines = actions(world.runner.calls)
     assert lines.index("compose pull --quiet") < lines.index(
-        "compose up --detach --remove-orphans postgres"
+        "compose up --detach --remove-orphans postgres rabbitmq"
     )
     assert world.runner.called("pull")[0].timeout == 1800
     assert f"pulling {LITE_IMAGE}" in world.console()
@@ -326,20 +326,40 @@ def test_ports_are_kept_across_ups(world: World) -> None:
     assert second.server_url == first.server_url
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "BUG stack.py:183: a running, healthy stack skips `compose up`, so a changed "
-        "configuration (message queue, version, dashboard, ports) is rendered but never applied"
-    ),
+@pytest.mark.parametrize(
+    ("change", "services"),
+    [
+        ({"HATCHET_LOCAL_MESSAGE_QUEUE": "postgres"}, "postgres"),
+        ({"HATCHET_LOCAL_HATCHET_VERSION": "v0.102.0"}, "postgres rabbitmq"),
+        ({"HATCHET_LOCAL_DASHBOARD": "false"}, "postgres rabbitmq"),
+    ],
 )
-def test_up_applies_a_changed_configuration_to_a_running_stack(world: World) -> None:
+def test_up_applies_a_changed_configuration_to_a_running_stack(
+    world: World, change: dict[str, str], services: str
+) -> None:
+    world.up()
+    before = world.compose_file()
+    world.next_process()
+    result = world.up(**change)
+    assert world.compose_file() != before
+    lines = actions(world.runner.calls)
+    # The running stack is brought up again from the new file (orphans removed), the jobs
+    # run again for a new version, and the token, still accepted, is kept.
+    assert f"compose up --detach --remove-orphans {services}" in lines
+    assert "compose run --rm --no-deps -T migrate" in lines
+    assert "compose up --detach --remove-orphans --no-deps hatchet-lite" in lines
+    assert result.token_reused is True
+
+
+def test_a_change_is_applied_after_an_interrupted_up(world: World) -> None:
     world.up()
     world.next_process()
+    world.runner.on("up", "--detach", raises=Interrupted("interrupted; run the same command"))
+    with pytest.raises(Interrupted):
+        world.up(HATCHET_LOCAL_MESSAGE_QUEUE="postgres")
+    world.runner.rules.pop()  # Ctrl-C was pressed once; the user runs `up` again
+    world.next_process()
     world.up(HATCHET_LOCAL_MESSAGE_QUEUE="postgres")
-    assert "rabbitmq:" not in world.compose_file()  # the new file is written...
-    # ...and must be applied: the stack is brought up again from the new file.
     assert "compose up --detach --remove-orphans postgres" in actions(world.runner.calls)
 
 
@@ -567,14 +587,6 @@ def test_configured_ports_reach_the_stack(world: World) -> None:
     assert f'"127.0.0.1:{dashboard}:8888"' in world.compose_file()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=PortInUse,
-    reason=(
-        "BUG stack.py:186: when any service is not yet healthy, _check_ports runs even though "
-        "this stack's own running engine holds the ports, so `up` reports PortInUse against itself"
-    ),
-)
 def test_up_on_a_stack_still_starting_is_not_blocked_by_its_own_ports(
     world: World, taken_port: int
 ) -> None:
@@ -583,7 +595,24 @@ def test_up_on_a_stack_still_starting_is_not_blocked_by_its_own_ports(
     world.hatchet.services = {
         "postgres": [Row()],
         "rabbitmq": [Row()],
-        "hatchet-lite": [Row("running", "starting"), Row()],
+        "hatchet-lite": [Row("running", "starting", published=(taken_port,)), Row()],
     }
     result = world.up(HATCHET_LOCAL_PORTS_DASHBOARD=str(taken_port))
     assert result.server_url == f"http://localhost:{taken_port}"
+    assert "compose up --detach --remove-orphans --no-deps hatchet-lite" in actions(
+        world.runner.calls
+    )
+
+
+def test_moving_a_running_stack_to_a_taken_port_is_port_in_use(
+    world: World, taken_port: int
+) -> None:
+    world.up()
+    world.next_process()
+    outcome: Exception | None = None
+    try:
+        world.up(HATCHET_LOCAL_PORTS_DASHBOARD=str(taken_port))
+    except PortInUse as exc:
+        outcome = exc
+    assert isinstance(outcome, PortInUse), "up went ahead though another program holds the port"
+    assert not [line for line in actions(world.runner.calls) if line.startswith("compose up")]
