@@ -15,13 +15,16 @@ TOKEN_NAME = "hatchet-local"
 TOKEN_LIFETIME = "87600h"
 
 
-def mint_token(compose: Compose, tenant_id: str, service: str = "hatchet-lite") -> str:
+def mint_token(
+    compose: Compose, tenant_id: str, service: str = "hatchet-lite", timeout: float = 120
+) -> str:
     """`hatchet-admin token create` inside the running engine container (so the token carries
     the engine's own server URL and gRPC address)."""
     result = compose.exec(
         service,
         "/hatchet-admin", "token", "create", "--config", "/config",
         "--tenant-id", tenant_id, "--name", TOKEN_NAME, "--expiresIn", TOKEN_LIFETIME,
+        timeout=timeout,
     )  # fmt: skip
     lines = result.stdout.strip().splitlines()
     if result.ok and lines and lines[-1].startswith("ey"):

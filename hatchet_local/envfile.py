@@ -15,7 +15,7 @@ from pathlib import Path
 from hatchet_local.fsutil import atomic_write, read_text
 
 _ASSIGNMENT = re.compile(r"^(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*=")
-_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_./:@+,=-]*$")
+_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_./:@+,=*-]*$")
 
 SECRET_KEYS = frozenset({"HATCHET_CLIENT_TOKEN"})
 
@@ -45,9 +45,10 @@ def merge_dotenv(existing: str, settings: Mapping[str, str]) -> str:
         assert match is not None
         out.append(f"{match.group('lead')}{key}={quote(pending.pop(key))}{ending}")
     if pending:
+        newline = "\r\n" if "\r\n" in existing else "\n"  # follow the file's own line endings
         if out and not out[-1].endswith(("\n", "\r")):
-            out.append("\n")
-        out.extend(f"{key}={quote(value)}\n" for key, value in pending.items())
+            out.append(newline)
+        out.extend(f"{key}={quote(value)}{newline}" for key, value in pending.items())
     return "".join(out)
 
 

@@ -209,7 +209,7 @@ def up(config: Config, ctx: Context) -> UpResult:
         _wait(ctx, "API", http_check(ctx.http, f"{spec.server_url}/api/ready"), config.timeouts.api)
         _wait(ctx, "gRPC port", tcp_check("127.0.0.1", spec.grpc_port), config.timeouts.api)
     with console.phase("token"):
-        token, reused = _usable_token(stack, ctx)
+        token, reused = _usable_token(stack, ctx, config.timeouts.bootstrap)
     settings = client_settings(spec.server_url, spec.grpc_address, token, config.namespace)
     write_env_file(config.env_file, settings)
     _warn_if_not_ignored(config.env_file, ctx)
@@ -285,7 +285,7 @@ def _logs_on_failure(compose: Compose, service: str) -> Iterator[None]:
         raise
 
 
-def _usable_token(stack: Stack, ctx: Context) -> tuple[Token, bool]:
+def _usable_token(stack: Stack, ctx: Context, timeout: float) -> tuple[Token, bool]:
     """The stored token while the server accepts it, else a new one (proven before use)."""
     server_url = stack.spec.server_url
     stored = stack.dir.load_token()
@@ -294,7 +294,7 @@ def _usable_token(stack: Stack, ctx: Context) -> tuple[Token, bool]:
         if token_status(ctx.http, server_url, stored.token, stored.tenant_id) == "valid":
             ctx.console.info("stored token still accepted")
             return stored, True
-    minted = mint_token(stack.compose, DEFAULT_TENANT_ID)
+    minted = mint_token(stack.compose, DEFAULT_TENANT_ID, timeout=timeout)
     ctx.redact.add(minted)
     if token_status(ctx.http, server_url, minted, DEFAULT_TENANT_ID) != "valid":
         raise BootstrapFailed("the API rejects the token just minted; try `hatchet-local up` again")

@@ -130,10 +130,9 @@ class StackDir:
         text = read_text(path)
         if text is None:
             return None
-        data = _load_json(path, text)
         try:
-            return Token(**data)
-        except TypeError:
+            return Token(**_load_json(path, text))
+        except (ConfigError, TypeError):
             return None  # an unreadable token is re-minted, never trusted
 
     def save_token(self, token: Token) -> None:

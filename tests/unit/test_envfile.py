@@ -162,7 +162,7 @@ def test_write_keeps_the_users_lines_and_their_crlf(tmp_path: Path) -> None:
     write_env_file(path, {"HATCHET_CLIENT_TOKEN": TOKEN, "HATCHET_CLIENT_TLS_STRATEGY": "none"})
     assert path.read_bytes() == (
         b"# mine\r\nexport X=1\r\nHATCHET_CLIENT_TOKEN=" + TOKEN.encode() + b"\r\n\r\n"
-        b"LAST=1\nHATCHET_CLIENT_TLS_STRATEGY=none\n"
+        b"LAST=1\r\nHATCHET_CLIENT_TLS_STRATEGY=none\r\n"
     )
 
 

@@ -224,3 +224,11 @@ def test_state_root_reads_os_environ_by_default(
 ) -> None:
     monkeypatch.setenv("HATCHET_LOCAL_STATE_DIR", str(tmp_path / "from-env"))
     assert state_root() == tmp_path / "from-env"
+
+
+@pytest.mark.parametrize("text", ["{", "[]", '{"token": "eyJ"}'])
+def test_an_unreadable_token_file_is_not_trusted(tmp_path: Path, text: str) -> None:
+    stack = StackDir(tmp_path, "demo")
+    stack.path.mkdir(parents=True)
+    (stack.path / "token.json").write_text(text)
+    assert stack.load_token() is None
