@@ -240,7 +240,7 @@ def test_env_prints_masked_settings_after_up(
     assert CliRunner().invoke(cli.app, ["up"]).exit_code == 0
     masked = CliRunner().invoke(cli.app, ["env"])
     assert masked.exit_code == 0
-    assert 'HATCHET_CLIENT_TOKEN=********\n' in masked.stdout
+    assert "HATCHET_CLIENT_TOKEN=********\n" in masked.stdout
     assert TOKEN_1 not in masked.stdout
     shell = CliRunner().invoke(cli.app, ["env", "-o", "shell", "--reveal"])
     assert f"export HATCHET_CLIENT_TOKEN={TOKEN_1}\n" in shell.stdout
