@@ -93,7 +93,7 @@ def up(
     reveal: RevealOpt = False,
 ) -> None:
     """Start the stack (or check it), wait until it is usable, write the client settings."""
-    from hatchet_local import stack as stacks
+    from hatchet_local import start
     from hatchet_local.envfile import masked
 
     _check_choice("--output", output, ("text", "json"))
@@ -103,7 +103,7 @@ def up(
         "pull_policy": pull_policy, "env_file": str(env_file) if env_file else None,
         "namespace": namespace,
     })  # fmt: skip
-    result = stacks.up(config, _context())
+    result = start.up(config, _context())
     settings = masked(result.settings, reveal)
     if output == "json":
         _print_json({

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from hatchet_local import __version__, cli
+from hatchet_local import __version__, cli, start
 from hatchet_local import stack as stacks
 from hatchet_local.console import Console
 from hatchet_local.defaults import DEFAULT_TENANT_ID, HATCHET_VERSION
@@ -81,7 +81,7 @@ def fake_world(
             )
 
         monkeypatch.setattr(cli, "_context", context)
-        monkeypatch.setattr(stacks, "tcp_check", lambda host, port: lambda: READY)
+        monkeypatch.setattr(start, "tcp_check", lambda host, port: lambda: READY)
         yield runner, hatchet
 
 

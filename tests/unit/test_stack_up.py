@@ -1,4 +1,4 @@
-"""`stack.up` end to end over a fake Docker, a fake Hatchet API and a fake clock."""
+"""`start.up` end to end over a fake Docker, a fake Hatchet API and a fake clock."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hatchet_local import stack
+from hatchet_local import start
 from hatchet_local.config import Config, load_config
 from hatchet_local.console import Console
 from hatchet_local.defaults import DEFAULT_IMAGES, DEFAULT_TENANT_ID
@@ -32,7 +32,8 @@ from hatchet_local.errors import (
 )
 from hatchet_local.health import READY, Check
 from hatchet_local.runner import MASK, Redactor, Result
-from hatchet_local.stack import Context, UpResult
+from hatchet_local.stack import Context
+from hatchet_local.start import UpResult
 from hatchet_local.state import SECRET_NAMES, StackDir, Token
 from tests.unit.fakes import (
     TOKEN_CREATE,
@@ -74,7 +75,7 @@ class World:
         return load_config(self.project, environ={"HATCHET_LOCAL_STACK": "unit", **environ})
 
     def up(self, **environ: str) -> UpResult:
-        return stack.up(self.config(**environ), self.ctx)
+        return start.up(self.config(**environ), self.ctx)
 
     def up_error(self, **environ: str) -> HatchetLocalError:
         with pytest.raises(HatchetLocalError) as info:
@@ -115,7 +116,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
         return check
 
-    monkeypatch.setattr(stack, "tcp_check", fake_tcp_check)
+    monkeypatch.setattr(start, "tcp_check", fake_tcp_check)
     project = tmp_path / "project"
     project.mkdir()
     runner = FakeRunner()
