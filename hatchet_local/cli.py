@@ -94,7 +94,6 @@ def up(
 ) -> None:
     """Start the stack (or check it), wait until it is usable, write the client settings."""
     from hatchet_local import start
-    from hatchet_local.envfile import masked
 
     _check_choice("--output", output, ("text", "json"))
     config = _config(config_file, {
@@ -103,7 +102,13 @@ def up(
         "pull_policy": pull_policy, "env_file": str(env_file) if env_file else None,
         "namespace": namespace,
     })  # fmt: skip
-    result = start.up(config, _context())
+    _print_ready(start.up(config, _context()), output, reveal)
+
+
+def _print_ready(result: Any, output: str, reveal: bool) -> None:
+    """The summary of `up` and `reset`: where the stack is and what to run next."""
+    from hatchet_local.envfile import masked
+
     settings = masked(result.settings, reveal)
     if output == "json":
         _print_json({
@@ -119,16 +124,23 @@ def up(
         f"`hatchet-local status --reveal` shows the password)"
     )
     typer.echo(f"  gRPC       {result.grpc_address}")
-    typer.echo(
-        f"  settings   {result.env_file}  "
-        f"({'token reused' if result.token_reused else 'new token'})"
-    )
+    reused = "token reused" if result.token_reused else "new token"
+    typer.echo(f"  settings   {result.env_file}  ({reused})")
     if reveal:
         typer.echo(f"  token      {settings['HATCHET_CLIENT_TOKEN']}")
     typer.echo(
         "Next: run your worker from this directory; the Hatchet Python SDK reads "
         f"{result.env_file.name} by itself."
     )
+
+
+def _confirm(question: str, yes: bool, flag_hint: str) -> None:
+    """Ask before destroying data; without a terminal, --yes is required."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{flag_hint}: add --yes to confirm")
+    typer.confirm(question, abort=True)
 
 
 @app.command()
@@ -144,10 +156,12 @@ def down(
     from hatchet_local import stack as stacks
 
     config = _config(config_file, {"stack": stack})
-    if volumes and not yes:
-        if not sys.stdin.isatty():
-            raise ConfigError("down --volumes deletes the stack's data: add --yes to confirm")
-        typer.confirm(f"Delete all data of stack {config.stack}?", abort=True)
+    if volumes:
+        _confirm(
+            f"Delete all data of stack {config.stack}?",
+            yes,
+            "down --volumes deletes the stack's data",
+        )
     if stacks.down(config, _context(), volumes=volumes):
         typer.echo(f"Stack {config.stack} is down{' and its data deleted' if volumes else ''}.")
     else:
@@ -233,6 +247,105 @@ def render(
     else:
         write.write_text(text)
         typer.echo(f"wrote {write}", err=True)
+
+
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+@app.command("ls")
+def list_stacks(
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+) -> None:
+    """Every stack on this host: state, ports, age, Hatchet version, directory."""
+    from hatchet_local import sandbox
+
+    _check_choice("--output", output, ("text", "json"))
+    rows = sandbox.list_stacks(_context(quiet=True))
+    if output == "json":
+        _print_json([row.as_dict() for row in rows])
+        return
+    typer.echo(f"{'STACK':<28}{'STATE':<10}{'DASHBOARD':<11}{'GRPC':<7}{'AGE':<7}"
+               f"{'HATCHET':<11}DIRECTORY")  # fmt: skip
+    for row in rows:
+        gone = "" if row.directory_exists or not row.directory else "  (gone)"
+        typer.echo(
+            f"{row.name:<28}{row.state:<10}{row.ports.get('dashboard', ''):<11}"
+            f"{row.ports.get('grpc', ''):<7}{_age(row.age_seconds):<7}"
+            f"{row.hatchet_version:<11}{row.directory}{gone}"
+        )
+
+
+@app.command()
+def reset(
+    config_file: ConfigOpt = None,
+    stack: StackOpt = None,
+    tenant: Annotated[str | None, typer.Option(help="Reset one tenant only.")] = None,
+    yes: YesOpt = False,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+    reveal: RevealOpt = False,
+) -> None:
+    """Wipe the stack's data and bootstrap it afresh, with a new token in .env.hatchet."""
+    from hatchet_local import sandbox
+
+    _check_choice("--output", output, ("text", "json"))
+    config = _config(config_file, {"stack": stack})
+    if tenant is None:
+        _confirm(f"Delete all data of stack {config.stack} and start afresh?", yes,
+                 "reset deletes the stack's data")  # fmt: skip
+    _print_ready(sandbox.reset(config, _context(), tenant=tenant), output, reveal)
+
+
+@app.command()
+def destroy(
+    config_file: ConfigOpt = None,
+    stack: StackOpt = None,
+    yes: YesOpt = False,
+) -> None:
+    """Remove the stack completely: containers, data, network and its state here."""
+    from hatchet_local import sandbox
+
+    name = _config(config_file, {"stack": stack}).stack
+    _confirm(f"Remove stack {name} and all its data?", yes, "destroy deletes the stack's data")
+    removed = sandbox.destroy(_context(), name)
+    typer.echo(f"Stack {name} destroyed ({len(removed)} docker objects removed).")
+
+
+@app.command()
+def prune(
+    older_than: Annotated[
+        str | None, typer.Option(help="Also stopped stacks older than this, e.g. 7d, 12h.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List, remove nothing.")] = False,
+    yes: YesOpt = False,
+) -> None:
+    """Remove stacks whose directory is gone, orphaned objects, and old stopped stacks."""
+    from hatchet_local import sandbox
+
+    seconds = sandbox.parse_duration(older_than, "--older-than") if older_than else None
+    ctx = _context(quiet=True)
+    rows = sandbox.prune_candidates(ctx, seconds)
+    for row in rows:
+        if row.state == "orphaned":
+            reason = "orphaned objects"
+        elif not row.directory_exists:
+            reason = "directory gone"
+        else:
+            reason = f"stopped, {_age(row.age_seconds)} old"
+        typer.echo(f"{'would remove' if dry_run else 'removing'} {row.name} ({reason})")
+    if dry_run or not rows:
+        typer.echo(f"{len(rows)} stack(s) to prune." if dry_run else "Nothing to prune.")
+        return
+    _confirm(f"Remove these {len(rows)} stack(s) and their data?", yes, "prune deletes data")
+    for row in rows:
+        sandbox.destroy(ctx, row.name)
+    typer.echo(f"Pruned {len(rows)} stack(s).")
+
+
+def _age(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 @app.command()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass
 
 from hatchet_local.errors import CommandFailed, DockerUnavailable
 from hatchet_local.runner import Runner, tail
@@ -30,3 +32,62 @@ def engine_version(runner: Runner) -> str:
 
 def image_present(runner: Runner, ref: str) -> bool:
     return runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", ref], timeout=60).ok
+
+
+STACK_LABEL = "io.hatchet-local.stack"
+_LISTS = {
+    "container": ["docker", "ps", "--all"],
+    "volume": ["docker", "volume", "ls"],
+    "network": ["docker", "network", "ls"],
+}
+_REMOVE = {
+    "container": ["docker", "rm", "--force", "--volumes"],
+    "volume": ["docker", "volume", "rm", "--force"],
+    "network": ["docker", "network", "rm"],
+}
+
+
+@dataclass(frozen=True)
+class DockerObject:
+    kind: str  # container, volume or network
+    name: str
+    stack: str
+    state: str = ""  # containers only: running, exited, ...
+
+
+def stack_objects(runner: Runner, stack: str | None = None) -> list[DockerObject]:
+    """Every container, volume and network labelled as a hatchet-local stack's (or one's)."""
+    label = STACK_LABEL if stack is None else f"{STACK_LABEL}={stack}"
+    objects = []
+    for kind, argv in _LISTS.items():
+        result = runner.run([*argv, "--filter", f"label={label}", "--format", "{{json .}}"],
+                            timeout=60)  # fmt: skip
+        if not result.ok:
+            raise CommandFailed(f"listing docker {kind}s failed", details=tail(result.stderr, 5))
+        for line in result.stdout.splitlines():
+            row = json.loads(line)
+            labels = dict(
+                item.split("=", 1) for item in str(row.get("Labels", "")).split(",") if "=" in item
+            )
+            objects.append(
+                DockerObject(
+                    kind=kind,
+                    name=str(row.get("Names") or row.get("Name")),
+                    stack=labels.get(STACK_LABEL, ""),
+                    state=str(row.get("State", "")) if kind == "container" else "",
+                )
+            )
+    return objects
+
+
+def remove_objects(runner: Runner, objects: list[DockerObject]) -> None:
+    """Remove containers first, then volumes and networks (which containers hold)."""
+    for kind in ("container", "volume", "network"):
+        names = [o.name for o in objects if o.kind == kind]
+        if names:
+            result = runner.run([*_REMOVE[kind], *names], timeout=300)
+            if not result.ok:
+                raise CommandFailed(
+                    f"removing docker {kind}s {', '.join(names)} failed",
+                    details=tail(result.stderr, 5),
+                )

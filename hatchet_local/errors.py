@@ -71,5 +71,17 @@ class StackNotFound(HatchetLocalError):
     exit_code = 10
 
 
+class StackBusy(HatchetLocalError):
+    """Another hatchet-local command holds the stack's lock."""
+
+    exit_code = 11
+
+
+class VersionConflict(HatchetLocalError):
+    """The stack's data was made by a newer Hatchet than the one asked for."""
+
+    exit_code = 12
+
+
 class Interrupted(HatchetLocalError):
     exit_code = 130

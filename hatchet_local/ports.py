@@ -1,12 +1,23 @@
-"""Host ports: free ones for new stacks, kept ones for old stacks, and who holds a port."""
+"""Host ports: free ones for new stacks, kept ones for old stacks, and who holds a port.
+
+Every stack's ports are recorded in its stack.json; together those records are the port
+registry, read and written under one lock so two stacks never pick the same port.
+"""
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
 from hatchet_local.config import Config
+from hatchet_local.errors import HatchetLocalError, PortInUse
+from hatchet_local.runner import Runner
 from hatchet_local.state import StackRecord, all_records
+
+PORT_KEYS = ("dashboard", "grpc")
+_FLAGS = {"dashboard": "--dashboard-port", "grpc": "--grpc-port"}
+_LISTEN = "0A"  # TCP state LISTEN in /proc/net/tcp
 
 
 def pick_free_port(taken: set[int]) -> int:
@@ -29,14 +40,93 @@ def port_is_free(port: int) -> bool:
 
 def resolve_ports(config: Config, record: StackRecord, root: Path) -> dict[str, int]:
     """Configured ports win; otherwise the stack keeps the ports it had (tokens embed the
-    server URL); a new stack gets free ones no other stack has recorded."""
-    taken = {
-        port for other in all_records(root) if other.name != record.name
-        for port in other.ports.values()
-    }  # fmt: skip
+    server URL); a new stack gets free ones no other stack has recorded. A configured port
+    that another stack has recorded is refused, naming that stack."""
+    others = [other for other in all_records(root) if other.name != record.name]
+    owner = {port: other for other in others for port in other.ports.values()}
     ports: dict[str, int] = {}
-    for key in ("dashboard", "grpc"):
+    for key in PORT_KEYS:
         wanted = getattr(config.ports, key)
-        port = wanted or record.ports.get(key) or pick_free_port(taken | set(ports.values()))
+        if wanted and wanted in owner:
+            raise PortInUse(
+                f"{_FLAGS[key]} {wanted}: port {wanted} belongs to {describe_stack(owner[wanted])}"
+            )
+        port = wanted or record.ports.get(key) or pick_free_port(set(owner) | set(ports.values()))
         ports[key] = port
     return ports
+
+
+def describe_stack(record: StackRecord) -> str:
+    return (
+        f"hatchet-local stack {record.name} (from {record.directory}); free it with "
+        f"`hatchet-local destroy --stack {record.name}` or choose another port"
+    )
+
+
+def port_holder(port: int, runner: Runner) -> str:
+    """Who listens on `port`, in words that say how to free it."""
+    container = _container_publishing(port, runner)
+    if container:
+        return f"container {container}; stop it with `docker stop {container}`"
+    process = _listening_process(port, runner)
+    if process:
+        return f"process {process}"
+    return "another program"
+
+
+def _container_publishing(port: int, runner: Runner) -> str | None:
+    try:
+        result = runner.run(["docker", "ps", "--format", "{{.Names}}\t{{.Ports}}"], timeout=30)
+    except HatchetLocalError:
+        return None
+    for line in result.stdout.splitlines():
+        name, _, published = line.partition("\t")
+        if str(port) in re.findall(r":(\d+)->", published):
+            return name
+    return None
+
+
+def _listening_process(port: int, runner: Runner) -> str | None:
+    """`pid N (command)` of the process listening on port: /proc on Linux, lsof elsewhere."""
+    if Path("/proc/net/tcp").exists():
+        inodes = _listening_inodes(port)
+        return _process_with_socket(inodes) if inodes else None
+    try:
+        result = runner.run(["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpc"], timeout=30)
+    except HatchetLocalError:
+        return None
+    fields = {line[0]: line[1:] for line in result.stdout.splitlines() if line}
+    return f"pid {fields['p']} ({fields.get('c', '?')})" if "p" in fields else None
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes: set[str] = set()
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        try:
+            lines = table.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if (
+                len(fields) > 9
+                and fields[3] == _LISTEN
+                and int(fields[1].split(":")[1], 16) == port
+            ):
+                inodes.add(fields[9])
+    return inodes
+
+
+def _process_with_socket(inodes: set[str]) -> str | None:
+    targets = {f"socket:[{inode}]" for inode in inodes}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if str(fd.readlink()) in targets:
+                    cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    return f"pid {proc.name} ({cmdline.strip()[:80]})"
+        except OSError:
+            continue  # gone, or not ours to read
+    return None

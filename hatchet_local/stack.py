@@ -7,8 +7,10 @@ and calls one of them.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +21,9 @@ from hatchet_local.compose import Compose, find_compose
 from hatchet_local.config import Config
 from hatchet_local.console import Console
 from hatchet_local.defaults import ADMIN_EMAIL
-from hatchet_local.errors import StackNotFound
+from hatchet_local.errors import StackNotFound, VersionConflict
 from hatchet_local.fsutil import atomic_write, read_text
+from hatchet_local.locks import file_lock
 from hatchet_local.ports import resolve_ports
 from hatchet_local.render import StackSpec, render_stack, stack_labels
 from hatchet_local.runner import Redactor, Runner
@@ -41,6 +44,7 @@ class Context:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     interval: float = 1.0
+    lock_wait: float = 900.0
     redact: Redactor = field(default_factory=Redactor)
 
 
@@ -78,10 +82,11 @@ def load_stack(config: Config, ctx: Context, *, create: bool) -> Stack:
             message_queue=config.message_queue,
         )
     if create:
-        record.ports = resolve_ports(config, record, ctx.state_root)
-        record.message_queue = config.message_queue
-        record.hatchet_version = config.hatchet_version
-        stack_dir.save(record)
+        check_version(record, config.hatchet_version)
+        with registry_lock(ctx):
+            record.ports = resolve_ports(config, record, ctx.state_root)
+            record.message_queue = config.message_queue
+            stack_dir.save(record)
     secrets = stack_dir.secrets()
     ctx.redact.add(*secrets.values())
     spec = _spec(config, record, record.ports)
@@ -103,6 +108,33 @@ def load_stack(config: Config, ctx: Context, *, create: bool) -> Stack:
         redact=ctx.redact,
     )
     return Stack(stack_dir, record, spec, compose, secrets, changed)
+
+
+def stack_lock(ctx: Context, name: str) -> AbstractContextManager[None]:
+    """One command at a time on a stack: a second one waits, then says who holds it."""
+    path = ctx.state_root / "locks" / f"{name}.lock"
+    return file_lock(path, f"stack {name}", wait=ctx.lock_wait, notify=ctx.console.info)
+
+
+def registry_lock(ctx: Context) -> AbstractContextManager[None]:
+    path = ctx.state_root / "locks" / "ports.lock"
+    return file_lock(path, "the port registry", wait=60, notify=ctx.console.info)
+
+
+def check_version(record: StackRecord, wanted: str) -> None:
+    """Moving a stack's data forward is a migration; moving it back is refused."""
+    have, want = _version_key(record.hatchet_version), _version_key(wanted)
+    if have and want and want < have:
+        raise VersionConflict(
+            f"stack {record.name} holds data of Hatchet {record.hatchet_version}, which "
+            f"{wanted} cannot read: keep hatchet_version: {record.hatchet_version}, or start "
+            f"afresh with `hatchet-local reset` (deletes the stack's data)"
+        )
+
+
+def _version_key(version: str) -> tuple[int, ...] | None:
+    match = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)", version)
+    return tuple(int(part) for part in match.groups()) if match else None
 
 
 def _spec(config: Config, record: StackRecord, ports: dict[str, int]) -> StackSpec:
@@ -143,11 +175,11 @@ def down(config: Config, ctx: Context, *, volumes: bool) -> bool:
     stack_dir = StackDir(ctx.state_root, config.stack)
     if not stack_dir.exists() or not stack_dir.compose_file.is_file():
         return False
-    stack = load_stack(config, ctx, create=False)
-    stack.compose.down(volumes=volumes)
-    if volumes:
-        # The token lived in the database just removed.
-        (stack_dir.path / "token.json").unlink(missing_ok=True)
+    with stack_lock(ctx, config.stack):
+        stack = load_stack(config, ctx, create=False)
+        stack.compose.down(volumes=volumes)
+        if volumes:
+            stack_dir.forget_token()  # it lived in the database just removed
     return True
 
 

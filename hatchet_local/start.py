@@ -23,9 +23,17 @@ from hatchet_local.errors import (
 )
 from hatchet_local.fsutil import read_text
 from hatchet_local.health import Check, http_check, service_check, tcp_check, wait_for
-from hatchet_local.ports import port_is_free
-from hatchet_local.runner import tail
-from hatchet_local.stack import ENGINE, ONESHOTS, Context, Stack, client_settings, load_stack
+from hatchet_local.ports import port_holder, port_is_free
+from hatchet_local.runner import Runner, tail
+from hatchet_local.stack import (
+    ENGINE,
+    ONESHOTS,
+    Context,
+    Stack,
+    client_settings,
+    load_stack,
+    stack_lock,
+)
 from hatchet_local.state import Token, digest
 
 
@@ -44,6 +52,13 @@ class UpResult:
 
 
 def up(config: Config, ctx: Context) -> UpResult:
+    """Bring the stack up (or check it) and hand out a working token; one `up` at a time."""
+    with stack_lock(ctx, config.stack):
+        return start_locked(config, ctx)
+
+
+def start_locked(config: Config, ctx: Context) -> UpResult:
+    """`up` for a caller that already holds the stack's lock."""
     console = ctx.console
     with console.phase("docker engine"):
         console.info(f"engine {engine_version(ctx.runner)}")
@@ -52,7 +67,7 @@ def up(config: Config, ctx: Context) -> UpResult:
     if not stack.changed and _running_and_healthy(stack):
         console.info(f"stack {config.stack} is running; checking it")
     else:
-        _check_ports(stack)
+        _check_ports(stack, ctx.runner)
         with console.phase("images"):
             _ensure_images(stack, ctx)
         compose.up(*stack.services())
@@ -67,6 +82,8 @@ def up(config: Config, ctx: Context) -> UpResult:
         with console.phase("engine ready"), _logs_on_failure(compose, ENGINE):
             _wait(ctx, "engine", service_check(compose, ENGINE), config.timeouts.engine)
         stack.dir.mark_applied(digest(read_text(stack.dir.compose_file) or ""))
+        stack.record.hatchet_version = config.hatchet_version  # the data is at this version now
+        stack.dir.save(stack.record)
     spec = stack.spec
     with console.phase("API ready"), _logs_on_failure(compose, ENGINE):
         _wait(ctx, "API", http_check(ctx.http, f"{spec.server_url}/api/ready"), config.timeouts.api)
@@ -96,15 +113,15 @@ def _running_and_healthy(stack: Stack) -> bool:
     )
 
 
-def _check_ports(stack: Stack) -> None:
+def _check_ports(stack: Stack, runner: Runner) -> None:
     """Fail before anything starts when another program holds one of the stack's ports.
     Ports that this stack's running engine publishes are its own: compose re-creates it."""
     own = {port for s in stack.compose.ps() if s.state == "running" for port in s.published}
-    for name, port in (("dashboard", stack.spec.dashboard_port), ("gRPC", stack.spec.grpc_port)):
+    for name, port in (("dashboard", stack.spec.dashboard_port), ("grpc", stack.spec.grpc_port)):
         if port not in own and not port_is_free(port):
             raise PortInUse(
-                f"the {name} port {port} of stack {stack.record.name} is in use by another "
-                f"program; free it, or choose another with --{name.lower()}-port"
+                f"the {name} port {port} of stack {stack.record.name} is held by "
+                f"{port_holder(port, runner)}; or choose another with --{name}-port"
             )
 
 

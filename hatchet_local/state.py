@@ -122,6 +122,11 @@ class StackDir:
         text = read_text(self.path / "applied")
         return text.strip() if text else None
 
+    def forget_token(self) -> None:
+        """The token and the record of what ran go with the data they belonged to."""
+        (self.path / "token.json").unlink(missing_ok=True)
+        (self.path / "applied").unlink(missing_ok=True)
+
     def mark_applied(self, compose_digest: str) -> None:
         atomic_write(self.path / "applied", compose_digest + "\n")
 

@@ -177,6 +177,7 @@ class FakeHatchet:
         r.on("version", "--short", stdout="2.29.7\n")
         r.on("--no-such-flag", returncode=1, stderr="unknown flag: --no-such-flag\n")
         r.on_call("docker", "image", "inspect", handler=self._image_inspect)
+        r.on("docker", "ps", "--format")  # no other container publishes a port
         r.on("pull", "--quiet")
         r.on_call("ps", "--all", "--format", "json", handler=self._ps)
         r.on_call("up", "--detach", handler=self._up)

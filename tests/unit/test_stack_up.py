@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import socket
 import stat
 from collections.abc import Callable, Iterator
@@ -556,7 +557,7 @@ def taken_port() -> Iterator[int]:
 
 @pytest.mark.parametrize(
     ("key", "name", "flag"),
-    [("DASHBOARD", "dashboard", "--dashboard-port"), ("GRPC", "gRPC", "--grpc-port")],
+    [("DASHBOARD", "dashboard", "--dashboard-port"), ("GRPC", "grpc", "--grpc-port")],
 )
 def test_a_configured_port_in_use_stops_before_compose_up(
     world: World, taken_port: int, key: str, name: str, flag: str
@@ -564,10 +565,11 @@ def test_a_configured_port_in_use_stops_before_compose_up(
     error = world.up_error(**{f"HATCHET_LOCAL_PORTS_{key}": str(taken_port)})
     assert type(error) is PortInUse
     assert error.exit_code == 4
-    assert error.message == (
-        f"the {name} port {taken_port} of stack unit is in use by another program; "
-        f"free it, or choose another with {flag}"
+    # The holder is this very test process, found through /proc.
+    assert error.message.startswith(
+        f"the {name} port {taken_port} of stack unit is held by process pid {os.getpid()} ("
     )
+    assert error.message.endswith(f"; or choose another with {flag}")
     assert not world.runner.called("up")
     assert not world.runner.called("image", "inspect")
 

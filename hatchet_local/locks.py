@@ -1,0 +1,57 @@
+"""File locks: one command at a time per stack, one port choice at a time per machine."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hatchet_local.errors import StackBusy
+from hatchet_local.fsutil import ensure_private_dir
+
+
+@contextmanager
+def file_lock(
+    path: Path,
+    what: str,
+    *,
+    wait: float,
+    notify: Callable[[str], None],
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[None]:
+    """Hold an exclusive lock on `path`, waiting up to `wait` seconds for another holder.
+
+    The holder's pid is written into the file, so a waiting command can say who it waits
+    for. The kernel releases the lock when the holder exits, even after SIGKILL.
+    """
+    ensure_private_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if not _try_lock(fd):
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            notify(f"waiting for another hatchet-local command (pid {holder}) on {what}")
+            deadline = clock() + wait
+            while not _try_lock(fd):
+                if clock() >= deadline:
+                    raise StackBusy(
+                        f"another hatchet-local command (pid {holder}) is still working on "
+                        f"{what} after {wait:.0f}s; let it finish, or stop it and run this again"
+                    )
+                sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True

@@ -1,0 +1,121 @@
+"""Many stacks on one host: list them, reset one, destroy one, prune the forgotten."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hatchet_local.config import Config
+from hatchet_local.engine import DockerObject, remove_objects, stack_objects
+from hatchet_local.errors import ConfigError, StackNotFound
+from hatchet_local.stack import Context, load_stack, stack_lock
+from hatchet_local.start import UpResult, start_locked
+from hatchet_local.state import StackDir, StackRecord, all_records
+
+
+@dataclass(frozen=True)
+class StackRow:
+    """One line of `ls`."""
+
+    name: str
+    state: str  # running, partial, stopped, or orphaned (objects without a record)
+    ports: dict[str, int]
+    directory: str
+    directory_exists: bool
+    created: str
+    age_seconds: int
+    hatchet_version: str
+    tool_version: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def list_stacks(ctx: Context, now: datetime | None = None) -> list[StackRow]:
+    """Every stack recorded on this host, and every labelled object no record claims."""
+    now = now or datetime.now(UTC)
+    objects = stack_objects(ctx.runner)
+    rows = [_row(record, objects, now) for record in all_records(ctx.state_root)]
+    known = {row.name for row in rows}
+    for orphan in sorted({o.stack for o in objects if o.stack not in known}):
+        rows.append(StackRow(orphan, "orphaned", {}, "", False, "", 0, "", ""))
+    return rows
+
+
+def _row(record: StackRecord, objects: list[DockerObject], now: datetime) -> StackRow:
+    states = [o.state for o in objects if o.stack == record.name and o.kind == "container"]
+    if states and all(s == "running" for s in states):
+        state = "running"
+    elif any(s == "running" for s in states):
+        state = "partial"
+    else:
+        state = "stopped"
+    try:
+        age = int((now - datetime.fromisoformat(record.created)).total_seconds())
+    except ValueError:
+        age = 0
+    return StackRow(
+        name=record.name,
+        state=state,
+        ports=dict(record.ports),
+        directory=record.directory,
+        directory_exists=Path(record.directory).is_dir(),
+        created=record.created,
+        age_seconds=age,
+        hatchet_version=record.hatchet_version,
+        tool_version=record.tool_version,
+    )
+
+
+def reset(config: Config, ctx: Context, *, tenant: str | None = None) -> UpResult:
+    """Back to a fresh stack: the database, the engine's config (its JWT keys) and the token
+    go together, so no old token can outlive them; then the stack is bootstrapped anew."""
+    if tenant is not None:
+        raise ConfigError(
+            f"reset --tenant {tenant}: Hatchet has no way to delete one tenant's data; reset "
+            f"the whole stack (`hatchet-local reset`), or give each developer a namespace"
+        )
+    with stack_lock(ctx, config.stack):
+        stack = load_stack(config, ctx, create=False)
+        with ctx.console.phase("wipe data"):
+            stack.compose.down(volumes=True)
+            stack.dir.forget_token()
+        return start_locked(config, ctx)
+
+
+def destroy(ctx: Context, name: str) -> list[DockerObject]:
+    """Remove everything of stack `name`: containers, volumes, network and its state.
+    Returns the Docker objects removed."""
+    stack_dir = StackDir(ctx.state_root, name)
+    with stack_lock(ctx, name):
+        objects = stack_objects(ctx.runner, name)
+        if not objects and not stack_dir.path.exists():
+            raise StackNotFound(
+                f"no stack named {name} on this host; `hatchet-local ls` lists them"
+            )
+        remove_objects(ctx.runner, objects)
+        shutil.rmtree(stack_dir.path, ignore_errors=True)
+    return objects
+
+
+def prune_candidates(ctx: Context, older_than: float | None) -> list[StackRow]:
+    """Stacks whose directory is gone, orphaned objects, and (with `older_than` seconds)
+    stopped stacks older than that."""
+    return [
+        row
+        for row in list_stacks(ctx)
+        if row.state == "orphaned"
+        or not row.directory_exists
+        or (older_than is not None and row.state == "stopped" and row.age_seconds > older_than)
+    ]
+
+
+def parse_duration(text: str, option: str) -> float:
+    """`90s`, `30m`, `12h`, `7d` -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit() or int(number) == 0:
+        raise ConfigError(f"{option}: expected a duration like 90s, 30m, 12h or 7d, got {text!r}")
+    return float(int(number) * units[unit])
