@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from hatchet_local.errors import CommandFailed, DockerUnavailable
 from hatchet_local.runner import Runner, tail
@@ -35,6 +36,7 @@ def image_present(runner: Runner, ref: str) -> bool:
 
 
 STACK_LABEL = "io.hatchet-local.stack"
+STATE_LABEL = "io.hatchet-local.state"
 _LISTS = {
     "container": ["docker", "ps", "--all"],
     "volume": ["docker", "volume", "ls"],
@@ -55,13 +57,14 @@ class DockerObject:
     state: str = ""  # containers only: running, exited, ...
 
 
-def stack_objects(runner: Runner, stack: str | None = None) -> list[DockerObject]:
-    """Every container, volume and network labelled as a hatchet-local stack's (or one's)."""
+def stack_objects(runner: Runner, state: Path, stack: str | None = None) -> list[DockerObject]:
+    """Every container, volume and network of the stacks recorded in state directory `state`
+    (or of one of them). Stacks of other state directories on the same engine are not ours."""
     label = STACK_LABEL if stack is None else f"{STACK_LABEL}={stack}"
+    filters = ["--filter", f"label={label}", "--filter", f"label={STATE_LABEL}={state}"]
     objects = []
     for kind, argv in _LISTS.items():
-        result = runner.run([*argv, "--filter", f"label={label}", "--format", "{{json .}}"],
-                            timeout=60)  # fmt: skip
+        result = runner.run([*argv, *filters, "--format", "{{json .}}"], timeout=60)
         if not result.ok:
             raise CommandFailed(f"listing docker {kind}s failed", details=tail(result.stderr, 5))
         for line in result.stdout.splitlines():

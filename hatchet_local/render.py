@@ -56,14 +56,18 @@ class StackSpec:
         return f"{self.host}:{self.grpc_port}"
 
 
-def stack_labels(stack: str, directory: str, created: str) -> dict[str, str]:
-    """Labels on every container, volume and network a stack owns."""
-    return {
+def stack_labels(stack: str, directory: str, created: str, state: str = "") -> dict[str, str]:
+    """Labels on every container, volume and network a stack owns. `state` names the state
+    directory that records the stack: what `ls` and `prune` may call theirs."""
+    labels = {
         f"{LABEL_PREFIX}.stack": stack,
         f"{LABEL_PREFIX}.directory": directory,
         f"{LABEL_PREFIX}.created": created,
         f"{LABEL_PREFIX}.version": __version__,
     }
+    if state:
+        labels[f"{LABEL_PREFIX}.state"] = state
+    return labels
 
 
 def render_stack(spec: StackSpec) -> str:

@@ -89,7 +89,7 @@ def load_stack(config: Config, ctx: Context, *, create: bool) -> Stack:
             stack_dir.save(record)
     secrets = stack_dir.secrets()
     ctx.redact.add(*secrets.values())
-    spec = _spec(config, record, record.ports)
+    spec = _spec(config, record, record.ports, ctx.state_root)
     changed = False
     if create:
         rendered = render_stack(spec)
@@ -137,7 +137,9 @@ def _version_key(version: str) -> tuple[int, ...] | None:
     return tuple(int(part) for part in match.groups()) if match else None
 
 
-def _spec(config: Config, record: StackRecord, ports: dict[str, int]) -> StackSpec:
+def _spec(
+    config: Config, record: StackRecord, ports: dict[str, int], state_root: Path
+) -> StackSpec:
     return StackSpec(
         stack=config.stack,
         images={key: config.image(key) for key in ("postgres", "rabbitmq", ENGINE)},
@@ -146,7 +148,7 @@ def _spec(config: Config, record: StackRecord, ports: dict[str, int]) -> StackSp
         dashboard_port=ports["dashboard"],
         grpc_port=ports["grpc"],
         pull_policy=config.pull_policy,
-        labels=stack_labels(config.stack, record.directory, record.created),
+        labels=stack_labels(config.stack, record.directory, record.created, str(state_root)),
     )
 
 
@@ -231,7 +233,7 @@ def preview(config: Config, ctx: Context) -> str:
         message_queue=config.message_queue,
     )
     ports = resolve_ports(config, record, ctx.state_root)
-    return render_stack(_spec(config, record, ports))
+    return render_stack(_spec(config, record, ports, ctx.state_root))
 
 
 def logs(config: Config, ctx: Context, service: str | None, *, follow: bool, lines: int) -> int:

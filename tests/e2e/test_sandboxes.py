@@ -31,6 +31,17 @@ def tenant_get(settings: dict[str, str], token: str) -> int:
     return response.status_code
 
 
+def workflow_names(settings: dict[str, str]) -> list[str]:
+    response = httpx.get(
+        f"{settings['HATCHET_CLIENT_SERVER_URL']}/api/v1/tenants/"
+        f"{settings['HATCHET_CLIENT_TENANT_ID']}/workflows",
+        headers={"Authorization": f"Bearer {settings['HATCHET_CLIENT_TOKEN']}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return [row["name"] for row in response.json().get("rows") or []]
+
+
 def container_ids(stack: str) -> set[str]:
     out = subprocess.run(
         ["docker", "ps", "-q", "--filter", f"label=io.hatchet-local.stack={stack}"],
@@ -73,9 +84,10 @@ def test_three_stacks_side_by_side_and_a_reset_of_one(
             for other in settings:
                 expected = 200 if other is mine else 403
                 assert tenant_get(other, mine["HATCHET_CLIENT_TOKEN"]) == expected
+        probes = []
         for project in projects:
-            name = f"probe-{uuid.uuid4().hex[:6]}"
-            assert project.run_task(name) == {"echo": "HELLO", "task": name}
+            probes.append(f"probe-{uuid.uuid4().hex[:6]}")
+            assert project.run_task(probes[-1]) == {"echo": "HELLO", "task": probes[-1]}
 
         # Reset the first: its old token dies, a new one works, the others are untouched.
         untouched = {name: container_ids(name) for name in names[1:]}
@@ -86,6 +98,8 @@ def test_three_stacks_side_by_side_and_a_reset_of_one(
         assert new_settings["HATCHET_CLIENT_TOKEN"] != old_token
         assert tenant_get(new_settings, old_token) == 403
         assert tenant_get(new_settings, new_settings["HATCHET_CLIENT_TOKEN"]) == 200
+        assert probes[0] not in workflow_names(new_settings)  # the data went with the reset
+        assert probes[1] in workflow_names(settings[1])
         name = f"probe-{uuid.uuid4().hex[:6]}"
         assert projects[0].run_task(name) == {"echo": "HELLO", "task": name}
         for other, ids in untouched.items():
