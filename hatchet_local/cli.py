@@ -29,6 +29,7 @@ ConfigOpt = Annotated[
 ]
 StackOpt = Annotated[str | None, typer.Option("--stack", "-s", help="Stack name.")]
 RevealOpt = Annotated[bool, typer.Option("--reveal", help="Show the token and passwords.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 # The flag behind each configuration key, for error messages.
 FLAG_NAMES = {
@@ -41,6 +42,7 @@ FLAG_NAMES = {
     "pull_policy": "--pull-policy",
     "env_file": "--env-file",
     "namespace": "--namespace",
+    "profile": "--profile",
 }
 
 
@@ -89,20 +91,61 @@ def up(
     namespace: Annotated[
         str | None, typer.Option(help="HATCHET_CLIENT_NAMESPACE to write.")
     ] = None,
-    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+    profile: Annotated[
+        str | None, typer.Option(help="ci: Postgres queue, no dashboard, fewest images.")
+    ] = None,
+    ephemeral: Annotated[
+        bool,
+        typer.Option(
+            "--ephemeral",
+            help="Let `prune --expired` (and every later `up`) "
+            "remove this stack once --ttl has passed.",
+        ),
+    ] = False,
+    ttl: Annotated[str, typer.Option(help="Lifetime of an --ephemeral stack, e.g. 2h.")] = "2h",
+    logs_dir: Annotated[
+        Path | None, typer.Option(help="On failure, save every service's full log here.")
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="text, json, env (dotenv) or github.")
+    ] = "text",
     reveal: RevealOpt = False,
 ) -> None:
     """Start the stack (or check it), wait until it is usable, write the client settings."""
-    from hatchet_local import start
+    from hatchet_local import sandbox, start
 
-    _check_choice("--output", output, ("text", "json"))
+    _check_choice("--output", output, ("text", "json", "env", "github"))
     config = _config(config_file, {
         "stack": stack, "hatchet_version": hatchet_version, "message_queue": message_queue,
         "dashboard": dashboard, "ports.dashboard": dashboard_port, "ports.grpc": grpc_port,
         "pull_policy": pull_policy, "env_file": str(env_file) if env_file else None,
-        "namespace": namespace,
+        "namespace": namespace, "profile": profile,
     })  # fmt: skip
-    _print_ready(start.up(config, _context()), output, reveal)
+    lifetime = sandbox.parse_duration(ttl, "--ttl") if ephemeral else None
+    ctx = _context()
+    result = start.up(config, ctx, ttl=lifetime, logs_dir=logs_dir)
+    if output == "github":
+        _print_github(result, ctx)
+    else:
+        _print_ready(result, output, reveal)
+
+
+def _print_github(result: Any, ctx: Any) -> None:
+    """Masks first, then the settings into $GITHUB_ENV and the addresses into $GITHUB_OUTPUT."""
+    import os
+
+    from hatchet_local import ci
+
+    secrets = [result.settings["HATCHET_CLIENT_TOKEN"], *ctx.redact.secrets()]
+    typer.echo(ci.add_mask_lines(secrets), nl=False)
+    outputs = {
+        "dashboard-url": result.server_url, "grpc-address": result.grpc_address,
+        "tenant-id": result.tenant_id, "stack": result.stack, "env-file": str(result.env_file),
+    }  # fmt: skip
+    env_path, output_path = ci.append_github_files(result.settings, outputs, os.environ)
+    typer.echo(f"Hatchet stack {result.stack} is ready: {result.server_url}, gRPC "
+               f"{result.grpc_address}; settings in {env_path.name}, outputs in "
+               f"{output_path.name}.")  # fmt: skip
 
 
 def _print_ready(result: Any, output: str, reveal: bool) -> None:
@@ -110,6 +153,11 @@ def _print_ready(result: Any, output: str, reveal: bool) -> None:
     from hatchet_local.envfile import masked
 
     settings = masked(result.settings, reveal)
+    if output == "env":
+        from hatchet_local.envfile import render
+
+        typer.echo(render(settings, "dotenv"), nl=False)
+        return
     if output == "json":
         _print_json({
             "stack": result.stack, "dashboard_url": result.server_url,
@@ -150,7 +198,7 @@ def down(
     volumes: Annotated[
         bool, typer.Option("--volumes", help="Also delete the stack's data.")
     ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOpt = False,
 ) -> None:
     """Stop and remove the stack's containers; data is kept unless --volumes."""
     from hatchet_local import stack as stacks
@@ -249,105 +297,6 @@ def render(
         typer.echo(f"wrote {write}", err=True)
 
 
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-
-
-@app.command("ls")
-def list_stacks(
-    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
-) -> None:
-    """Every stack on this host: state, ports, age, Hatchet version, directory."""
-    from hatchet_local import sandbox
-
-    _check_choice("--output", output, ("text", "json"))
-    rows = sandbox.list_stacks(_context(quiet=True))
-    if output == "json":
-        _print_json([row.as_dict() for row in rows])
-        return
-    typer.echo(f"{'STACK':<28}{'STATE':<10}{'DASHBOARD':<11}{'GRPC':<7}{'AGE':<7}"
-               f"{'HATCHET':<11}DIRECTORY")  # fmt: skip
-    for row in rows:
-        gone = "" if row.directory_exists or not row.directory else "  (gone)"
-        typer.echo(
-            f"{row.name:<28}{row.state:<10}{row.ports.get('dashboard', ''):<11}"
-            f"{row.ports.get('grpc', ''):<7}{_age(row.age_seconds):<7}"
-            f"{row.hatchet_version:<11}{row.directory}{gone}"
-        )
-
-
-@app.command()
-def reset(
-    config_file: ConfigOpt = None,
-    stack: StackOpt = None,
-    tenant: Annotated[str | None, typer.Option(help="Reset one tenant only.")] = None,
-    yes: YesOpt = False,
-    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
-    reveal: RevealOpt = False,
-) -> None:
-    """Wipe the stack's data and bootstrap it afresh, with a new token in .env.hatchet."""
-    from hatchet_local import sandbox
-
-    _check_choice("--output", output, ("text", "json"))
-    config = _config(config_file, {"stack": stack})
-    if tenant is None:
-        _confirm(f"Delete all data of stack {config.stack} and start afresh?", yes,
-                 "reset deletes the stack's data")  # fmt: skip
-    _print_ready(sandbox.reset(config, _context(), tenant=tenant), output, reveal)
-
-
-@app.command()
-def destroy(
-    config_file: ConfigOpt = None,
-    stack: StackOpt = None,
-    yes: YesOpt = False,
-) -> None:
-    """Remove the stack completely: containers, data, network and its state here."""
-    from hatchet_local import sandbox
-
-    name = _config(config_file, {"stack": stack}).stack
-    _confirm(f"Remove stack {name} and all its data?", yes, "destroy deletes the stack's data")
-    removed = sandbox.destroy(_context(), name)
-    typer.echo(f"Stack {name} destroyed ({len(removed)} docker objects removed).")
-
-
-@app.command()
-def prune(
-    older_than: Annotated[
-        str | None, typer.Option(help="Also stopped stacks older than this, e.g. 7d, 12h.")
-    ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List, remove nothing.")] = False,
-    yes: YesOpt = False,
-) -> None:
-    """Remove stacks whose directory is gone, orphaned objects, and old stopped stacks."""
-    from hatchet_local import sandbox
-
-    seconds = sandbox.parse_duration(older_than, "--older-than") if older_than else None
-    ctx = _context(quiet=True)
-    rows = sandbox.prune_candidates(ctx, seconds)
-    for row in rows:
-        if row.state == "orphaned":
-            reason = "orphaned objects"
-        elif not row.directory_exists:
-            reason = "directory gone"
-        else:
-            reason = f"stopped, {_age(row.age_seconds)} old"
-        typer.echo(f"{'would remove' if dry_run else 'removing'} {row.name} ({reason})")
-    if dry_run or not rows:
-        typer.echo(f"{len(rows)} stack(s) to prune." if dry_run else "Nothing to prune.")
-        return
-    _confirm(f"Remove these {len(rows)} stack(s) and their data?", yes, "prune deletes data")
-    for row in rows:
-        sandbox.destroy(ctx, row.name)
-    typer.echo(f"Pruned {len(rows)} stack(s).")
-
-
-def _age(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 @app.command()
 def version() -> None:
     """Print hatchet-local's version and the Hatchet release it pins."""
@@ -359,6 +308,10 @@ def version() -> None:
 def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{option}: expected one of {', '.join(choices)}, got {value!r}")
+
+
+# The other commands register themselves on `app` when imported.
+from hatchet_local import cli_images, cli_stacks  # noqa: E402, F401
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -128,8 +128,9 @@ class Compose:
     def exec(self, service: str, *command: str, timeout: float = 120) -> Result:
         return self.run("exec", "-T", service, *command, timeout=timeout, check=False)
 
-    def logs(self, service: str | None = None, lines: int = 30) -> str:
-        args = ["logs", "--no-color", "--tail", str(lines)]
+    def logs(self, service: str | None = None, lines: int | None = 30) -> str:
+        """The last `lines` log lines (all with None), secrets masked."""
+        args = ["logs", "--no-color", "--tail", "all" if lines is None else str(lines)]
         result = self.run(*args, *([service] if service else []), timeout=60, check=False)
         return self.redact(result.stdout + result.stderr)
 

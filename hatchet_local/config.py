@@ -30,6 +30,11 @@ ENV_PREFIX = "HATCHET_LOCAL_"
 ENV_CONFIG = "HATCHET_LOCAL_CONFIG"
 ENV_STATE_DIR = "HATCHET_LOCAL_STATE_DIR"
 MESSAGE_QUEUES = ("rabbitmq", "postgres")
+# A profile changes defaults only: a value set anywhere else still wins.
+PROFILES: dict[str, dict[str, object]] = {
+    "default": {},
+    "ci": {"message_queue": "postgres", "dashboard": False},  # fewest images, fastest start
+}
 PULL_POLICIES = ("missing", "always", "never")
 MAX_TIMEOUT = 3600.0
 
@@ -64,6 +69,7 @@ class Config:
 
     stack: str
     hatchet_version: str
+    profile: str  # "default" | "ci": the defaults it changes are already applied below
     message_queue: str
     dashboard: bool
     ports: Ports
@@ -170,6 +176,7 @@ _KEYS: dict[str, Parser] = {
         r"v[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?|latest",
         "a release tag like 'v0.101.27' or 'latest'",
     ),
+    "profile": _choice(*PROFILES),
     "message_queue": _choice(*MESSAGE_QUEUES),
     "dashboard": _bool,
     "ports.dashboard": _port,
@@ -237,6 +244,10 @@ def load_config(
         _flag_settings(flags or {}, flag_names or {}),
     ):
         resolved[key] = (_parse(key, value, source), source)
+    profile = resolved["profile"][0]
+    for key, value in PROFILES[profile].items():
+        if resolved[key][1] == "built-in default":
+            resolved[key] = (value, f"profile {profile}")
     _check_distinct_ports(resolved)
     values = {key: value for key, (value, _) in resolved.items()}
     values["env_file"] = _resolve_env_file(project, *resolved["env_file"])
@@ -247,6 +258,7 @@ def _default_settings(project: Path) -> Iterator[_Setting]:
     values: dict[str, object] = {  # ports and timeouts take their dataclass defaults
         "stack": default_stack(project),
         "hatchet_version": defaults.HATCHET_VERSION,
+        "profile": "default",
         "message_queue": "rabbitmq",
         "dashboard": True,
         "registry": defaults.HATCHET_REGISTRY,

@@ -37,6 +37,7 @@ def image_present(runner: Runner, ref: str) -> bool:
 
 STACK_LABEL = "io.hatchet-local.stack"
 STATE_LABEL = "io.hatchet-local.state"
+EXPIRES_LABEL = "io.hatchet-local.expires"
 _LISTS = {
     "container": ["docker", "ps", "--all"],
     "volume": ["docker", "volume", "ls"],
@@ -55,6 +56,7 @@ class DockerObject:
     name: str
     stack: str
     state: str = ""  # containers only: running, exited, ...
+    expires: str | None = None  # ephemeral stacks' expiry label
 
 
 def stack_objects(runner: Runner, state: Path, stack: str | None = None) -> list[DockerObject]:
@@ -78,6 +80,7 @@ def stack_objects(runner: Runner, state: Path, stack: str | None = None) -> list
                     name=str(row.get("Names") or row.get("Name")),
                     stack=labels.get(STACK_LABEL, ""),
                     state=str(row.get("State", "")) if kind == "container" else "",
+                    expires=labels.get(EXPIRES_LABEL),
                 )
             )
     return objects

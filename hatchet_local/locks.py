@@ -33,7 +33,8 @@ def file_lock(
     try:
         if not _try_lock(fd):
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            notify(f"waiting for another hatchet-local command (pid {holder}) on {what}")
+            if wait > 0:
+                notify(f"waiting for another hatchet-local command (pid {holder}) on {what}")
             deadline = clock() + wait
             while not _try_lock(fd):
                 if clock() >= deadline:

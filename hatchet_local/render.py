@@ -56,7 +56,9 @@ class StackSpec:
         return f"{self.host}:{self.grpc_port}"
 
 
-def stack_labels(stack: str, directory: str, created: str, state: str = "") -> dict[str, str]:
+def stack_labels(
+    stack: str, directory: str, created: str, state: str = "", expires: str | None = None
+) -> dict[str, str]:
     """Labels on every container, volume and network a stack owns. `state` names the state
     directory that records the stack: what `ls` and `prune` may call theirs."""
     labels = {
@@ -67,6 +69,8 @@ def stack_labels(stack: str, directory: str, created: str, state: str = "") -> d
     }
     if state:
         labels[f"{LABEL_PREFIX}.state"] = state
+    if expires:
+        labels[f"{LABEL_PREFIX}.expires"] = expires
     return labels
 
 

@@ -29,6 +29,9 @@ class Redactor:
         # Short strings would mask ordinary words; real secrets here are long.
         self._secrets.update(s for s in secrets if len(s) >= 8)
 
+    def secrets(self) -> list[str]:
+        return sorted(self._secrets)
+
     def __call__(self, text: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, MASK)

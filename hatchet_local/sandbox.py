@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from hatchet_local.config import Config
-from hatchet_local.engine import DockerObject, remove_objects, stack_objects
-from hatchet_local.errors import CommandFailed, ConfigError, StackNotFound
+from hatchet_local.engine import DockerObject, stack_objects
+from hatchet_local.errors import CommandFailed, ConfigError
 from hatchet_local.runner import Result, Runner, tail
-from hatchet_local.stack import ENGINE, Context, Stack, load_stack, stack_lock
+from hatchet_local.stack import ENGINE, Context, Stack, destroy, load_stack, stack_lock
 from hatchet_local.start import UpResult, start_locked
-from hatchet_local.state import StackDir, StackRecord, all_records
+from hatchet_local.state import StackRecord, all_records
+
+__all__ = ["StackRow", "destroy", "list_stacks", "parse_duration", "prune_candidates", "reset"]
 
 
 @dataclass(frozen=True)
@@ -114,21 +115,6 @@ def _checked(result: Result, what: str) -> None:
     if not result.ok:
         raise CommandFailed(f"{what} failed (exit {result.returncode})",
                             details=tail(result.stderr or result.stdout, 10))  # fmt: skip
-
-
-def destroy(ctx: Context, name: str) -> list[DockerObject]:
-    """Remove everything of stack `name`: containers, volumes, network and its state.
-    Returns the Docker objects removed."""
-    stack_dir = StackDir(ctx.state_root, name)
-    with stack_lock(ctx, name):
-        objects = stack_objects(ctx.runner, ctx.state_root, name)
-        if not objects and not stack_dir.path.exists():
-            raise StackNotFound(
-                f"no stack named {name} on this host; `hatchet-local ls` lists them"
-            )
-        remove_objects(ctx.runner, objects)
-        shutil.rmtree(stack_dir.path, ignore_errors=True)
-    return objects
 
 
 def prune_candidates(ctx: Context, older_than: float | None) -> list[StackRow]:

@@ -8,10 +8,12 @@ and calls one of them.
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -21,13 +23,14 @@ from hatchet_local.compose import Compose, find_compose
 from hatchet_local.config import Config
 from hatchet_local.console import Console
 from hatchet_local.defaults import ADMIN_EMAIL
-from hatchet_local.errors import StackNotFound, VersionConflict
+from hatchet_local.engine import DockerObject, remove_objects, stack_objects
+from hatchet_local.errors import StackBusy, StackNotFound, VersionConflict
 from hatchet_local.fsutil import atomic_write, read_text
 from hatchet_local.locks import file_lock
 from hatchet_local.ports import resolve_ports
 from hatchet_local.render import StackSpec, render_stack, stack_labels
 from hatchet_local.runner import Redactor, Runner
-from hatchet_local.state import StackDir, StackRecord, Token, digest, now_iso
+from hatchet_local.state import StackDir, StackRecord, Token, all_records, digest, now_iso
 
 ENGINE = "hatchet-lite"
 ONESHOTS = ("migrate", "setup")
@@ -64,7 +67,7 @@ class Stack:
         return ["postgres", *(["rabbitmq"] if self.spec.message_queue == "rabbitmq" else [])]
 
 
-def load_stack(config: Config, ctx: Context, *, create: bool) -> Stack:
+def load_stack(config: Config, ctx: Context, *, create: bool, ttl: float | None = None) -> Stack:
     """The stack's record, secrets and rendered compose file; made on first use if `create`."""
     stack_dir = StackDir(ctx.state_root, config.stack)
     record = stack_dir.load()
@@ -80,6 +83,7 @@ def load_stack(config: Config, ctx: Context, *, create: bool) -> Stack:
             tool_version=__version__,
             hatchet_version=config.hatchet_version,
             message_queue=config.message_queue,
+            expires=expiry(ttl) if ttl else None,
         )
     if create:
         check_version(record, config.hatchet_version)
@@ -110,10 +114,17 @@ def load_stack(config: Config, ctx: Context, *, create: bool) -> Stack:
     return Stack(stack_dir, record, spec, compose, secrets, changed)
 
 
-def stack_lock(ctx: Context, name: str) -> AbstractContextManager[None]:
+def stack_lock(ctx: Context, name: str, wait: float | None = None) -> AbstractContextManager[None]:
     """One command at a time on a stack: a second one waits, then says who holds it."""
     path = ctx.state_root / "locks" / f"{name}.lock"
-    return file_lock(path, f"stack {name}", wait=ctx.lock_wait, notify=ctx.console.info)
+    return file_lock(
+        path, f"stack {name}", wait=ctx.lock_wait if wait is None else wait,
+        notify=ctx.console.info,
+    )  # fmt: skip
+
+
+def expiry(ttl: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=ttl)).replace(microsecond=0).isoformat()
 
 
 def registry_lock(ctx: Context) -> AbstractContextManager[None]:
@@ -148,7 +159,9 @@ def _spec(
         dashboard_port=ports["dashboard"],
         grpc_port=ports["grpc"],
         pull_policy=config.pull_policy,
-        labels=stack_labels(config.stack, record.directory, record.created, str(state_root)),
+        labels=stack_labels(
+            config.stack, record.directory, record.created, str(state_root), record.expires
+        ),
     )
 
 
@@ -241,3 +254,46 @@ def logs(config: Config, ctx: Context, service: str | None, *, follow: bool, lin
     args = ["logs", "--tail", str(lines), *(["--follow"] if follow else [])]
     result = stack.compose.run(*args, *([service] if service else []), check=False, capture=False)
     return result.returncode
+
+
+def destroy(ctx: Context, name: str) -> list[DockerObject]:
+    """Remove everything of stack `name`: containers, volumes, network and its state.
+    Returns the Docker objects removed."""
+    stack_dir = StackDir(ctx.state_root, name)
+    with stack_lock(ctx, name):
+        objects = stack_objects(ctx.runner, ctx.state_root, name)
+        if not objects and not stack_dir.path.exists():
+            raise StackNotFound(
+                f"no stack named {name} on this host; `hatchet-local ls` lists them"
+            )
+        remove_objects(ctx.runner, objects)
+        shutil.rmtree(stack_dir.path, ignore_errors=True)
+    return objects
+
+
+def reap_expired(ctx: Context, now: datetime | None = None) -> list[str]:
+    """Destroy the ephemeral stacks whose time is up (a killed CI job's stack, say), and
+    objects labelled ephemeral and expired whose record is gone. A stack some live command
+    still holds is left for the next time. Returns the names removed."""
+    now = now or datetime.now(UTC)
+    expired = {r.name for r in all_records(ctx.state_root) if _past(r.expires, now)}
+    expired |= {o.stack for o in stack_objects(ctx.runner, ctx.state_root) if _past(o.expires, now)}
+    reaped = []
+    for name in sorted(expired):
+        try:
+            with stack_lock(ctx, name, wait=0):
+                pass
+            destroy(ctx, name)
+        except StackBusy:
+            continue
+        reaped.append(name)
+    return reaped
+
+
+def _past(when: str | None, now: datetime) -> bool:
+    if not when:
+        return False
+    try:
+        return datetime.fromisoformat(when) <= now
+    except ValueError:
+        return False

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hatchet_local.bootstrap import mint_token, token_status
+from hatchet_local.ci import group, in_github_actions
 from hatchet_local.compose import Compose
 from hatchet_local.config import Config
 from hatchet_local.defaults import DEFAULT_TENANT_ID
@@ -21,7 +22,7 @@ from hatchet_local.errors import (
     ServiceUnhealthy,
     SetupFailed,
 )
-from hatchet_local.fsutil import read_text
+from hatchet_local.fsutil import atomic_write, ensure_private_dir, read_text
 from hatchet_local.health import Check, http_check, service_check, tcp_check, wait_for
 from hatchet_local.ports import port_holder, port_is_free
 from hatchet_local.runner import Runner, tail
@@ -32,6 +33,7 @@ from hatchet_local.stack import (
     Stack,
     client_settings,
     load_stack,
+    reap_expired,
     stack_lock,
 )
 from hatchet_local.state import Token, digest
@@ -51,18 +53,32 @@ class UpResult:
 # --- up ------------------------------------------------------------------------------------
 
 
-def up(config: Config, ctx: Context) -> UpResult:
-    """Bring the stack up (or check it) and hand out a working token; one `up` at a time."""
+def up(
+    config: Config, ctx: Context, *, ttl: float | None = None, logs_dir: Path | None = None
+) -> UpResult:
+    """Bring the stack up (or check it) and hand out a working token; one `up` at a time.
+
+    Expired ephemeral stacks are reaped first. `ttl` makes a new stack ephemeral. When a
+    service fails, every unhealthy or stopped service's last log lines join the error, and
+    `logs_dir` receives every service's full log.
+    """
+    with ctx.console.phase("docker engine"):
+        ctx.console.info(f"engine {engine_version(ctx.runner)}")
+        for name in reap_expired(ctx):
+            ctx.console.info(f"removed expired stack {name}")
     with stack_lock(ctx, config.stack):
-        return start_locked(config, ctx)
+        try:
+            return start_locked(config, ctx, ttl=ttl)
+        except (ServiceUnhealthy, SetupFailed, BootstrapFailed) as exc:
+            _diagnose(config, ctx, exc, logs_dir)
+            raise
 
 
-def start_locked(config: Config, ctx: Context) -> UpResult:
+def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> UpResult:
     """`up` for a caller that already holds the stack's lock."""
     console = ctx.console
-    with console.phase("docker engine"):
-        console.info(f"engine {engine_version(ctx.runner)}")
-        stack = load_stack(config, ctx, create=True)
+    with console.phase("stack files"):
+        stack = load_stack(config, ctx, create=True, ttl=ttl)
     compose = stack.compose
     if not stack.changed and _running_and_healthy(stack):
         console.info(f"stack {config.stack} is running; checking it")
@@ -182,6 +198,30 @@ def _usable_token(stack: Stack, ctx: Context, timeout: float) -> tuple[Token, bo
     stack.dir.save_token(token)
     ctx.console.info("minted a new token")
     return token, False
+
+
+def _diagnose(config: Config, ctx: Context, exc: HatchetLocalError, logs_dir: Path | None) -> None:
+    """Add the last log lines of every service that is down or unhealthy to `exc`, grouped
+    under GitHub Actions; write every service's full log into `logs_dir`."""
+    try:
+        stack = load_stack(config, ctx, create=False)
+        states = stack.compose.ps()
+    except HatchetLocalError:
+        return  # nothing more to say than the error itself
+    github = in_github_actions()
+    parts = [exc.details] if exc.details else []
+    for state in states:
+        shown = f"last log lines of {state.service}"
+        if (state.state != "running" or state.health == "unhealthy") and shown not in exc.details:
+            title = f"{shown} ({state.state} {state.health})".replace(" )", ")")
+            parts.append(group(title, tail(stack.compose.logs(state.service), 30), github))
+    exc.details = "\n".join(parts)
+    if logs_dir is not None:
+        ensure_private_dir(logs_dir)
+        for state in states:
+            full = stack.compose.logs(state.service, lines=None)
+            atomic_write(logs_dir / f"{state.service}.log", full, mode=0o644)
+        ctx.console.info(f"full logs of {len(states)} services in {logs_dir}")
 
 
 def _warn_if_not_ignored(path: Path, ctx: Context) -> None:

@@ -48,6 +48,7 @@ class StackRecord:
     hatchet_version: str
     message_queue: str
     ports: dict[str, int] = field(default_factory=dict)
+    expires: str | None = None  # ephemeral stacks: when `prune --expired` may remove them
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,9 @@ class FakeHatchet:
         r.on("--no-such-flag", returncode=1, stderr="unknown flag: --no-such-flag\n")
         r.on_call("docker", "image", "inspect", handler=self._image_inspect)
         r.on("docker", "ps", "--format")  # no other container publishes a port
+        for listing in (("docker", "ps", "--all"), ("docker", "volume", "ls"),
+                        ("docker", "network", "ls")):  # fmt: skip
+            r.on(*listing)  # no labelled objects: nothing expired to reap
         r.on("pull", "--quiet")
         r.on_call("ps", "--all", "--format", "json", handler=self._ps)
         r.on_call("up", "--detach", handler=self._up)

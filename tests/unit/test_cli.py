@@ -142,7 +142,9 @@ def test_bad_output_value_in_process(
 
 def test_bad_output_value_is_one_line_and_exit_2(project: Path, state_dir: Path) -> None:
     process = run_main("up", "--output", "yaml", cwd=project, state_dir=state_dir)
-    assert_one_line_error(process, 2, "--output: expected one of text, json, got 'yaml'")
+    assert_one_line_error(
+        process, 2, "--output: expected one of text, json, env, github, got 'yaml'"
+    )
     assert not state_dir.exists()
 
 

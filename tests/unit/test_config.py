@@ -76,6 +76,7 @@ def test_defaults_without_file_or_environment(tmp_path: Path) -> None:
     assert load(tmp_path) == Config(
         stack=default_stack(tmp_path),
         hatchet_version=defaults.HATCHET_VERSION,
+        profile="default",
         message_queue="rabbitmq",
         dashboard=True,
         ports=Ports(dashboard=None, grpc=None),
@@ -113,6 +114,7 @@ def test_file_sets_every_key(tmp_path: Path) -> None:
     assert config == Config(
         stack="myapp",
         hatchet_version="v0.101.28-rc.1",
+        profile="default",
         message_queue="postgres",
         dashboard=False,
         ports=Ports(dashboard=None, grpc=7077),
@@ -546,8 +548,8 @@ BAD_FILE_SHAPES = [
     ("pull-policy: never\n", "pull-policy: unknown key; did you mean pull_policy?"),
     (
         "colour: red\n",
-        "colour: unknown key; use one of: stack, hatchet_version, message_queue, dashboard,"
-        " registry, pull_policy, env_file, namespace, images, ports, timeouts",
+        "colour: unknown key; use one of: stack, hatchet_version, profile, message_queue,"
+        " dashboard, registry, pull_policy, env_file, namespace, images, ports, timeouts",
     ),
     (
         "ports.dashboard: 7077\n",
@@ -767,3 +769,11 @@ def test_typed_flag_values(
 def test_unknown_flag_key_is_a_programming_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"no config key 'ports\.http'"):
         load(tmp_path, flags={"ports.http": 8080})
+
+
+def test_the_ci_profile_changes_defaults_only(tmp_path: Path) -> None:
+    ci = load(tmp_path, environ={"HATCHET_LOCAL_PROFILE": "ci"})
+    assert (ci.profile, ci.message_queue, ci.dashboard) == ("ci", "postgres", False)
+    (tmp_path / "hatchet-local.yaml").write_text("profile: ci\nmessage_queue: rabbitmq\n")
+    explicit = load(tmp_path, environ={"HATCHET_LOCAL_DASHBOARD": "true"})
+    assert (explicit.message_queue, explicit.dashboard) == ("rabbitmq", True)

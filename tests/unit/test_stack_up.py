@@ -188,8 +188,15 @@ def test_up_starts_waits_mints_and_writes_the_settings(
     assert world.env_file.read_text() == "".join(f"{k}={v}\n" for k, v in settings.items())
     assert stat.S_IMODE(world.env_file.stat().st_mode) == 0o600
 
+    reap = (
+        "--filter label=io.hatchet-local.stack "
+        f"--filter label=io.hatchet-local.state={world.ctx.state_root} --format {{{{json .}}}}"
+    )
     assert actions(world.runner.calls) == [
         "docker version --format {{.Server.Version}}",
+        f"docker ps --all {reap}",
+        f"docker volume ls {reap}",
+        f"docker network ls {reap}",
         "docker compose version --short",
         "docker compose --no-such-flag",
         "compose ps --all --format json",
