@@ -177,7 +177,8 @@ def _logs_on_failure(compose: Compose, service: str) -> Iterator[None]:
         yield
     except ServiceUnhealthy as exc:
         if not exc.details:
-            exc.details = f"last log lines of {service}:\n" + tail(compose.logs(service), 30)
+            title = f"last log lines of {service}:"
+            exc.details = group(title, tail(compose.logs(service), 30), in_github_actions())
         raise
 
 

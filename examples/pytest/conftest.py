@@ -1,0 +1,1 @@
+pytest_plugins = ["hatchet_local.pytest_plugin"]
