@@ -16,6 +16,7 @@ leaves a stack the next `hatchet-local up` reaps.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ import pytest
 
 from hatchet_local.config import load_config
 from hatchet_local.console import Console
+from hatchet_local.errors import StackNotFound
 from hatchet_local.runner import SubprocessRunner
 from hatchet_local.stack import Context, destroy
 from hatchet_local.start import up
@@ -59,7 +61,7 @@ def hatchet_stack(request: pytest.FixtureRequest) -> Iterator[HatchetStack]:
         http=httpx.Client(),
         state_root=state_root(),
     )
-    saved = {key: os.environ.get(key) for key in ("HATCHET_CLIENT_TOKEN",)}
+    saved: dict[str, str | None] = {}
     try:
         result = up(config, ctx, ttl=TTL_SECONDS)
         saved = {key: os.environ.get(key) for key in result.settings}
@@ -71,7 +73,8 @@ def hatchet_stack(request: pytest.FixtureRequest) -> Iterator[HatchetStack]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        destroy(ctx, name)
+        with contextlib.suppress(StackNotFound):  # up failed before it made anything
+            destroy(ctx, name)
         env_file.unlink(missing_ok=True)
         if env_file.parent.is_dir() and not any(env_file.parent.iterdir()):
             env_file.parent.rmdir()
