@@ -136,7 +136,7 @@ def _print_github(result: Any, ctx: Any) -> None:
 
     from hatchet_local import ci
 
-    secrets = [result.settings["HATCHET_CLIENT_TOKEN"], *ctx.redact.secrets()]
+    secrets = dict.fromkeys([result.settings["HATCHET_CLIENT_TOKEN"], *ctx.redact.secrets()])
     typer.echo(ci.add_mask_lines(secrets), nl=False)
     outputs = {
         "dashboard-url": result.server_url, "grpc-address": result.grpc_address,

@@ -57,8 +57,12 @@ def wait_for(
         sleep(min(interval, max(timeout - elapsed, 0.0)))
 
 
-def service_check(compose: Compose, service: str) -> Callable[[], Check]:
-    """A compose service with a healthcheck: healthy, still starting, or gone wrong."""
+def service_check(
+    compose: Compose, service: str, *, healthcheck: bool = True
+) -> Callable[[], Check]:
+    """A compose service: healthy, still starting, or gone wrong. For a service with a
+    healthcheck only `healthy` is ready: a crash-looping container can show `running` with no
+    health yet between two restarts."""
 
     def check() -> Check:
         states = {s.service: s for s in compose.ps()}
@@ -71,8 +75,10 @@ def service_check(compose: Compose, service: str) -> Callable[[], Check]:
             return Check("failed", f"container keeps restarting (last exit {state.exit_code})")
         if state.state != "running":
             return Check("waiting", f"container {state.state}")
-        if state.health in ("healthy", ""):
+        if state.health == "healthy" or (state.health == "" and not healthcheck):
             return READY
+        if state.health == "":
+            return Check("waiting", "no health status yet")
         if state.health == "unhealthy":
             return Check("failed", "healthcheck reports unhealthy")
         return Check("waiting", f"health {state.health}")

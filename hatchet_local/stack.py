@@ -64,7 +64,8 @@ class Stack:
     changed: bool = False
 
     def services(self) -> list[str]:
-        return ["postgres", *(["rabbitmq"] if self.spec.message_queue == "rabbitmq" else [])]
+        """The long-running services besides the engine, as the stack was last set up."""
+        return ["postgres", *(["rabbitmq"] if self.record.message_queue == "rabbitmq" else [])]
 
 
 def load_stack(config: Config, ctx: Context, *, create: bool, ttl: float | None = None) -> Stack:

@@ -124,7 +124,7 @@ def check_of(*states: ServiceState) -> Check:
     ("state", "health", "exit_code", "expected"),
     [
         ("running", "healthy", 0, READY),
-        ("running", "", 0, READY),  # no healthcheck: running is all we can know
+        ("running", "", 0, Check("waiting", "no health status yet")),  # e.g. between restarts
         ("running", "starting", 0, Check("waiting", "health starting")),
         ("created", "", 0, Check("waiting", "container created")),
         ("running", "unhealthy", 0, Check("failed", "healthcheck reports unhealthy")),
@@ -136,6 +136,11 @@ def check_of(*states: ServiceState) -> Check:
 )
 def test_service_check_outcomes(state: str, health: str, exit_code: int, expected: Check) -> None:
     assert check_of(ServiceState("postgres", state, health, exit_code)) == expected
+
+
+def test_a_service_without_healthcheck_is_ready_when_running() -> None:
+    fake = FakeCompose(ServiceState("postgres", "running", "", 0))
+    assert service_check(cast(Compose, fake), "postgres", healthcheck=False)() == READY
 
 
 def test_service_check_of_an_absent_service() -> None:
