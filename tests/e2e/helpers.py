@@ -153,3 +153,15 @@ class Project:
     def run_task(self, name: str) -> dict[str, Any]:
         """An SDK round trip that sees nothing but the project's `.env.hatchet`."""
         return run_sdk_task(self.dir, clean_env(), name)
+
+
+def workflow_names(settings: dict[str, str]) -> list[str]:
+    """The workflows the stack that `settings` point at knows, read with its token."""
+    response = httpx.get(
+        f"{settings['HATCHET_CLIENT_SERVER_URL']}/api/v1/tenants/"
+        f"{settings['HATCHET_CLIENT_TENANT_ID']}/workflows",
+        headers={"Authorization": f"Bearer {settings['HATCHET_CLIENT_TOKEN']}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return [row["name"] for row in response.json().get("rows") or []]

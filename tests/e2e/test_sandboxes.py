@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.helpers import HATCHET_LOCAL, Project, free_port, labelled
+from tests.e2e.helpers import HATCHET_LOCAL, Project, free_port, labelled, workflow_names
 
 pytestmark = pytest.mark.e2e
 
@@ -29,17 +29,6 @@ def tenant_get(settings: dict[str, str], token: str) -> int:
         timeout=10,
     )
     return response.status_code
-
-
-def workflow_names(settings: dict[str, str]) -> list[str]:
-    response = httpx.get(
-        f"{settings['HATCHET_CLIENT_SERVER_URL']}/api/v1/tenants/"
-        f"{settings['HATCHET_CLIENT_TENANT_ID']}/workflows",
-        headers={"Authorization": f"Bearer {settings['HATCHET_CLIENT_TOKEN']}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return [row["name"] for row in response.json().get("rows") or []]
 
 
 def container_ids(stack: str) -> set[str]:

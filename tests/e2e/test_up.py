@@ -12,7 +12,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.helpers import Project, labelled
+from tests.e2e.helpers import Project, labelled, workflow_names
 
 pytestmark = pytest.mark.e2e
 
@@ -28,18 +28,6 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 def probe_name() -> str:
     return f"probe-{uuid.uuid4().hex[:8]}"
-
-
-def workflows(project: Project) -> list[str]:
-    settings = project.env_file()
-    response = httpx.get(
-        f"{settings['HATCHET_CLIENT_SERVER_URL']}/api/v1/tenants/"
-        f"{settings['HATCHET_CLIENT_TENANT_ID']}/workflows",
-        headers={"Authorization": f"Bearer {settings['HATCHET_CLIENT_TOKEN']}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return [row["name"] for row in response.json().get("rows") or []]
 
 
 def services_of(stack: str) -> set[str]:
@@ -102,7 +90,7 @@ def test_down_then_up_keeps_data_and_token(shared_stack: Project) -> None:
 
     shared_stack.hl("up")
     assert shared_stack.env_file()["HATCHET_CLIENT_TOKEN"] == token
-    assert first in workflows(shared_stack)
+    assert first in workflow_names(shared_stack.env_file())
     second = probe_name()
     assert shared_stack.run_task(second) == {"echo": "HELLO", "task": second}
 
