@@ -109,6 +109,9 @@ def up(
     output: Annotated[
         str, typer.Option("--output", "-o", help="text, json, env (dotenv) or github.")
     ] = "text",
+    timings: Annotated[
+        bool, typer.Option("--timings", help="Print how long each phase took (stderr).")
+    ] = False,
     reveal: RevealOpt = False,
 ) -> None:
     """Start the stack (or check it), wait until it is usable, write the client settings."""
@@ -124,6 +127,9 @@ def up(
     lifetime = sandbox.parse_duration(ttl, "--ttl") if ephemeral else None
     ctx = _context()
     result = start.up(config, ctx, ttl=lifetime, logs_dir=logs_dir)
+    if timings:
+        for phase, seconds in ctx.console.timings.items():
+            typer.echo(f"timing {phase:<18}{seconds:7.2f}s", err=True)
     if output == "github":
         _print_github(result, ctx)
     else:
