@@ -33,7 +33,6 @@ from hatchet_local.runner import Redactor, Runner
 from hatchet_local.state import StackDir, StackRecord, Token, all_records, digest, now_iso
 
 ENGINE = "hatchet-lite"
-ONESHOTS = ("migrate", "setup")
 
 
 @dataclass
@@ -46,7 +45,7 @@ class Context:
     state_root: Path
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
-    interval: float = 1.0
+    interval: float = 0.5  # between readiness polls; each poll is one `compose ps`
     lock_wait: float = 900.0
     redact: Redactor = field(default_factory=Redactor)
 

@@ -28,7 +28,6 @@ from hatchet_local.ports import port_holder, port_is_free
 from hatchet_local.runner import Runner, tail
 from hatchet_local.stack import (
     ENGINE,
-    ONESHOTS,
     Context,
     Stack,
     client_settings,
@@ -87,13 +86,17 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
         with console.phase("images"):
             _ensure_images(stack, ctx)
         compose.up(*stack.services())
-        for service in stack.services():
-            timeout = getattr(config.timeouts, service)
-            with console.phase(f"{service} healthy"), _logs_on_failure(compose, service):
-                _wait(ctx, f"{service}", service_check(compose, service), timeout)
-        for job in ONESHOTS:
-            with console.phase(f"{job} job"):
-                _run_oneshot(compose, job, getattr(config.timeouts, job))
+        # Migrations need only Postgres: they run while RabbitMQ is still starting.
+        steps = [("service", "postgres"), ("job", "migrate"),
+                 *(("service", s) for s in stack.services()[1:]), ("job", "setup")]  # fmt: skip
+        for kind, name in steps:
+            timeout = getattr(config.timeouts, name)
+            if kind == "job":
+                with console.phase(f"{name} job"):
+                    _run_oneshot(compose, name, timeout)
+                continue
+            with console.phase(f"{name} healthy"), _logs_on_failure(compose, name):
+                _wait(ctx, name, service_check(compose, name), timeout)
         compose.up(ENGINE, no_deps=True)
         with console.phase("engine ready"), _logs_on_failure(compose, ENGINE):
             _wait(ctx, "engine", service_check(compose, ENGINE), config.timeouts.engine)

@@ -204,9 +204,9 @@ def test_up_starts_waits_mints_and_writes_the_settings(
         "docker image inspect --format {{.Id}} rabbitmq:3-management",
         f"docker image inspect --format {{{{.Id}}}} {LITE_IMAGE}",
         "compose up --detach --remove-orphans postgres rabbitmq",
-        "compose ps --all --format json",
-        "compose ps --all --format json",
-        "compose run --rm --no-deps -T migrate",
+        "compose ps --all --format json",  # postgres healthy
+        "compose run --rm --no-deps -T migrate",  # while RabbitMQ starts
+        "compose ps --all --format json",  # rabbitmq healthy
         "compose run --rm --no-deps -T setup",
         "compose up --detach --remove-orphans --no-deps hatchet-lite",
         "compose ps --all --format json",
