@@ -86,17 +86,12 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
         with console.phase("images"):
             _ensure_images(stack, ctx)
         compose.up(*stack.services())
+        _healthy(ctx, compose, "postgres", config.timeouts.postgres)
         # Migrations need only Postgres: they run while RabbitMQ is still starting.
-        steps = [("service", "postgres"), ("job", "migrate"),
-                 *(("service", s) for s in stack.services()[1:]), ("job", "setup")]  # fmt: skip
-        for kind, name in steps:
-            timeout = getattr(config.timeouts, name)
-            if kind == "job":
-                with console.phase(f"{name} job"):
-                    _run_oneshot(compose, name, timeout)
-                continue
-            with console.phase(f"{name} healthy"), _logs_on_failure(compose, name):
-                _wait(ctx, name, service_check(compose, name), timeout)
+        _job(ctx, compose, "migrate", config.timeouts.migrate)
+        for service in stack.services()[1:]:
+            _healthy(ctx, compose, service, getattr(config.timeouts, service))
+        _job(ctx, compose, "setup", config.timeouts.setup)
         compose.up(ENGINE, no_deps=True)
         with console.phase("engine ready"), _logs_on_failure(compose, ENGINE):
             _wait(ctx, "engine", service_check(compose, ENGINE), config.timeouts.engine)
@@ -127,7 +122,7 @@ def _running_and_healthy(stack: Stack) -> bool:
     states = {s.service: s for s in stack.compose.ps()}
     wanted = [*stack.services(), ENGINE]
     return all(
-        s in states and states[s].state == "running" and states[s].health in ("healthy", "")
+        s in states and states[s].state == "running" and states[s].health == "healthy"
         for s in wanted
     )
 
@@ -160,13 +155,20 @@ def _ensure_images(stack: Stack, ctx: Context) -> None:
         ctx.console.info(f"{len(needed)} images present")
 
 
-def _run_oneshot(compose: Compose, job: str, timeout: float) -> None:
-    result = compose.oneshot(job, timeout)
-    if not result.ok:
-        raise SetupFailed(
-            f"the {job} job exited with code {result.returncode}",
-            details=compose.redact(tail(result.stdout + result.stderr, 30)),
-        )
+def _healthy(ctx: Context, compose: Compose, service: str, timeout: float) -> None:
+    with ctx.console.phase(f"{service} healthy"), _logs_on_failure(compose, service):
+        _wait(ctx, service, service_check(compose, service), timeout)
+
+
+def _job(ctx: Context, compose: Compose, job: str, timeout: float) -> None:
+    """Run a one-shot job to completion; its exit code decides."""
+    with ctx.console.phase(f"{job} job"):
+        result = compose.oneshot(job, timeout)
+        if not result.ok:
+            raise SetupFailed(
+                f"the {job} job exited with code {result.returncode}",
+                details=compose.redact(tail(result.stdout + result.stderr, 30)),
+            )
 
 
 def _wait(ctx: Context, what: str, check: Callable[[], Check], timeout: float) -> float:
