@@ -304,6 +304,31 @@ def render(
 
 
 @app.command()
+def doctor(
+    config_file: ConfigOpt = None,
+    stack: StackOpt = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+) -> None:
+    """Check this machine for a stack: Docker, Compose, memory, disk, ports, images, clock."""
+    from hatchet_local.doctor import diagnose
+    from hatchet_local.runner import SubprocessRunner
+    from hatchet_local.state import state_root
+
+    _check_choice("--output", output, ("text", "json"))
+    findings = diagnose(_config(config_file, {"stack": stack}), SubprocessRunner(), state_root())
+    if output == "json":
+        _print_json([f.as_dict() for f in findings])
+    else:
+        for f in findings:
+            typer.echo(
+                f"{f.status:<5} {f.check:<14}{f.detail}"
+                + (f"\n      fix: {f.fix}" if f.fix else "")
+            )
+    if any(f.status == "fail" for f in findings):
+        raise typer.Exit(1)
+
+
+@app.command()
 def version() -> None:
     """Print hatchet-local's version and the Hatchet release it pins."""
     from hatchet_local.defaults import HATCHET_VERSION

@@ -1,0 +1,144 @@
+"""`doctor`: is this machine ready for a stack? Each check passes, warns or fails, with a fix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from hatchet_local.compose import find_compose
+from hatchet_local.config import Config
+from hatchet_local.engine import engine_version, image_present
+from hatchet_local.errors import HatchetLocalError
+from hatchet_local.images import needed_images
+from hatchet_local.ports import port_holder, port_is_free
+from hatchet_local.runner import Runner
+from hatchet_local.state import StackDir
+
+GIB = 1024**3
+MIN_MEMORY = 2 * GIB
+MIN_DISK = 5 * GIB
+MAX_CLOCK_SKEW = 60.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    status: Literal["pass", "warn", "fail"]
+    detail: str
+    fix: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def diagnose(config: Config, runner: Runner, state_root: Path) -> list[Finding]:
+    """Every check, in order; a check that needs the engine is skipped when it is down."""
+    findings = [_docker(runner)]
+    if findings[0].status == "fail":
+        return findings
+    checks: list[Callable[[], Finding]] = [
+        lambda: _compose(runner),
+        lambda: _memory(runner),
+        lambda: _disk(state_root),
+        lambda: _ports(config, runner, state_root),
+        lambda: _images(config, runner),
+        lambda: _clock(runner),
+    ]
+    return findings + [check() for check in checks]
+
+
+def _docker(runner: Runner) -> Finding:
+    try:
+        version = engine_version(runner)
+    except HatchetLocalError as exc:
+        return Finding("docker engine", "fail", exc.message.split(": ")[0], exc.message)
+    where = os.environ.get("DOCKER_HOST") or _context(runner)
+    api = runner.run(["docker", "version", "--format", "{{.Server.APIVersion}}"], timeout=30)
+    return Finding("docker engine", "pass", f"{version} (API {api.stdout.strip()}) at {where}")
+
+
+def _context(runner: Runner) -> str:
+    result = runner.run(["docker", "context", "show"], timeout=30)
+    return f"context {result.stdout.strip()}" if result.ok and result.stdout.strip() else "default"
+
+
+def _compose(runner: Runner) -> Finding:
+    try:
+        base = find_compose(runner)
+    except HatchetLocalError as exc:
+        return Finding("compose v2", "fail", "not found", exc.message)
+    version = runner.run([*base, "version", "--short"], timeout=30).stdout.strip()
+    return Finding("compose v2", "pass", f"{version} ({' '.join(base)})")
+
+
+def _memory(runner: Runner) -> Finding:
+    result = runner.run(["docker", "info", "--format", "{{.MemTotal}}"], timeout=30)
+    try:
+        total = int(result.stdout.strip())
+    except ValueError:
+        return Finding("memory", "warn", "the engine did not say", "check `docker info`")
+    detail = f"{total / GIB:.1f} GiB for the engine"
+    if total < MIN_MEMORY:
+        return Finding("memory", "warn", detail, "give Docker at least 2 GiB for a stack")
+    return Finding("memory", "pass", detail)
+
+
+def _disk(state_root: Path) -> Finding:
+    probe = state_root
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    detail = f"{free / GIB:.1f} GiB free under {probe}"
+    if free < MIN_DISK:
+        return Finding(
+            "disk", "warn", detail, "free some space: a stack's images and data need ~2 GiB"
+        )
+    return Finding("disk", "pass", detail)
+
+
+def _ports(config: Config, runner: Runner, state_root: Path) -> Finding:
+    record = StackDir(state_root, config.stack).load()
+    wanted = {
+        key: getattr(config.ports, key) or (record.ports.get(key) if record else None)
+        for key in ("dashboard", "grpc")
+    }
+    taken = [
+        f"{key} port {port} is held by {port_holder(port, runner)}"
+        for key, port in wanted.items()
+        if port and not port_is_free(port)
+    ]
+    chosen = ", ".join(f"{k} {p}" for k, p in wanted.items() if p) or "picked on first up"
+    if taken and record is not None:
+        # A running stack holds its own ports; only say so.
+        return Finding("ports", "warn", "; ".join(taken), "fine if that is this stack running")
+    if taken:
+        return Finding("ports", "fail", "; ".join(taken), "free them or choose other ports")
+    return Finding("ports", "pass", chosen)
+
+
+def _images(config: Config, runner: Runner) -> Finding:
+    missing = [ref for ref in needed_images(config).values() if not image_present(runner, ref)]
+    if not missing:
+        return Finding("images", "pass", f"all present (pull_policy {config.pull_policy})")
+    if config.pull_policy == "never":
+        return Finding("images", "fail", f"missing: {', '.join(missing)}",
+                       "docker load them (`hatchet-local images load FILE`)")  # fmt: skip
+    return Finding("images", "warn", f"will pull: {', '.join(missing)}")
+
+
+def _clock(runner: Runner) -> Finding:
+    result = runner.run(["docker", "info", "--format", "{{.SystemTime}}"], timeout=30)
+    try:
+        engine_now = datetime.fromisoformat(result.stdout.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return Finding("clock", "warn", "the engine did not say its time")
+    skew = abs((datetime.now(UTC) - engine_now).total_seconds())
+    if skew > MAX_CLOCK_SKEW:
+        return Finding("clock", "warn", f"engine and host clocks differ by {skew:.0f}s",
+                       "sync the clocks (tokens carry issue and expiry times)")  # fmt: skip
+    return Finding("clock", "pass", f"engine and host agree within {skew:.1f}s")
