@@ -16,7 +16,7 @@ from hatchet_local.runner import Runner
 from hatchet_local.state import StackRecord, all_records
 
 PORT_KEYS = ("dashboard", "grpc")
-_FLAGS = {"dashboard": "--dashboard-port", "grpc": "--grpc-port"}
+PORT_FLAGS = {"dashboard": "--dashboard-port", "grpc": "--grpc-port"}
 _LISTEN = "0A"  # TCP state LISTEN in /proc/net/tcp
 
 
@@ -49,7 +49,8 @@ def resolve_ports(config: Config, record: StackRecord, root: Path) -> dict[str, 
         wanted = getattr(config.ports, key)
         if wanted and wanted in owner:
             raise PortInUse(
-                f"{_FLAGS[key]} {wanted}: port {wanted} belongs to {describe_stack(owner[wanted])}"
+                f"{PORT_FLAGS[key]} {wanted}: port {wanted} belongs to "
+                f"{describe_stack(owner[wanted])}"
             )
         port = wanted or record.ports.get(key) or pick_free_port(set(owner) | set(ports.values()))
         ports[key] = port

@@ -48,6 +48,13 @@ class Context:
     interval: float = 0.5  # between readiness polls; each poll is one `compose ps`
     lock_wait: float = 900.0
     redact: Redactor = field(default_factory=Redactor)
+    # Compose v2's argv prefix, found on first use: finding it runs a few subprocesses.
+    _compose_base: list[str] | None = field(default=None, init=False, repr=False)
+
+    def compose_base(self) -> list[str]:
+        if self._compose_base is None:
+            self._compose_base = find_compose(self.runner)
+        return self._compose_base
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,7 @@ class Stack:
     spec: StackSpec
     compose: Compose
     secrets: dict[str, str]
-    # True when this call rewrote the compose file: the running containers are then stale.
+    # True when the rendered file differs from what the last complete `up` started.
     changed: bool = False
 
     def services(self) -> list[str]:
@@ -76,15 +83,7 @@ def load_stack(config: Config, ctx: Context, *, create: bool, ttl: float | None 
             raise StackNotFound(
                 f"no stack named {config.stack} here; start one with `hatchet-local up`"
             )
-        record = StackRecord(
-            name=config.stack,
-            directory=str(config.project_dir),
-            created=now_iso(),
-            tool_version=__version__,
-            hatchet_version=config.hatchet_version,
-            message_queue=config.message_queue,
-            expires=expiry(ttl) if ttl else None,
-        )
+        record = _new_record(config, ttl)
     if create:
         check_version(record, config.hatchet_version)
         with registry_lock(ctx):
@@ -102,16 +101,27 @@ def load_stack(config: Config, ctx: Context, *, create: bool, ttl: float | None 
         # Compared with what the last complete `up` started, not with the file on disk: an
         # `up` interrupted after writing the file must not hide its change from the next one.
         changed = stack_dir.applied() != digest(rendered)
-    base = find_compose(ctx.runner)
     compose = Compose(
         ctx.runner,
-        base=base,
+        base=ctx.compose_base(),
         project=config.stack,
         file=stack_dir.compose_file,
         env_file=stack_dir.secrets_file,
         redact=ctx.redact,
     )
     return Stack(stack_dir, record, spec, compose, secrets, changed)
+
+
+def _new_record(config: Config, ttl: float | None = None) -> StackRecord:
+    return StackRecord(
+        name=config.stack,
+        directory=str(config.project_dir),
+        created=now_iso(),
+        tool_version=__version__,
+        hatchet_version=config.hatchet_version,
+        message_queue=config.message_queue,
+        expires=expiry(ttl) if ttl else None,
+    )
 
 
 def stack_lock(ctx: Context, name: str, wait: float | None = None) -> AbstractContextManager[None]:
@@ -237,14 +247,7 @@ def settings_for(config: Config, ctx: Context) -> dict[str, str]:
 
 def preview(config: Config, ctx: Context) -> str:
     """The compose file `up` would use, without writing state or starting anything."""
-    record = StackDir(ctx.state_root, config.stack).load() or StackRecord(
-        name=config.stack,
-        directory=str(config.project_dir),
-        created=now_iso(),
-        tool_version=__version__,
-        hatchet_version=config.hatchet_version,
-        message_queue=config.message_queue,
-    )
+    record = StackDir(ctx.state_root, config.stack).load() or _new_record(config)
     ports = resolve_ports(config, record, ctx.state_root)
     return render_stack(_spec(config, record, ports, ctx.state_root))
 
@@ -256,11 +259,11 @@ def logs(config: Config, ctx: Context, service: str | None, *, follow: bool, lin
     return result.returncode
 
 
-def destroy(ctx: Context, name: str) -> list[DockerObject]:
+def destroy(ctx: Context, name: str, wait: float | None = None) -> list[DockerObject]:
     """Remove everything of stack `name`: containers, volumes, network and its state.
-    Returns the Docker objects removed."""
+    Returns the Docker objects removed. `wait` bounds the wait for the stack's lock."""
     stack_dir = StackDir(ctx.state_root, name)
-    with stack_lock(ctx, name):
+    with stack_lock(ctx, name, wait):
         objects = stack_objects(ctx.runner, ctx.state_root, name)
         if not objects and not stack_dir.path.exists():
             raise StackNotFound(
@@ -281,9 +284,7 @@ def reap_expired(ctx: Context, now: datetime | None = None) -> list[str]:
     reaped = []
     for name in sorted(expired):
         try:
-            with stack_lock(ctx, name, wait=0):
-                pass
-            destroy(ctx, name)
+            destroy(ctx, name, wait=0)
         except StackBusy:
             continue
         reaped.append(name)

@@ -24,7 +24,7 @@ from hatchet_local.errors import (
 )
 from hatchet_local.fsutil import atomic_write, ensure_private_dir, read_text
 from hatchet_local.health import Check, http_check, service_check, tcp_check, wait_for
-from hatchet_local.ports import port_holder, port_is_free
+from hatchet_local.ports import PORT_FLAGS, port_holder, port_is_free
 from hatchet_local.runner import Runner, tail
 from hatchet_local.stack import (
     ENGINE,
@@ -135,7 +135,7 @@ def _check_ports(stack: Stack, runner: Runner) -> None:
         if port not in own and not port_is_free(port):
             raise PortInUse(
                 f"the {name} port {port} of stack {stack.record.name} is held by "
-                f"{port_holder(port, runner)}; or choose another with --{name}-port"
+                f"{port_holder(port, runner)}; or choose another with {PORT_FLAGS[name]}"
             )
 
 
