@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hatchet_local.errors import CommandFailed, DockerUnavailable
-from hatchet_local.runner import Runner, tail
+from hatchet_local.runner import Runner, require_ok, tail
 
 HINT = (
     "start Docker (Docker Desktop, OrbStack, Colima, or `sudo systemctl start docker`), "
@@ -66,9 +66,10 @@ def stack_objects(runner: Runner, state: Path, stack: str | None = None) -> list
     filters = ["--filter", f"label={label}", "--filter", f"label={STATE_LABEL}={state}"]
     objects = []
     for kind, argv in _LISTS.items():
-        result = runner.run([*argv, *filters, "--format", "{{json .}}"], timeout=60)
-        if not result.ok:
-            raise CommandFailed(f"listing docker {kind}s failed", details=tail(result.stderr, 5))
+        result = require_ok(
+            runner.run([*argv, *filters, "--format", "{{json .}}"], timeout=60),
+            f"listing docker {kind}s",
+        )
         for line in result.stdout.splitlines():
             row = json.loads(line)
             labels = dict(
@@ -91,9 +92,7 @@ def remove_objects(runner: Runner, objects: list[DockerObject]) -> None:
     for kind in ("container", "volume", "network"):
         names = [o.name for o in objects if o.kind == kind]
         if names:
-            result = runner.run([*_REMOVE[kind], *names], timeout=300)
-            if not result.ok:
-                raise CommandFailed(
-                    f"removing docker {kind}s {', '.join(names)} failed",
-                    details=tail(result.stderr, 5),
-                )
+            require_ok(
+                runner.run([*_REMOVE[kind], *names], timeout=300),
+                f"removing docker {kind}s {', '.join(names)}",
+            )

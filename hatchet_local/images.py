@@ -6,8 +6,8 @@ from pathlib import Path
 
 from hatchet_local.config import Config
 from hatchet_local.engine import image_present
-from hatchet_local.errors import CommandFailed, ConfigError, ImageMissing
-from hatchet_local.runner import Runner, tail
+from hatchet_local.errors import ConfigError, ImageMissing
+from hatchet_local.runner import Runner, require_ok
 
 
 def needed_images(config: Config) -> dict[str, str]:
@@ -22,16 +22,18 @@ def save(runner: Runner, refs: list[str], path: Path) -> None:
         raise ImageMissing(f"image {missing[0]} is not on this machine; pull it first")
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory, expected a file")
-    result = runner.run(["docker", "save", "--output", str(path), *refs], timeout=3600)
-    if not result.ok:
-        raise CommandFailed(f"docker save into {path} failed", details=tail(result.stderr, 5))
+    require_ok(
+        runner.run(["docker", "save", "--output", str(path), *refs], timeout=3600),
+        f"docker save into {path}",
+    )
 
 
 def load(runner: Runner, path: Path) -> list[str]:
     """Load an archive made by `save`; returns docker's `Loaded image: ...` lines."""
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
-    result = runner.run(["docker", "load", "--input", str(path)], timeout=3600)
-    if not result.ok:
-        raise CommandFailed(f"docker load from {path} failed", details=tail(result.stderr, 5))
+    result = require_ok(
+        runner.run(["docker", "load", "--input", str(path)], timeout=3600),
+        f"docker load from {path}",
+    )
     return [line for line in result.stdout.splitlines() if line.startswith("Loaded")]

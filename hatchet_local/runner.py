@@ -108,6 +108,16 @@ def _stop(child: subprocess.Popen[str]) -> None:
         child.wait()
 
 
+def require_ok(result: Result, what: str) -> Result:
+    """`result`, or CommandFailed naming `what`, the exit code and the last lines it printed."""
+    if not result.ok:
+        raise CommandFailed(
+            f"{what} failed (exit {result.returncode})",
+            details=tail(result.stderr or result.stdout, 10),
+        )
+    return result
+
+
 def tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from hatchet_local.config import Config
 from hatchet_local.engine import DockerObject, stack_objects
-from hatchet_local.errors import CommandFailed, ConfigError
-from hatchet_local.runner import Result, Runner, tail
+from hatchet_local.errors import ConfigError
+from hatchet_local.runner import Runner, require_ok
 from hatchet_local.stack import ENGINE, Context, Stack, destroy, load_stack, stack_lock
 from hatchet_local.start import UpResult, start_locked
 from hatchet_local.state import StackRecord, all_records
@@ -97,24 +97,18 @@ def _wipe_in_place(stack: Stack, runner: Runner) -> bool:
         return False
     compose = stack.compose
     compose.run("rm", "--stop", "--force", ENGINE, timeout=120)
-    _checked(compose.exec(
+    require_ok(compose.exec(
         "postgres", "psql", "-v", "ON_ERROR_STOP=1", "-U", "hatchet", "-d", "postgres",
         "-c", "DROP DATABASE IF EXISTS hatchet WITH (FORCE)", "-c", "CREATE DATABASE hatchet",
     ), "dropping the database")  # fmt: skip
     if "rabbitmq" in stack.services():
         for command in (["delete_vhost", "/"], ["add_vhost", "/"],
                         ["set_permissions", "-p", "/", "hatchet", ".*", ".*", ".*"]):  # fmt: skip
-            _checked(compose.exec("rabbitmq", "rabbitmqctl", *command), "resetting RabbitMQ")
+            require_ok(compose.exec("rabbitmq", "rabbitmqctl", *command), "resetting RabbitMQ")
     config_volume = f"{stack.record.name}_hatchet_config"
-    _checked(runner.run(["docker", "volume", "rm", "--force", config_volume], timeout=60),
+    require_ok(runner.run(["docker", "volume", "rm", "--force", config_volume], timeout=60),
              "removing the engine's config volume")  # fmt: skip
     return True
-
-
-def _checked(result: Result, what: str) -> None:
-    if not result.ok:
-        raise CommandFailed(f"{what} failed (exit {result.returncode})",
-                            details=tail(result.stderr or result.stdout, 10))  # fmt: skip
 
 
 def prune_candidates(ctx: Context, older_than: float | None) -> list[StackRow]:

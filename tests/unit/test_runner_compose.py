@@ -13,7 +13,7 @@ import pytest
 from hatchet_local import compose as compose_module
 from hatchet_local.compose import Compose, ServiceState, compose_argv, find_compose, parse_ps
 from hatchet_local.errors import CommandFailed, DockerUnavailable
-from hatchet_local.runner import MASK, Redactor, child_env, tail
+from hatchet_local.runner import MASK, Redactor, Result, child_env, require_ok, tail
 from hatchet_local.state import SECRET_NAMES
 from tests.unit.fakes import FakeRunner
 
@@ -320,3 +320,12 @@ def test_parse_ps_reads_the_host_ports_a_container_publishes() -> None:
     }  # fmt: skip
     (state,) = parse_ps(json.dumps(row) + "\n")
     assert state.published == (41000, 41001)
+
+
+def test_require_ok_names_what_failed_with_its_exit_code_and_last_lines() -> None:
+    ok = Result(("docker", "load"), 0, "Loaded image: x\n", "")
+    assert require_ok(ok, "docker load") is ok
+    with pytest.raises(CommandFailed) as info:
+        require_ok(Result(("docker", "save"), 1, "", "no space left\n"), "docker save into a.tar")
+    assert info.value.message == "docker save into a.tar failed (exit 1)"
+    assert info.value.details == "no space left"
