@@ -113,6 +113,24 @@ class Compose:
         out = self.run("ps", "--all", "--format", "json").stdout
         return parse_ps(out)
 
+    def state(self, service: str) -> ServiceState | None:
+        """One service's container, or None when it has none. Readiness polls ask several
+        times a second, so this is one `docker inspect` (tens of ms) rather than a
+        `compose ps` (which loads the whole project); compose's view is the fallback for a
+        container that is not named `<project>-<service>-1`."""
+        name = f"{self.project}-{service}-1"
+        argv = ["docker", "inspect", "--type", "container", "--format", "{{json .State}}", name]
+        result = self.runner.run(argv, timeout=30)
+        if not result.ok:
+            return next((s for s in self.ps() if s.service == service), None)
+        raw = json.loads(result.stdout)
+        return ServiceState(
+            service=service,
+            state=str(raw.get("Status", "")),
+            health=str((raw.get("Health") or {}).get("Status", "")),
+            exit_code=int(raw.get("ExitCode") or 0),
+        )
+
     def up(self, *services: str, no_deps: bool = False, timeout: float | None = None) -> None:
         # --remove-orphans: a service dropped from the file (RabbitMQ after switching to the
         # Postgres queue) loses its container; its volume stays.

@@ -45,7 +45,7 @@ class Context:
     state_root: Path
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
-    interval: float = 0.5  # between readiness polls; each poll is one `compose ps`
+    interval: float = 0.25  # between readiness polls; each poll is one `docker inspect`
     lock_wait: float = 900.0
     redact: Redactor = field(default_factory=Redactor)
     # Compose v2's argv prefix, found on first use: finding it runs a few subprocesses.

@@ -12,6 +12,7 @@ from hatchet_local.ci import group, in_github_actions
 from hatchet_local.compose import Compose
 from hatchet_local.config import Config
 from hatchet_local.defaults import DEFAULT_TENANT_ID
+from hatchet_local.doctor import preflight
 from hatchet_local.engine import engine_version, image_present
 from hatchet_local.envfile import write_env_file
 from hatchet_local.errors import (
@@ -63,6 +64,8 @@ def up(
     """
     with ctx.console.phase("docker engine"):
         ctx.console.info(f"engine {engine_version(ctx.runner)}")
+        for finding in preflight(ctx.runner, ctx.state_root):
+            ctx.console.warn(f"{finding.check}: {finding.detail}; {finding.fix or 'see `doctor`'}")
         for name in reap_expired(ctx):
             ctx.console.info(f"removed expired stack {name}")
     with stack_lock(ctx, config.stack):
