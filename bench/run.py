@@ -2,11 +2,14 @@
 """How fast a Hatchet stack is usable, and what it costs: one run, same images, a table.
 
     python bench/run.py [--repeat 3] [--json bench/results.json] [--markdown docs/benchmarks.md]
+                        [--skip default ci compose hatchet-cli commands scaling]
 
 Every figure is the median, min and max of --repeat runs. "Time to usable" runs from the
 command's start until a task has run through the official hatchet-sdk with the token the
 command produced. The images are the test rig's (tests/e2e/images/rig.py build), so every
-scenario runs the same Postgres, RabbitMQ and Hatchet build. Timings are wall clock on a busy
+scenario runs the same Postgres, RabbitMQ and Hatchet build; Hatchet's own CLI is built from
+the same module version (`rig.py hatchet-cli`) and given the rig's images under the names it
+asks for. Timings are wall clock on a busy
 machine: read ratios within one run, not absolute figures across machines.
 """
 
@@ -28,16 +31,20 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hatchet_local.defaults import DEFAULT_TENANT_ID  # noqa: E402
+from hatchet_local.defaults import DEFAULT_TENANT_ID, HATCHET_VERSION  # noqa: E402
 from tests.e2e.helpers import (  # noqa: E402
+    E2E,
     HATCHET_LOCAL,
     RIG_IMAGES,
     Project,
     clean_env,
     compose_command,
+    free_port,
     run_sdk_task,
 )
 
@@ -75,18 +82,22 @@ class Bench:
     # --- time to usable --------------------------------------------------------------------
 
     def hatchet_local_up(self, label: str, *flags: str) -> None:
-        samples, phases = [], []
-        for _ in range(self.repeat):
+        samples, commands, phases = [], [], []
+        for n in range(self.repeat):
             project = self.project()
             try:
                 started = time.perf_counter()
                 up = project.hl("up", "--timings", *flags)
+                commands.append(time.perf_counter() - started)
                 project.run_task(f"bench-{uuid.uuid4().hex[:6]}")
                 samples.append(time.perf_counter() - started)
                 phases.append(dict(re.findall(r"timing (.+?)\s+([\d.]+)s", up.stderr)))
+                if n == 0:
+                    self.footprint(label, project.status()["stack"])
             finally:
                 project.hl("destroy", "--yes", ok=False)
         self.record(f"time to usable: {label}", samples)
+        self.record(f"command alone: {label}", commands)
         self.extra[f"phases of {label} (median)"] = {
             phase: f"{statistics.median(float(p[phase]) for p in phases if phase in p):.1f}s"
             for phase in phases[0]
@@ -95,7 +106,7 @@ class Bench:
     def plain_compose(self) -> None:
         """The floor: hatchet-local's own rendered file, driven by `docker compose up --wait`
         and the token step from Hatchet's docs."""
-        samples = []
+        samples, commands = [], []
         for _ in range(self.repeat):
             project = self.project()
             rendered = project.dir / "stack.yaml"
@@ -117,12 +128,53 @@ class Bench:
                      "--config", "/config", "--tenant-id", DEFAULT_TENANT_ID],
                     check=True, capture_output=True, text=True,
                 ).stdout.strip().splitlines()[-1]  # fmt: skip
+                commands.append(time.perf_counter() - started)
                 env = clean_env(HATCHET_CLIENT_TOKEN=token, HATCHET_CLIENT_TLS_STRATEGY="none")
                 run_sdk_task(project.dir, env, f"bench-{uuid.uuid4().hex[:6]}")
                 samples.append(time.perf_counter() - started)
             finally:
                 subprocess.run([*compose, "down", "--volumes"], capture_output=True, check=False)
-        self.record("time to usable: plain docker compose up --wait + token", samples)
+        self.record(f"time to usable: {FLOOR}", samples)
+        self.record(f"command alone: {FLOOR}", commands)
+
+    def hatchet_cli(self) -> None:
+        """Hatchet's own `hatchet server start` (Postgres + hatchet-lite, Postgres as the
+        queue), built from the same module version, on the rig's images."""
+        binary = Path(subprocess.run(
+            [sys.executable, str(E2E / "images" / "rig.py"), "hatchet-cli"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip().splitlines()[-1])  # fmt: skip
+        tagged = tag_for_hatchet_cli()
+        samples, commands = [], []
+        try:
+            for n in range(self.repeat):
+                project = f"hcli-{uuid.uuid4().hex[:6]}"
+                home = self.root / project
+                home.mkdir()
+                try:
+                    started = time.perf_counter()
+                    subprocess.run(
+                        [str(binary), "server", "start", "--pull-policy", "never",
+                         "--tag", HATCHET_VERSION, "--project-name", project, "--profile", project,
+                         "--dashboard-port", str(free_port()), "--grpc-port", str(free_port())],
+                        check=True, capture_output=True, stdin=subprocess.DEVNULL,
+                        env={**clean_env(), "HOME": str(home)},
+                    )  # fmt: skip
+                    profiles = yaml.safe_load((home / ".hatchet" / "profiles.yaml").read_text())
+                    token = profiles["profiles"][project]["token"]
+                    commands.append(time.perf_counter() - started)
+                    env = clean_env(HATCHET_CLIENT_TOKEN=token, HATCHET_CLIENT_TLS_STRATEGY="none")
+                    run_sdk_task(home, env, f"bench-{uuid.uuid4().hex[:6]}")
+                    samples.append(time.perf_counter() - started)
+                    if n == 0:
+                        self.footprint(HATCHET_CLI, project)
+                finally:
+                    remove_compose_project(project)
+        finally:
+            for tag in tagged:
+                docker("image", "rm", tag, check=False)
+        self.record(f"time to usable: {HATCHET_CLI}", samples)
+        self.record(f"command alone: {HATCHET_CLI}", commands)
 
     # --- commands on a running stack -------------------------------------------------------
 
@@ -133,7 +185,6 @@ class Bench:
             for label, args in (("warm up (running stack)", ["up"]), ("status", ["status"]),
                                 ("env", ["env"]), ("--help", ["--help"])):  # fmt: skip
                 self.record(label, [timed(lambda a=args: project.hl(*a)) for _ in range(5)])
-            self.footprint(project)
             resets = [timed(lambda: project.hl("reset", "--yes")) for _ in range(self.repeat)]
             self.record("reset", resets)
             cycles = [timed(lambda: (project.hl("down", "--volumes", "--yes"), project.hl("up")))
@@ -142,16 +193,22 @@ class Bench:
         finally:
             project.hl("destroy", "--yes", ok=False)
 
-    def footprint(self, project: Project) -> None:
-        stack = project.status()["stack"]
+    def footprint(self, label: str, project: str) -> None:
+        """Idle memory of a project's containers, and what its volumes hold after boot."""
         time.sleep(10)  # let start-up work settle
-        stats = subprocess.run(
-            ["docker", "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}"],
-            check=True, capture_output=True, text=True,
-        ).stdout  # fmt: skip
-        rows = [line.split("\t") for line in stats.splitlines()]
-        memory = {name: usage.split(" / ")[0] for name, usage in rows if name.startswith(stack)}
-        self.extra["idle memory (default profile)"] = memory
+        memory = project_memory(project)
+        self.extra[f"idle memory: {label}"] = {
+            **{name: f"{mib:.0f} MiB" for name, mib in memory.items()},
+            "total": f"{sum(memory.values()):.0f} MiB",
+        }
+        volumes = docker(
+            "volume", "ls", "-q", "--filter", f"label={PROJECT_LABEL}={project}"
+        ).split()
+        self.extra[f"volumes after boot: {label}"] = {
+            volume.removeprefix(f"{project}_"): volume_size(volume) for volume in volumes
+        }
+
+    def image_sizes(self) -> None:
         sizes = {}
         for key in ("postgres", "rabbitmq", "hatchet-lite"):
             size = subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}",
@@ -172,27 +229,110 @@ class Bench:
                 self.record(
                     f"{count} ci stack(s) in parallel, all up", [time.perf_counter() - started]
                 )
+                time.sleep(10)
+                total = sum(sum(project_memory(p.status()["stack"]).values()) for p in projects)
+                self.extra.setdefault("idle memory of n ci stacks", {})[str(count)] = (
+                    f"{total:.0f} MiB"
+                )
             finally:
                 for project in projects:
                     project.hl("destroy", "--yes", ok=False)
 
 
+FLOOR = "plain docker compose up --wait + token"
+HATCHET_CLI = "hatchet server start (Hatchet's CLI)"
+# The names under which Hatchet's CLI asks for its images, and the rig image standing in.
+HATCHET_CLI_IMAGES = {
+    "postgres:17": RIG_IMAGES["postgres"],
+    f"ghcr.io/hatchet-dev/hatchet/hatchet-lite:{HATCHET_VERSION}": RIG_IMAGES["hatchet-lite"],
+}
+
+
+PROJECT_LABEL = "com.docker.compose.project"
+
+
+def docker(*args: str, check: bool = True) -> str:
+    """stdout of one docker CLI command."""
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout
+
+
+def tag_for_hatchet_cli() -> list[str]:
+    """Tag the rig's images under the CLI's names; return the tags added (removed after).
+    A name already taken by another image stops the run: the comparison would not be on
+    the same images."""
+    added = []
+    for name, rig_image in HATCHET_CLI_IMAGES.items():
+        have = docker("image", "inspect", "--format", "{{.Id}}", name, check=False).strip()
+        want = docker("image", "inspect", "--format", "{{.Id}}", rig_image).strip()
+        if have and have != want:
+            raise SystemExit(f"{name} is another image here; remove it or --skip hatchet-cli")
+        if not have:
+            subprocess.run(["docker", "tag", rig_image, name], check=True)
+            added.append(name)
+    return added
+
+
+def remove_compose_project(project: str) -> None:
+    """What `hatchet server stop` leaves: stopped containers, volumes and the network."""
+    label = f"label={PROJECT_LABEL}={project}"
+    for kind, listing in (("container", ["ps", "-aq"]), ("volume", ["volume", "ls", "-q"])):
+        ids = docker(*listing, "--filter", label, check=False).split()
+        if ids:
+            docker(kind, "rm", "-f", *ids, check=False)
+    docker("network", "rm", f"{project}_default", check=False)
+
+
+_UNITS = {"B": 1 / 2**20, "KiB": 1 / 1024, "kB": 1 / 1024, "MiB": 1.0, "MB": 1.0, "GiB": 1024.0}
+
+
+def project_memory(project: str) -> dict[str, float]:
+    """MiB in use per container of a compose project (`docker stats`, one sample)."""
+    names = docker("ps", "-q", "--filter", f"label={PROJECT_LABEL}={project}").split()
+    if not names:
+        return {}
+    stats = docker("stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", *names)
+    memory = {}
+    for line in stats.splitlines():
+        name, usage = line.split("\t")
+        number = re.match(r"([\d.]+)\s*([A-Za-z]+)", usage.split(" / ")[0])
+        if number:
+            service = name.removeprefix(f"{project}-").removesuffix("-1")
+            memory[service] = float(number[1]) * _UNITS.get(number[2], 0.0)
+    return memory
+
+
+def volume_size(volume: str) -> str:
+    """Bytes a volume holds, read where a local engine keeps it (root on the rig)."""
+    where = docker("volume", "inspect", "--format", "{{.Mountpoint}}", volume, check=False)
+    du = subprocess.run(["du", "-sb", where.strip()], capture_output=True, text=True, check=False)
+    if du.returncode != 0 or not du.stdout:
+        return "n/a"
+    return f"{int(du.stdout.split()[0]) / 1e6:.0f} MB"
+
+
 def markdown(bench: Bench, command: str) -> str:
-    floor = bench.results.get("time to usable: plain docker compose up --wait + token")
     lines = [
         "# Benchmarks", "",
         f"Machine: {platform.machine()}, {_cpus()} cores, {platform.system()} "
         f"{platform.release()}; Docker {_docker_version()}. Produced by `{command}`.", "",
-        "| scenario | median | min | max | ÷ plain compose |", "|---|---|---|---|---|",
+        "| scenario | median | min | max | ÷ plain compose | ÷ Hatchet CLI |",
+        "|---|---|---|---|---|---|",
     ]  # fmt: skip
     for name, figures in bench.results.items():
-        ratio = (f"{figures['median'] / floor['median']:.2f}"
-                 if floor and name.startswith("time to usable") else "")  # fmt: skip
+        kind, _, _ = name.partition(": ")
+        ratios = [ratio(bench, name, f"{kind}: {base}") for base in (FLOOR, HATCHET_CLI)]
         lines.append(f"| {name} | {figures['median']:.2f} s | {figures['min']:.2f} s | "
-                     f"{figures['max']:.2f} s | {ratio} |")  # fmt: skip
+                     f"{figures['max']:.2f} s | {ratios[0]} | {ratios[1]} |")  # fmt: skip
     for name, value in bench.extra.items():
         lines += ["", f"**{name}**: " + ", ".join(f"{k} {v}" for k, v in value.items())]
     return "\n".join(lines) + "\n"
+
+
+def ratio(bench: Bench, name: str, base: str) -> str:
+    """median ÷ base's median, for the start-up rows that have that base in this run."""
+    if not name.startswith(("time to usable", "command alone")) or base not in bench.results:
+        return ""
+    return f"{bench.results[name]['median'] / bench.results[base]['median']:.2f}"
 
 
 def _cpus() -> int:
@@ -210,7 +350,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results.json")
     parser.add_argument("--markdown", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["default", "ci", "compose", "commands", "scaling"])  # fmt: skip
+                        choices=["default", "ci", "compose", "hatchet-cli", "commands",
+                                 "scaling"])  # fmt: skip
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="hatchet-local-bench-"))
     bench = Bench(root, args.repeat)
@@ -218,10 +359,12 @@ def main() -> int:
         "default": lambda: bench.hatchet_local_up("hatchet-local up (default profile)"),
         "ci": lambda: bench.hatchet_local_up("hatchet-local up --profile ci", "--profile", "ci"),
         "compose": bench.plain_compose,
+        "hatchet-cli": bench.hatchet_cli,
         "commands": bench.commands,
         "scaling": bench.scaling,
     }
     try:
+        bench.image_sizes()
         for name, step in steps.items():
             if name not in args.skip:
                 step()
