@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,8 @@ import typer
 
 from hatchet_local import __version__
 from hatchet_local.errors import ConfigError, HatchetLocalError, Interrupted
+
+STARTED = time.monotonic()  # for `up --timings`: the whole command, imports included
 
 app = typer.Typer(
     name="hatchet-local",
@@ -130,6 +133,7 @@ def up(
     if timings:
         for phase, seconds in ctx.console.timings.items():
             typer.echo(f"timing {phase:<18}{seconds:7.2f}s", err=True)
+        typer.echo(f"timing {'whole command':<18}{time.monotonic() - STARTED:7.2f}s", err=True)
     if output == "github":
         _print_github(result, ctx)
     else:

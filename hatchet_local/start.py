@@ -88,15 +88,16 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
         _check_ports(stack, ctx.runner)
         with console.phase("images"):
             _ensure_images(stack, ctx)
-        compose.up(*stack.services())
+        with console.phase("containers"):
+            compose.up(*stack.services())
         _healthy(ctx, compose, "postgres", config.timeouts.postgres)
         # Migrations need only Postgres: they run while RabbitMQ is still starting.
         _job(ctx, compose, "migrate", config.timeouts.migrate)
         for service in stack.services()[1:]:
             _healthy(ctx, compose, service, getattr(config.timeouts, service))
         _job(ctx, compose, "setup", config.timeouts.setup)
-        compose.up(ENGINE, no_deps=True)
         with console.phase("engine ready"), _logs_on_failure(compose, ENGINE):
+            compose.up(ENGINE, no_deps=True)
             _wait(ctx, "engine", service_check(compose, ENGINE), config.timeouts.engine)
         stack.dir.mark_applied(digest(read_text(stack.dir.compose_file) or ""))
         stack.record.hatchet_version = config.hatchet_version  # the data is at this version now
