@@ -91,11 +91,12 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
         with console.phase("containers"):
             compose.up(*stack.services())
         _healthy(ctx, compose, "postgres", config.timeouts.postgres)
-        # Migrations need only Postgres: they run while RabbitMQ is still starting.
+        # Migrations, config generation and the seed need only Postgres: they run while
+        # RabbitMQ is still starting; only the engine needs it.
         _job(ctx, compose, "migrate", config.timeouts.migrate)
+        _job(ctx, compose, "setup", config.timeouts.setup)
         for service in stack.services()[1:]:
             _healthy(ctx, compose, service, getattr(config.timeouts, service))
-        _job(ctx, compose, "setup", config.timeouts.setup)
         with console.phase("engine ready"), _logs_on_failure(compose, ENGINE):
             compose.up(ENGINE, no_deps=True)
             _wait(ctx, "engine", service_check(compose, ENGINE), config.timeouts.engine)

@@ -208,8 +208,8 @@ def test_up_starts_waits_mints_and_writes_the_settings(
         "compose up --detach --remove-orphans postgres rabbitmq",
         f"{INSPECT} unit-postgres-1",  # healthy
         "compose run --rm --no-deps -T migrate",  # while RabbitMQ starts
+        "compose run --rm --no-deps -T setup",  # still while RabbitMQ starts
         f"{INSPECT} unit-rabbitmq-1",  # healthy
-        "compose run --rm --no-deps -T setup",
         "compose up --detach --remove-orphans --no-deps hatchet-lite",
         f"{INSPECT} unit-hatchet-lite-1",
         TOKEN_CREATE_LINE,
