@@ -29,6 +29,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -57,6 +59,15 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+@dataclass(frozen=True)
+class Startup:
+    """One start: the command's own time, the time until an SDK task had run, and phases."""
+
+    command: float
+    usable: float
+    phases: dict[str, str] = field(default_factory=dict)
+
+
 def summary(samples: list[float]) -> Figures:
     return {"median": statistics.median(samples), "min": min(samples), "max": max(samples),
             "n": len(samples)}  # fmt: skip
@@ -81,38 +92,50 @@ class Bench:
 
     # --- time to usable --------------------------------------------------------------------
 
-    def hatchet_local_up(self, label: str, *flags: str) -> None:
-        samples, commands, phases = [], [], []
+    def startups(self, scenarios: dict[str, Callable[[int], Startup]]) -> None:
+        """Every scenario once per round, `repeat` rounds: a drift in the machine's state
+        (caches, other load) touches them all alike."""
+        runs: dict[str, list[Startup]] = {label: [] for label in scenarios}
         for n in range(self.repeat):
+            for label, once in scenarios.items():
+                runs[label].append(once(n))
+        for label, samples in runs.items():
+            self.record(f"time to usable: {label}", [s.usable for s in samples])
+            self.record(f"command alone: {label}", [s.command for s in samples])
+            if samples[0].phases:
+                self.extra[f"phases of {label} (median)"] = {
+                    phase: f"{statistics.median(float(s.phases[phase]) for s in samples):.1f}s"
+                    for phase in samples[0].phases
+                    if all(phase in s.phases for s in samples)
+                }
+
+    def hatchet_local_up(self, label: str, *flags: str) -> Callable[[int], Startup]:
+        def once(n: int) -> Startup:
             project = self.project()
             try:
                 started = time.perf_counter()
                 up = project.hl("up", "--timings", *flags)
-                commands.append(time.perf_counter() - started)
+                command = time.perf_counter() - started
                 project.run_task(f"bench-{uuid.uuid4().hex[:6]}")
-                samples.append(time.perf_counter() - started)
-                phases.append(dict(re.findall(r"timing (.+?)\s+([\d.]+)s", up.stderr)))
+                usable = time.perf_counter() - started
                 if n == 0:
                     self.footprint(label, project.status()["stack"])
+                return Startup(
+                    command, usable, dict(re.findall(r"timing (.+?)\s+([\d.]+)s", up.stderr))
+                )
             finally:
                 project.hl("destroy", "--yes", ok=False)
-        self.record(f"time to usable: {label}", samples)
-        self.record(f"command alone: {label}", commands)
-        self.extra[f"phases of {label} (median)"] = {
-            phase: f"{statistics.median(float(p[phase]) for p in phases if phase in p):.1f}s"
-            for phase in phases[0]
-        }
 
-    def plain_compose(self, label: str, extra_config: str = "") -> None:
+        return once
+
+    def plain_compose(self, extra_config: str = "") -> Callable[[int], Startup]:
         """The floor: hatchet-local's own rendered file, driven by `docker compose up --wait`
         and the token step from Hatchet's docs."""
-        samples, commands = [], []
-        for _ in range(self.repeat):
+
+        def once(n: int) -> Startup:
             project = self.project(extra_config)
             rendered = project.dir / "stack.yaml"
             project.hl("render", "--write", str(rendered))
-            stack = re.search(r"^name: (\S+)", rendered.read_text(), re.M)
-            assert stack is not None
             env_file = project.dir / "secrets.env"
             env_file.write_text("".join(
                 f"{name}={secrets.token_hex(12)}A1\n" for name in
@@ -128,53 +151,45 @@ class Bench:
                      "--config", "/config", "--tenant-id", DEFAULT_TENANT_ID],
                     check=True, capture_output=True, text=True,
                 ).stdout.strip().splitlines()[-1]  # fmt: skip
-                commands.append(time.perf_counter() - started)
+                command = time.perf_counter() - started
                 env = clean_env(HATCHET_CLIENT_TOKEN=token, HATCHET_CLIENT_TLS_STRATEGY="none")
                 run_sdk_task(project.dir, env, f"bench-{uuid.uuid4().hex[:6]}")
-                samples.append(time.perf_counter() - started)
+                return Startup(command, time.perf_counter() - started)
             finally:
                 subprocess.run([*compose, "down", "--volumes"], capture_output=True, check=False)
-        self.record(f"time to usable: {label}", samples)
-        self.record(f"command alone: {label}", commands)
 
-    def hatchet_cli(self) -> None:
+        return once
+
+    def hatchet_cli(self, binary: Path) -> Callable[[int], Startup]:
         """Hatchet's own `hatchet server start` (Postgres + hatchet-lite, Postgres as the
         queue), built from the same module version, on the rig's images."""
-        binary = Path(subprocess.run(
-            [sys.executable, str(E2E / "images" / "rig.py"), "hatchet-cli"],
-            check=True, capture_output=True, text=True,
-        ).stdout.strip().splitlines()[-1])  # fmt: skip
-        tagged = tag_for_hatchet_cli()
-        samples, commands = [], []
-        try:
-            for n in range(self.repeat):
-                project = f"hcli-{uuid.uuid4().hex[:6]}"
-                home = self.root / project
-                home.mkdir()
-                try:
-                    started = time.perf_counter()
-                    subprocess.run(
-                        [str(binary), "server", "start", "--pull-policy", "never",
-                         "--tag", HATCHET_VERSION, "--project-name", project, "--profile", project,
-                         "--dashboard-port", str(free_port()), "--grpc-port", str(free_port())],
-                        check=True, capture_output=True, stdin=subprocess.DEVNULL,
-                        env={**clean_env(), "HOME": str(home)},
-                    )  # fmt: skip
-                    profiles = yaml.safe_load((home / ".hatchet" / "profiles.yaml").read_text())
-                    token = profiles["profiles"][project]["token"]
-                    commands.append(time.perf_counter() - started)
-                    env = clean_env(HATCHET_CLIENT_TOKEN=token, HATCHET_CLIENT_TLS_STRATEGY="none")
-                    run_sdk_task(home, env, f"bench-{uuid.uuid4().hex[:6]}")
-                    samples.append(time.perf_counter() - started)
-                    if n == 0:
-                        self.footprint(HATCHET_CLI, project)
-                finally:
-                    remove_compose_project(project)
-        finally:
-            for tag in tagged:
-                docker("image", "rm", tag, check=False)
-        self.record(f"time to usable: {HATCHET_CLI}", samples)
-        self.record(f"command alone: {HATCHET_CLI}", commands)
+
+        def once(n: int) -> Startup:
+            project = f"hcli-{uuid.uuid4().hex[:6]}"
+            home = self.root / project
+            home.mkdir()
+            try:
+                started = time.perf_counter()
+                subprocess.run(
+                    [str(binary), "server", "start", "--pull-policy", "never",
+                     "--tag", HATCHET_VERSION, "--project-name", project, "--profile", project,
+                     "--dashboard-port", str(free_port()), "--grpc-port", str(free_port())],
+                    check=True, capture_output=True, stdin=subprocess.DEVNULL,
+                    env={**clean_env(), "HOME": str(home)},
+                )  # fmt: skip
+                profiles = yaml.safe_load((home / ".hatchet" / "profiles.yaml").read_text())
+                command = time.perf_counter() - started
+                token = profiles["profiles"][project]["token"]
+                env = clean_env(HATCHET_CLIENT_TOKEN=token, HATCHET_CLIENT_TLS_STRATEGY="none")
+                run_sdk_task(home, env, f"bench-{uuid.uuid4().hex[:6]}")
+                usable = time.perf_counter() - started
+                if n == 0:
+                    self.footprint(HATCHET_CLI, project)
+                return Startup(command, usable)
+            finally:
+                remove_compose_project(project)
+
+        return once
 
     # --- commands on a running stack -------------------------------------------------------
 
@@ -184,7 +199,7 @@ class Bench:
             project.hl("up")
             for label, args in (("warm up (running stack)", ["up"]), ("status", ["status"]),
                                 ("env", ["env"]), ("--help", ["--help"])):  # fmt: skip
-                self.record(label, [timed(lambda a=args: project.hl(*a)) for _ in range(5)])
+                self.record(label, [timed(partial(project.hl, *args)) for _ in range(5)])
             resets = [timed(lambda: project.hl("reset", "--yes")) for _ in range(self.repeat)]
             self.record("reset", resets)
             cycles = [timed(lambda: (project.hl("down", "--volumes", "--yes"), project.hl("up")))
@@ -239,6 +254,8 @@ class Bench:
                     project.hl("destroy", "--yes", ok=False)
 
 
+UP_DEFAULT = "hatchet-local up (default profile)"
+UP_CI = "hatchet-local up --profile ci"
 FLOOR = "plain docker compose up --wait + token"
 FLOOR_CI = "plain docker compose up --wait + token, ci file"
 
@@ -262,6 +279,13 @@ PROJECT_LABEL = "com.docker.compose.project"
 def docker(*args: str, check: bool = True) -> str:
     """stdout of one docker CLI command."""
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout
+
+
+def hatchet_cli_binary() -> Path:
+    """Hatchet's CLI built from the pinned module version (cached by the rig)."""
+    out = subprocess.run([sys.executable, str(E2E / "images" / "rig.py"), "hatchet-cli"],
+                         check=True, capture_output=True, text=True).stdout  # fmt: skip
+    return Path(out.strip().splitlines()[-1])
 
 
 def tag_for_hatchet_cli() -> list[str]:
@@ -343,9 +367,9 @@ def markdown(bench: Bench, command: str) -> str:
 # (target, row, limit): a median under `limit` seconds, or a ratio to the floor under `limit`.
 TARGETS = [
     ("time to usable, default profile, within 10% of plain compose",
-     "time to usable: hatchet-local up (default profile)", 1.10),
+     f"time to usable: {UP_DEFAULT}", 1.10),
     ("time to usable, `--profile ci`, within 10% of plain compose",
-     "time to usable: hatchet-local up --profile ci", 1.10),
+     f"time to usable: {UP_CI}", 1.10),
     ("warm `up` < 1 s", "warm up (running stack)", 1.0),
     ("`status` < 1 s", "status", 1.0),
     ("`--help` < 0.3 s", "--help", 0.3),
@@ -397,21 +421,27 @@ def main() -> int:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="hatchet-local-bench-"))
     bench = Bench(root, args.repeat)
-    steps = {
-        "default": lambda: bench.hatchet_local_up("hatchet-local up (default profile)"),
-        "ci": lambda: bench.hatchet_local_up("hatchet-local up --profile ci", "--profile", "ci"),
-        "compose": lambda: bench.plain_compose(FLOOR),
-        "compose-ci": lambda: bench.plain_compose(FLOOR_CI, "profile: ci\n"),
-        "hatchet-cli": bench.hatchet_cli,
-        "commands": bench.commands,
-        "scaling": bench.scaling,
+    startups: dict[str, tuple[str, Callable[[], Callable[[int], Startup]]]] = {
+        "default": (UP_DEFAULT, lambda: bench.hatchet_local_up(UP_DEFAULT)),
+        "compose": (FLOOR, bench.plain_compose),
+        "ci": (UP_CI, lambda: bench.hatchet_local_up(UP_CI, "--profile", "ci")),
+        "compose-ci": (FLOOR_CI, lambda: bench.plain_compose("profile: ci\n")),
+        "hatchet-cli": (HATCHET_CLI, lambda: bench.hatchet_cli(hatchet_cli_binary())),
     }
+    tagged: list[str] = []
     try:
         bench.image_sizes()
-        for name, step in steps.items():
-            if name not in args.skip:
-                step()
+        if "hatchet-cli" not in args.skip:
+            tagged = tag_for_hatchet_cli()
+        bench.startups({label: make() for key, (label, make) in startups.items()
+                        if key not in args.skip})  # fmt: skip
+        if "commands" not in args.skip:
+            bench.commands()
+        if "scaling" not in args.skip:
+            bench.scaling()
     finally:
+        for tag in tagged:
+            docker("image", "rm", tag, check=False)
         shutil.rmtree(root, ignore_errors=True)
     command = "python bench/run.py" + (f" --repeat {args.repeat}" if args.repeat != 3 else "")
     text = markdown(bench, command)
