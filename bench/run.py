@@ -339,7 +339,8 @@ def volume_size(volume: str) -> str:
     du = subprocess.run(["du", "-sb", where.strip()], capture_output=True, text=True, check=False)
     if du.returncode != 0 or not du.stdout:
         return "n/a"
-    return f"{int(du.stdout.split()[0]) / 1e6:.0f} MB"
+    size = int(du.stdout.split()[0])
+    return f"{size / 1e6:.0f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
 
 
 def markdown(bench: Bench, command: str) -> str:
