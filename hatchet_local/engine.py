@@ -66,10 +66,10 @@ def stack_objects(runner: Runner, state: Path, stack: str | None = None) -> list
     filters = ["--filter", f"label={label}", "--filter", f"label={STATE_LABEL}={state}"]
     objects = []
     for kind, argv in _LISTS.items():
-        result = require_ok(
-            runner.run([*argv, *filters, "--format", "{{json .}}"], timeout=60),
-            f"listing docker {kind}s",
-        )
+        result = runner.run([*argv, *filters, "--format", "{{json .}}"], timeout=60)
+        if not result.ok:
+            engine_version(runner)  # DockerUnavailable, with what to do, when none answers
+        require_ok(result, f"listing docker {kind}s")
         for line in result.stdout.splitlines():
             row = json.loads(line)
             labels = dict(

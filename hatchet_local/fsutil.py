@@ -56,7 +56,27 @@ def read_text(path: Path) -> str | None:
         return None
     except IsADirectoryError as exc:
         raise ConfigError(f"{path}: is a directory, expected a file") from exc
+    except NotADirectoryError as exc:
+        raise ConfigError(
+            f"{path}: a file stands where a directory of this path should be"
+        ) from exc
     except PermissionError as exc:
         raise ConfigError(f"{path}: not readable (permission denied); fix its mode") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text") from exc
+
+
+def check_private(path: Path) -> None:
+    """Refuse a file of secrets that others may read: the secrets may have leaked, and
+    tightening the mode silently would hide that."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot check its mode: {exc.strerror}") from exc
+    if mode & 0o077:
+        raise ConfigError(
+            f"{path}: holds secrets but others may read it (mode {mode:04o}); "
+            f"run `chmod 600 {path}`"
+        )

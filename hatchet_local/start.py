@@ -61,8 +61,10 @@ def up(
     service fails, every unhealthy or stopped service's last log lines join the error, and
     `logs_dir` receives every service's full log.
     """
+    read_text(config.env_file)  # an unreadable settings file stops `up` before it starts
     with ctx.console.phase("docker engine"):
         ctx.console.info(f"engine {engine_version(ctx.runner)}")
+        ctx.compose_base()  # no Compose v2: stop before any state is written
         for name in reap_expired(ctx):
             ctx.console.info(f"removed expired stack {name}")
     with stack_lock(ctx, config.stack):
