@@ -274,8 +274,9 @@ def destroy(ctx: Context, name: str, wait: float | None = None) -> list[DockerOb
     """Remove everything of stack `name`: containers, volumes, network and its state.
     Returns the Docker objects removed. `wait` bounds the wait for the stack's lock."""
     stack_dir = StackDir(ctx.state_root, name)
-    # Asked first, so that a mistyped name leaves no lock file behind.
-    if not stack_dir.path.exists() and not stack_objects(ctx.runner, ctx.state_root, name):
+    # Asked before the lock too, so that a mistyped name or a stopped engine leaves no lock
+    # file behind.
+    if not stack_objects(ctx.runner, ctx.state_root, name) and not stack_dir.path.exists():
         raise StackNotFound(f"no stack named {name} on this host; `hatchet-local ls` lists them")
     with stack_lock(ctx, name, wait):
         objects = stack_objects(ctx.runner, ctx.state_root, name)
