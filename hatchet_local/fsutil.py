@@ -57,9 +57,8 @@ def read_text(path: Path) -> str | None:
     except IsADirectoryError as exc:
         raise ConfigError(f"{path}: is a directory, expected a file") from exc
     except NotADirectoryError as exc:
-        raise ConfigError(
-            f"{path}: a file stands where a directory of this path should be"
-        ) from exc
+        blocker = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), path)
+        raise ConfigError(f"{path}: {blocker} is a file where a directory should be") from exc
     except PermissionError as exc:
         raise ConfigError(f"{path}: not readable (permission denied); fix its mode") from exc
     except UnicodeDecodeError as exc:
