@@ -107,7 +107,7 @@ def up(
         str | None, typer.Option(help="Lifetime of an --ephemeral stack, e.g. 2h (default).")
     ] = None,
     logs_dir: Annotated[
-        Path | None, typer.Option(help="On failure, save every service's full log here.")
+        str | None, typer.Option(help="On failure, save every service's full log here.")
     ] = None,
     output: Annotated[
         str, typer.Option("--output", "-o", help="text, json, env (dotenv) or github.")
@@ -130,8 +130,11 @@ def up(
     if ttl is not None and not ephemeral:
         raise ConfigError(f"--ttl {ttl}: only an --ephemeral stack expires; add --ephemeral")
     lifetime = sandbox.parse_duration(ttl or "2h", "--ttl") if ephemeral else None
+    if logs_dir is not None and (not logs_dir or Path(logs_dir).is_file()):
+        # Checked now: on failure, a second error would hide the first.
+        raise ConfigError(f"--logs-dir: expected a directory path, got {logs_dir!r}")
     ctx = _context()
-    result = start.up(config, ctx, ttl=lifetime, logs_dir=logs_dir)
+    result = start.up(config, ctx, ttl=lifetime, logs_dir=Path(logs_dir) if logs_dir else None)
     if timings:
         for phase, seconds in ctx.console.timings.items():
             typer.echo(f"timing {phase:<18}{seconds:7.2f}s", err=True)
@@ -303,9 +306,13 @@ def render(
     text = stacks.preview(_config(config_file, {"stack": stack}), _context(quiet=True))
     if write is None:
         typer.echo(text, nl=False)
-    else:
+        return
+    try:
         write.write_text(text)
-        typer.echo(f"wrote {write}", err=True)
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise ConfigError(f"--write {write}: cannot write the file ({reason})") from None
+    typer.echo(f"wrote {write}", err=True)
 
 
 @app.command()
