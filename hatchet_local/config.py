@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import os
 import re
+import reprlib
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -451,7 +452,13 @@ def _unknown(where: str, name: str, kind: str, known: list[str], prefix: str = "
     return f"{where}: unknown {kind}; {hint}"
 
 
+# Bounded, so that YAML aliases nested into a "billion laughs" cannot make a message endless.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring = 3, 8, 8, 80
+
+
 def _show(value: object) -> str:
     """A repr short enough to keep a message on one line."""
-    text = repr(str(value) if isinstance(value, Path) else value)
+    value = str(value) if isinstance(value, Path) else value
+    text = _REPR.repr(value) if isinstance(value, list | dict | tuple | set) else repr(value)
     return text if len(text) <= 80 else text[:77] + "..."

@@ -16,6 +16,7 @@ from hatchet_local.engine import engine_version, image_present
 from hatchet_local.envfile import write_env_file
 from hatchet_local.errors import (
     BootstrapFailed,
+    ConfigError,
     HatchetLocalError,
     ImageMissing,
     PortInUse,
@@ -61,7 +62,13 @@ def up(
     service fails, every unhealthy or stopped service's last log lines join the error, and
     `logs_dir` receives every service's full log.
     """
-    read_text(config.env_file)  # an unreadable settings file stops `up` before it starts
+    # A settings file `up` could not merge into stops it before it starts anything.
+    read_text(config.env_file)
+    if not config.env_file.parent.is_dir():
+        raise ConfigError(
+            f"env_file: the folder of {config.env_file} does not exist; create it or choose "
+            f"another env_file"
+        )
     with ctx.console.phase("docker engine"):
         ctx.console.info(f"engine {engine_version(ctx.runner)}")
         ctx.compose_base()  # no Compose v2: stop before any state is written

@@ -140,6 +140,10 @@ def config_case(
 
 
 YAML = "<project>/hatchet-local.yaml: "
+# Nine levels of nine aliases: a value whose full repr would never end.
+BILLION_LAUGHS = "stack:\n  - &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"  - &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]\n" for n in range(1, 9)
+)
 BAD_PORT = "expected a port 1024-65535 or 'auto'"
 DOCKER_DOWN = {"DOCKER_HOST": "unix:///nonexistent-bad-input.sock"}
 
@@ -153,6 +157,7 @@ CASES: list[Case] = [
                 "duplicate key 'dashboard'", ("up",)),
     config_case("yaml-python-tag", "stack: !!python/object/apply:os.system ['true']\n",
                 f"{YAML}line 1: invalid YAML (could not determine a constructor"),
+    config_case("yaml-billion-laughs", BILLION_LAUGHS, "stack: expected 1-40 lowercase"),
     config_case("top-level-list", "- stack: a\n", f"{YAML}expected a mapping of settings"),
     config_case("top-level-scalar", "just words\n", "got 'just words'", ("status",)),
     config_case("not-utf8", b"stack: caf\xe9\n", f"{YAML}not UTF-8 text (byte 0xe9", ("up",)),
@@ -352,6 +357,8 @@ CASES: list[Case] = [
     Case("env-hatchet-is-a-directory", ("up",), 2,
          "env_file: expected a file path, not a directory, got '.env.hatchet'",
          files={".env.hatchet": None, ".env.hatchet/keep": "x"}),
+    Case("env-file-folder-missing", ("up", "--env-file", "nowhere/.env.hatchet"), 2,
+         "env_file: the folder of <project>/nowhere/.env.hatchet does not exist"),
     Case("env-hatchet-unreadable", ("up",), 2, "<project>/.env.hatchet: not readable",
          setup=chmod(".env.hatchet", 0o000), unprivileged=True),
     # --- Docker down, Compose missing or v1 only --------------------------------------------
