@@ -422,7 +422,11 @@ def _check_distinct_ports(resolved: Mapping[str, tuple[Any, str]]) -> None:
 
 
 def _resolve_env_file(project: Path, path: Path, source: str) -> Path:
-    resolved = project / path.expanduser()
+    try:
+        resolved = project / path.expanduser()
+    except RuntimeError:  # `~someone` with no such user
+        expected = "a path whose ~user exists"
+        raise ConfigError(f"{source}: env_file: expected {expected}, got {_show(path)}") from None
     if resolved.is_dir():
         expected = "a file path, not a directory"
         raise ConfigError(f"{source}: env_file: expected {expected}, got {_show(path)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -69,12 +70,13 @@ def check_private(path: Path) -> None:
     """Refuse a file of secrets that others may read: the secrets may have leaked, and
     tightening the mode silently would hide that."""
     try:
-        mode = path.stat().st_mode & 0o777
+        info = path.stat()
     except FileNotFoundError:
         return
     except OSError as exc:
         raise ConfigError(f"{path}: cannot check its mode: {exc.strerror}") from exc
-    if mode & 0o077:
+    mode = info.st_mode & 0o777
+    if stat.S_ISREG(info.st_mode) and mode & 0o077:  # reading a non-file says what is wrong
         raise ConfigError(
             f"{path}: holds secrets but others may read it (mode {mode:04o}); "
             f"run `chmod 600 {path}`"

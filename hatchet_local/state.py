@@ -31,8 +31,14 @@ def state_root(environ: Mapping[str, str] | None = None) -> Path:
     """The state directory; ConfigError naming where it came from when a file stands there."""
     env = os.environ if environ is None else environ
     if env.get("HATCHET_LOCAL_STATE_DIR"):
-        root = Path(env["HATCHET_LOCAL_STATE_DIR"]).expanduser()
         source = "environment variable HATCHET_LOCAL_STATE_DIR"
+        try:
+            root = Path(env["HATCHET_LOCAL_STATE_DIR"]).expanduser()
+        except RuntimeError:  # `~someone` with no such user
+            raise ConfigError(
+                f"{source}: no home directory for {env['HATCHET_LOCAL_STATE_DIR']!r}; "
+                f"use an absolute path"
+            ) from None
     elif sys.platform == "darwin":
         root = Path.home() / "Library" / "Application Support" / "hatchet-local"
         source = "the state directory"
