@@ -386,7 +386,9 @@ def _usage_error(exc: typer.TyperException) -> int:
     """Print a usage error as one line (typer's own is a framed box under a usage banner)."""
     ctx = getattr(exc, "ctx", None)
     if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
-        typer.echo(exc.format_message(), err=True)
+        text = exc.format_message()  # empty when typer has printed the help itself
+        if text:
+            typer.echo(text, err=True)
         return exc.exit_code
     message = " ".join(exc.format_message().split())
     where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
