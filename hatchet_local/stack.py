@@ -23,7 +23,7 @@ from hatchet_local.compose import Compose, find_compose
 from hatchet_local.config import Config
 from hatchet_local.console import Console
 from hatchet_local.defaults import ADMIN_EMAIL
-from hatchet_local.engine import DockerObject, remove_objects, stack_objects
+from hatchet_local.engine import DockerObject, engine_version, remove_objects, stack_objects
 from hatchet_local.errors import ConfigError, StackBusy, StackNotFound, VersionConflict
 from hatchet_local.fsutil import atomic_write, read_text
 from hatchet_local.locks import file_lock
@@ -265,6 +265,8 @@ def preview(config: Config, ctx: Context) -> str:
 
 def logs(config: Config, ctx: Context, service: str | None, *, follow: bool, lines: int) -> int:
     stack = load_stack(config, ctx, create=False)
+    # Compose writes straight to the terminal here, so ask first whether an engine answers.
+    engine_version(ctx.runner)
     args = ["logs", "--tail", str(lines), *(["--follow"] if follow else [])]
     result = stack.compose.run(*args, *([service] if service else []), check=False, capture=False)
     return result.returncode

@@ -380,6 +380,8 @@ CASES: list[Case] = [
          state=STACK_FILES, env=DOCKER_DOWN, docker=True),
     Case("docker-down-down-volumes", ("down", "--volumes", "--yes", "-s", "<stack>"), 3,
          "no Docker engine answers", state=STACK_FILES, env=DOCKER_DOWN, docker=True),
+    Case("docker-down-logs", ("logs", "-s", "<stack>"), 3, "no Docker engine answers",
+         state=STACK_FILES, env=DOCKER_DOWN, docker=True),
     Case("docker-down-destroy", ("destroy", "--stack", "<stack>", "--yes"), 3,
          "no Docker engine answers", state=STACK_FILES, env=DOCKER_DOWN, docker=True),
     Case("compose-missing-status", ("status", "-s", "<stack>"), 3,
