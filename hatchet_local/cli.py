@@ -90,7 +90,8 @@ def up(
     ] = None,
     grpc_port: Annotated[int | None, typer.Option(help="Host port of the engine's gRPC.")] = None,
     pull_policy: Annotated[str | None, typer.Option(help="always, missing or never.")] = None,
-    env_file: Annotated[Path | None, typer.Option(help="Where to write client settings.")] = None,
+    # A str, not a Path: typer turns an empty value into Path("."), hiding the mistake.
+    env_file: Annotated[str | None, typer.Option(help="Where to write client settings.")] = None,
     namespace: Annotated[
         str | None, typer.Option(help="HATCHET_CLIENT_NAMESPACE to write.")
     ] = None,
@@ -105,9 +106,11 @@ def up(
             "remove this stack once --ttl has passed.",
         ),
     ] = False,
-    ttl: Annotated[str, typer.Option(help="Lifetime of an --ephemeral stack, e.g. 2h.")] = "2h",
+    ttl: Annotated[
+        str | None, typer.Option(help="Lifetime of an --ephemeral stack, e.g. 2h (default).")
+    ] = None,
     logs_dir: Annotated[
-        Path | None, typer.Option(help="On failure, save every service's full log here.")
+        str | None, typer.Option(help="On failure, save every service's full log here.")
     ] = None,
     output: Annotated[
         str, typer.Option("--output", "-o", help="text, json, env (dotenv) or github.")
@@ -124,12 +127,17 @@ def up(
     config = _config(config_file, {
         "stack": stack, "hatchet_version": hatchet_version, "message_queue": message_queue,
         "dashboard": dashboard, "ports.dashboard": dashboard_port, "ports.grpc": grpc_port,
-        "pull_policy": pull_policy, "env_file": str(env_file) if env_file else None,
+        "pull_policy": pull_policy, "env_file": env_file,
         "namespace": namespace, "profile": profile,
     })  # fmt: skip
-    lifetime = sandbox.parse_duration(ttl, "--ttl") if ephemeral else None
+    if ttl is not None and not ephemeral:
+        raise ConfigError(f"--ttl {ttl}: only an --ephemeral stack expires; add --ephemeral")
+    lifetime = sandbox.parse_duration(ttl or "2h", "--ttl") if ephemeral else None
+    if logs_dir is not None and (not logs_dir or Path(logs_dir).is_file()):
+        # Checked now: on failure, a second error would hide the first.
+        raise ConfigError(f"--logs-dir: expected a directory path, got {logs_dir!r}")
     ctx = _context()
-    result = start.up(config, ctx, ttl=lifetime, logs_dir=logs_dir)
+    result = start.up(config, ctx, ttl=lifetime, logs_dir=Path(logs_dir) if logs_dir else None)
     if timings:
         for phase, seconds in ctx.console.timings.items():
             typer.echo(f"timing {phase:<18}{seconds:7.2f}s", err=True)
@@ -302,9 +310,13 @@ def render(
     text = stacks.preview(_config(config_file, {"stack": stack}), _context(quiet=True))
     if write is None:
         typer.echo(text, nl=False)
-    else:
+        return
+    try:
         write.write_text(text)
-        typer.echo(f"wrote {write}", err=True)
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise ConfigError(f"--write {write}: cannot write the file ({reason})") from None
+    typer.echo(f"wrote {write}", err=True)
 
 
 @app.command()
@@ -354,11 +366,11 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    """Entry point. Typer reports usage errors itself (exit 2); ours become one line here.
+    """Entry point: every error, ours or a usage error, becomes one line and an exit code here.
     Ctrl-C raises Interrupted (not KeyboardInterrupt, which typer would end silently)."""
     signal.signal(signal.SIGINT, _interrupt)
     try:
-        app()
+        code = app(standalone_mode=False)
     except HatchetLocalError as exc:
         typer.echo(
             exc.message if isinstance(exc, Interrupted) else f"error: {exc.message}", err=True
@@ -366,3 +378,23 @@ def main() -> None:
         if exc.details:
             typer.echo(exc.details, err=True)
         sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # a usage error: unknown option, bad value, no command
+        sys.exit(_usage_error(exc))
+    except typer.Abort:  # "no" to a confirmation, or end of input
+        typer.echo("aborted; nothing was changed", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    """Print a usage error as one line (typer's own is a framed box under a usage banner)."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
+        text = exc.format_message()  # empty when typer has printed the help itself
+        if text:
+            typer.echo(text, err=True)
+        return exc.exit_code
+    message = " ".join(exc.format_message().split())
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    typer.echo(f"error: {message}{where}", err=True)
+    return exc.exit_code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -56,7 +57,27 @@ def read_text(path: Path) -> str | None:
         return None
     except IsADirectoryError as exc:
         raise ConfigError(f"{path}: is a directory, expected a file") from exc
+    except NotADirectoryError as exc:
+        blocker = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), path)
+        raise ConfigError(f"{path}: {blocker} is a file where a directory should be") from exc
     except PermissionError as exc:
         raise ConfigError(f"{path}: not readable (permission denied); fix its mode") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text") from exc
+
+
+def check_private(path: Path) -> None:
+    """Refuse a file of secrets that others may read: the secrets may have leaked, and
+    tightening the mode silently would hide that."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot check its mode: {exc.strerror}") from exc
+    mode = info.st_mode & 0o777
+    if stat.S_ISREG(info.st_mode) and mode & 0o077:  # reading a non-file says what is wrong
+        raise ConfigError(
+            f"{path}: holds secrets but others may read it (mode {mode:04o}); "
+            f"run `chmod 600 {path}`"
+        )

@@ -23,8 +23,8 @@ from hatchet_local.compose import Compose, find_compose
 from hatchet_local.config import Config
 from hatchet_local.console import Console
 from hatchet_local.defaults import ADMIN_EMAIL
-from hatchet_local.engine import DockerObject, remove_objects, stack_objects
-from hatchet_local.errors import StackBusy, StackNotFound, VersionConflict
+from hatchet_local.engine import DockerObject, engine_version, remove_objects, stack_objects
+from hatchet_local.errors import ConfigError, StackBusy, StackNotFound, VersionConflict
 from hatchet_local.fsutil import atomic_write, read_text
 from hatchet_local.locks import file_lock
 from hatchet_local.ports import resolve_ports
@@ -92,6 +92,7 @@ def load_stack(config: Config, ctx: Context, *, create: bool, ttl: float | None 
             stack_dir.save(record)
     secrets = stack_dir.secrets()
     ctx.redact.add(*secrets.values())
+    _require_ports(stack_dir, record)
     spec = _spec(config, record, record.ports, ctx.state_root)
     changed = False
     if create:
@@ -110,6 +111,15 @@ def load_stack(config: Config, ctx: Context, *, create: bool, ttl: float | None 
         redact=ctx.redact,
     )
     return Stack(stack_dir, record, spec, compose, secrets, changed)
+
+
+def _require_ports(stack_dir: StackDir, record: StackRecord) -> None:
+    missing = [key for key in ("dashboard", "grpc") if key not in record.ports]
+    if missing:
+        raise ConfigError(
+            f"{stack_dir.path / 'stack.json'}: no {' or '.join(missing)} port recorded; "
+            f"run `hatchet-local up` to pick one"
+        )
 
 
 def _new_record(config: Config, ttl: float | None = None) -> StackRecord:
@@ -241,6 +251,7 @@ def settings_for(config: Config, ctx: Context) -> dict[str, str]:
     token = stack_dir.load_token()
     if record is None or token is None:
         raise StackNotFound(f"stack {config.stack} has no token yet; run `hatchet-local up`")
+    _require_ports(stack_dir, record)
     grpc_address = f"localhost:{record.ports['grpc']}"
     return client_settings(token.server_url, grpc_address, token, config.namespace)
 
@@ -254,6 +265,8 @@ def preview(config: Config, ctx: Context) -> str:
 
 def logs(config: Config, ctx: Context, service: str | None, *, follow: bool, lines: int) -> int:
     stack = load_stack(config, ctx, create=False)
+    # Compose writes straight to the terminal here, so ask first whether an engine answers.
+    engine_version(ctx.runner)
     args = ["logs", "--tail", str(lines), *(["--follow"] if follow else [])]
     result = stack.compose.run(*args, *([service] if service else []), check=False, capture=False)
     return result.returncode
@@ -263,12 +276,12 @@ def destroy(ctx: Context, name: str, wait: float | None = None) -> list[DockerOb
     """Remove everything of stack `name`: containers, volumes, network and its state.
     Returns the Docker objects removed. `wait` bounds the wait for the stack's lock."""
     stack_dir = StackDir(ctx.state_root, name)
+    # Asked before the lock too, so that a mistyped name or a stopped engine leaves no lock
+    # file behind.
+    if not stack_objects(ctx.runner, ctx.state_root, name) and not stack_dir.path.exists():
+        raise StackNotFound(f"no stack named {name} on this host; `hatchet-local ls` lists them")
     with stack_lock(ctx, name, wait):
         objects = stack_objects(ctx.runner, ctx.state_root, name)
-        if not objects and not stack_dir.path.exists():
-            raise StackNotFound(
-                f"no stack named {name} on this host; `hatchet-local ls` lists them"
-            )
         remove_objects(ctx.runner, objects)
         shutil.rmtree(stack_dir.path, ignore_errors=True)
     return objects

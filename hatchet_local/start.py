@@ -17,6 +17,7 @@ from hatchet_local.engine import engine_version, image_present
 from hatchet_local.envfile import write_env_file
 from hatchet_local.errors import (
     BootstrapFailed,
+    ConfigError,
     HatchetLocalError,
     ImageMissing,
     PortInUse,
@@ -62,10 +63,18 @@ def up(
     service fails, every unhealthy or stopped service's last log lines join the error, and
     `logs_dir` receives every service's full log.
     """
+    # A settings file `up` could not merge into stops it before it starts anything.
+    read_text(config.env_file)
+    if not config.env_file.parent.is_dir():
+        raise ConfigError(
+            f"env_file: the folder of {config.env_file} does not exist; create it or choose "
+            f"another env_file"
+        )
     with ctx.console.phase("docker engine"):
         ctx.console.info(f"engine {engine_version(ctx.runner)}")
         for finding in preflight(ctx.runner, ctx.state_root):
             ctx.console.warn(f"{finding.check}: {finding.detail}; {finding.fix or 'see `doctor`'}")
+        ctx.compose_base()  # no Compose v2: stop before any state is written
         for name in reap_expired(ctx):
             ctx.console.info(f"removed expired stack {name}")
     with stack_lock(ctx, config.stack):

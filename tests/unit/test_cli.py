@@ -312,3 +312,31 @@ def test_ctrl_c_says_how_to_finish(
     monkeypatch.setattr(cli, "_context", signalling_context)
     assert main_exit(monkeypatch, "status") == 130
     assert capsys.readouterr().err == "interrupted; run the same command again to finish\n"
+
+
+# --- usage errors are one line too -------------------------------------------------------------
+
+
+def test_a_usage_error_is_one_line_pointing_at_help(tmp_path: Path, state_dir: Path) -> None:
+    process = run_main("up", "--grpc-port", "x", cwd=tmp_path, state_dir=state_dir)
+    assert process.returncode == 2
+    assert process.stdout == ""
+    assert process.stderr.count("\n") == 1
+    assert process.stderr.startswith("error: Invalid value for '--grpc-port'")
+    assert process.stderr.endswith(" up --help`)\n")  # the program name is -c here
+
+
+@pytest.mark.parametrize("args", [[], ["images"]], ids=["bare", "bare-group"])
+def test_a_bare_command_prints_its_help_not_an_error(
+    tmp_path: Path, state_dir: Path, args: list[str]
+) -> None:
+    process = run_main(*args, cwd=tmp_path, state_dir=state_dir)
+    assert process.returncode == 2
+    assert "Usage:" in process.stdout + process.stderr
+    assert "error:" not in process.stdout + process.stderr
+
+
+def test_help_exits_0(tmp_path: Path, state_dir: Path) -> None:
+    process = run_main("up", "--help", cwd=tmp_path, state_dir=state_dir)
+    assert (process.returncode, process.stderr) == (0, "")
+    assert "Usage:" in process.stdout

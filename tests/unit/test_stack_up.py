@@ -196,11 +196,11 @@ def test_up_starts_waits_mints_and_writes_the_settings(
     assert actions(world.runner.calls) == [
         "docker version --format {{.Server.Version}}",
         "docker info --format {{.MemTotal}} {{.SystemTime}}",  # preflight
+        "docker compose version --short",
+        "docker compose --no-such-flag",
         f"docker ps --all {reap}",
         f"docker volume ls {reap}",
         f"docker network ls {reap}",
-        "docker compose version --short",
-        "docker compose --no-such-flag",
         "compose ps --all --format json",
         "docker image inspect --format {{.Id}} postgres:15.6",
         "docker image inspect --format {{.Id}} rabbitmq:3-management",
