@@ -7,6 +7,8 @@ and calls one of them.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import shutil
 import time
@@ -169,10 +171,26 @@ def _spec(
         dashboard_port=ports["dashboard"],
         grpc_port=ports["grpc"],
         pull_policy=config.pull_policy,
+        host=config.host,
+        bind_address=config.bind_address,
         labels=stack_labels(
             config.stack, record.directory, record.created, str(state_root), record.expires
         ),
     )
+
+
+def token_claims(token: str) -> dict[str, object]:
+    """The claims of a Hatchet token (a JWT), unverified: what the SDKs read from it.
+    Empty when `token` is not a JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def client_settings(
@@ -241,7 +259,9 @@ def settings_for(config: Config, ctx: Context) -> dict[str, str]:
     token = stack_dir.load_token()
     if record is None or token is None:
         raise StackNotFound(f"stack {config.stack} has no token yet; run `hatchet-local up`")
-    grpc_address = f"localhost:{record.ports['grpc']}"
+    # The address baked into the token (an `up --advertise` stack's host), else localhost.
+    claims = token_claims(token.token)
+    grpc_address = str(claims.get("grpc_broadcast_address") or f"localhost:{record.ports['grpc']}")
     return client_settings(token.server_url, grpc_address, token, config.namespace)
 
 

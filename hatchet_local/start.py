@@ -36,6 +36,7 @@ from hatchet_local.stack import (
     stack_lock,
 )
 from hatchet_local.state import Token, digest
+from hatchet_local.teams import TeamResult, reconcile
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class UpResult:
     tenant_id: str
     token_reused: bool
     settings: dict[str, str]
+    team: TeamResult | None = None  # the tenants of `tenants:` in the config, when declared
 
 
 # --- up ------------------------------------------------------------------------------------
@@ -107,6 +109,11 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
     settings = client_settings(spec.server_url, spec.grpc_address, token, config.namespace)
     write_env_file(config.env_file, settings)
     _warn_if_not_ignored(config.env_file, ctx)
+    team = None
+    if config.tenants:
+        with console.phase("tenants"):
+            team = reconcile(config, stack, ctx)
+        _warn_if_not_ignored(team.files[0].path, ctx)
     return UpResult(
         stack=config.stack,
         server_url=spec.server_url,
@@ -115,6 +122,7 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
         tenant_id=token.tenant_id,
         token_reused=reused,
         settings=settings,
+        team=team,
     )
 
 

@@ -128,7 +128,7 @@ def test_version_as_a_process(tmp_path: Path, state_dir: Path) -> None:
     ("args", "choices"),
     [
         (["status", "--output", "yaml"], "text, json"),
-        (["env", "-o", "yaml"], "dotenv, shell, json"),
+        (["env", "-o", "yaml"], "dotenv, shell, json, github"),
     ],
 )
 def test_bad_output_value_in_process(
