@@ -121,7 +121,8 @@ def token_revoke(
     from hatchet_local import teams
 
     teams.revoke_token(_config(config_file, {"stack": stack}), _context(quiet=True), token_id)
-    typer.echo(f"Token {token_id} revoked.")
+    typer.echo(f"Token {token_id} revoked; the engine refuses it within seconds (it caches "
+               f"tokens for 5 s).")  # fmt: skip
 
 
 @user_app.command("create")

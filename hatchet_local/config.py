@@ -87,16 +87,6 @@ class Config:
     advertise: str | None = None
     expose: bool = False
 
-    @property
-    def host(self) -> str:
-        """The host name baked into tokens: the advertised one, else localhost."""
-        return self.advertise or "localhost"
-
-    @property
-    def bind_address(self) -> str:
-        """Ports bind to loopback unless the stack serves other machines."""
-        return "0.0.0.0" if self.advertise or self.expose else "127.0.0.1"
-
     def image(self, key: str) -> str:
         """The image reference for `key`, one of the keys of `defaults.DEFAULT_IMAGES`."""
         if key not in defaults.DEFAULT_IMAGES:

@@ -91,6 +91,7 @@ def load_stack(config: Config, ctx: Context, *, create: bool, ttl: float | None 
         with registry_lock(ctx):
             record.ports = resolve_ports(config, record, ctx.state_root)
             record.message_queue = config.message_queue
+            record.advertise, record.expose = config.advertise, config.expose
             stack_dir.save(record)
     secrets = stack_dir.secrets()
     ctx.redact.add(*secrets.values())
@@ -171,8 +172,10 @@ def _spec(
         dashboard_port=ports["dashboard"],
         grpc_port=ports["grpc"],
         pull_policy=config.pull_policy,
-        host=config.host,
-        bind_address=config.bind_address,
+        # Tokens carry the advertised host; ports bind to loopback unless other machines
+        # are to reach the stack.
+        host=record.advertise or "localhost",
+        bind_address="0.0.0.0" if record.advertise or record.expose else "127.0.0.1",
         labels=stack_labels(
             config.stack, record.directory, record.created, str(state_root), record.expires
         ),
@@ -268,6 +271,7 @@ def settings_for(config: Config, ctx: Context) -> dict[str, str]:
 def preview(config: Config, ctx: Context) -> str:
     """The compose file `up` would use, without writing state or starting anything."""
     record = StackDir(ctx.state_root, config.stack).load() or _new_record(config)
+    record.advertise, record.expose = config.advertise, config.expose
     ports = resolve_ports(config, record, ctx.state_root)
     return render_stack(_spec(config, record, ports, ctx.state_root))
 

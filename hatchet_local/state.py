@@ -49,6 +49,10 @@ class StackRecord:
     message_queue: str
     ports: dict[str, int] = field(default_factory=dict)
     expires: str | None = None  # ephemeral stacks: when `prune --expired` may remove them
+    # As the last `up` asked: the host baked into tokens (`--advertise`), and ports bound
+    # beyond loopback (`--advertise` or `--expose`). Other commands follow the stack, not flags.
+    advertise: str | None = None
+    expose: bool = False
 
 
 @dataclass(frozen=True)
