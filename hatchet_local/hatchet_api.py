@@ -150,12 +150,16 @@ def _send(
     if cookies:
         headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
     try:
-        return http.request(method, url, json=json, headers=headers, timeout=30)
+        response = http.request(method, url, json=json, headers=headers, timeout=30)
     except httpx.HTTPError as exc:
         raise HatchetApiError(
             f"{method} {url} failed: {type(exc).__name__}: {exc}; is the stack up "
             f"(`hatchet-local status`)?"
         ) from exc
+    # The shared client's jar must not keep a session: a later call that proves a bearer
+    # token would carry it too, and the API would answer for the session instead.
+    http.cookies.delete(SESSION_COOKIE)
+    return response
 
 
 def _body(response: httpx.Response, method: str, path: str) -> Any:
