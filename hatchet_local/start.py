@@ -103,7 +103,9 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
     spec = stack.spec
     with console.phase("API ready"), _logs_on_failure(compose, ENGINE):
         _wait(ctx, "API", http_check(ctx.http, f"{spec.server_url}/api/ready"), config.timeouts.api)
-        _wait(ctx, "gRPC port", tcp_check("127.0.0.1", spec.grpc_port), config.timeouts.api)
+        # An advertised stack (maybe on a remote Docker engine) is probed where clients go.
+        grpc_host = "127.0.0.1" if spec.host == "localhost" else spec.host
+        _wait(ctx, "gRPC port", tcp_check(grpc_host, spec.grpc_port), config.timeouts.api)
     with console.phase("token"):
         token, reused = _usable_token(stack, ctx, config.timeouts.bootstrap)
     settings = client_settings(spec.server_url, spec.grpc_address, token, config.namespace)

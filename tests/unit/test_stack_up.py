@@ -626,3 +626,20 @@ def test_moving_a_running_stack_to_a_taken_port_is_port_in_use(
         outcome = exc
     assert isinstance(outcome, PortInUse), "up went ahead though another program holds the port"
     assert not [line for line in actions(world.runner.calls) if line.startswith("compose up")]
+
+
+def test_advertised_stack_binds_beyond_loopback_and_is_probed_by_its_host(world: World) -> None:
+    result = world.up(HATCHET_LOCAL_ADVERTISE="devbox.lan")
+    grpc = world.ports()["grpc"]
+    assert result.server_url.startswith("http://devbox.lan:")
+    assert result.grpc_address == f"devbox.lan:{grpc}"
+    assert world.grpc_probes == [("devbox.lan", grpc)]
+    assert f'"0.0.0.0:{grpc}:7077"' in world.compose_file()
+    assert world.stack_dir.load().advertise == "devbox.lan"  # type: ignore[union-attr]
+    # Without it, the next `up` returns the stack to loopback (a changed compose file).
+    world.next_process()
+    world.grpc_probes.clear()
+    result = world.up()
+    assert result.server_url.startswith("http://localhost:")
+    assert f'"127.0.0.1:{grpc}:7077"' in world.compose_file()
+    assert world.grpc_probes == [("127.0.0.1", grpc)]
