@@ -129,8 +129,8 @@ class StackDir:
 
     def forget_token(self) -> None:
         """The token and the record of what ran go with the data they belonged to."""
-        (self.path / "token.json").unlink(missing_ok=True)
-        (self.path / "applied").unlink(missing_ok=True)
+        for name in ("token.json", "applied", "tenants.json", "users.json"):
+            (self.path / name).unlink(missing_ok=True)
 
     def mark_applied(self, compose_digest: str) -> None:
         atomic_write(self.path / "applied", compose_digest + "\n")

@@ -11,6 +11,7 @@ refuses token management to bearer tokens.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import re
@@ -303,9 +304,11 @@ def create_user(
     users = _load_json(_users_file(stack))
     password = str(users.get(email) or "")
     server_url = stack.spec.server_url
+    user = None
     if password:
-        user = hatchet_api.login(ctx.http, server_url, email, password)
-    else:
+        with contextlib.suppress(HatchetApiError):  # a password of data since wiped
+            user = hatchet_api.login(ctx.http, server_url, email, password)
+    if user is None:
         password = generate_password()
         try:
             user = hatchet_api.register(

@@ -531,3 +531,28 @@ def test_team_commands_refuse_bad_input_before_touching_a_stack(
     assert isinstance(result.exception, ConfigError), result.output
     assert message in result.exception.message
     assert not (tmp_path / "state" / "stacks").exists()
+
+
+def test_a_user_of_wiped_data_is_signed_up_again(
+    tmp_path: Path, project: Path, api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = _context(tmp_path, api.client())
+    stack = make_stack(tmp_path, ctx)
+    config = team_config(project, TEAM)
+    teams.reconcile(config, stack, ctx)
+    monkeypatch.setattr(teams, "load_stack", lambda *a, **k: stack)
+    first, _ = teams.create_user(config, ctx, "bob@example.com", ["staging"], "admin")
+    del api.users["bob@example.com"]  # as after `reset`: the stored password is of old data
+    second, joined = teams.create_user(config, ctx, "bob@example.com", ["development"], "admin")
+    assert second != first and api.users["bob@example.com"] == second
+    assert joined == ["development"]
+    assert api.members[api.tenants["development"]]["bob@example.com"] == "ADMIN"
+
+
+def test_data_deleted_takes_the_team_state_with_it(tmp_path: Path) -> None:
+    stack_dir = StackDir(tmp_path, "s")
+    stack_dir.path.mkdir(parents=True)
+    for name in ("token.json", "tenants.json", "users.json"):
+        (stack_dir.path / name).write_text("{}")
+    stack_dir.forget_token()
+    assert sorted(p.name for p in stack_dir.path.iterdir()) == []
