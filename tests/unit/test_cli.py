@@ -248,6 +248,21 @@ def test_env_prints_masked_settings_after_up(
     assert f"export HATCHET_CLIENT_TOKEN={TOKEN_1}\n" in shell.stdout
 
 
+def test_env_github_masks_the_token_first_and_writes_github_env(
+    project: Path, fake_world: tuple[FakeRunner, FakeHatchet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert CliRunner().invoke(cli.app, ["up"]).exit_code == 0
+    github_env, github_output = project / "github.env", project / "github.out"
+    monkeypatch.setenv("GITHUB_ENV", str(github_env))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(github_output))
+    result = CliRunner().invoke(cli.app, ["env", "-o", "github", "--namespace", "dev-ci"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == f"::add-mask::{TOKEN_1}"
+    assert result.stdout.count(TOKEN_1) == 1
+    assert f"HATCHET_CLIENT_TOKEN={TOKEN_1}\n" in github_env.read_text()
+    assert "HATCHET_CLIENT_NAMESPACE=dev-ci\n" in github_env.read_text()
+
+
 # --- main(): errors become exit codes -------------------------------------------------------
 
 
