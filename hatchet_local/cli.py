@@ -46,6 +46,8 @@ FLAG_NAMES = {
     "env_file": "--env-file",
     "namespace": "--namespace",
     "profile": "--profile",
+    "advertise": "--advertise",
+    "expose": "--expose",
 }
 
 
@@ -98,6 +100,16 @@ def up(
     profile: Annotated[
         str | None, typer.Option(help="ci: Postgres queue, no dashboard, fewest images.")
     ] = None,
+    advertise: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve other machines: bind beyond loopback and put this host in tokens."
+        ),
+    ] = None,
+    expose: Annotated[
+        bool | None,
+        typer.Option("--expose/--no-expose", help="Bind on all interfaces (addresses kept)."),
+    ] = None,
     ephemeral: Annotated[
         bool,
         typer.Option(
@@ -128,7 +140,7 @@ def up(
         "stack": stack, "hatchet_version": hatchet_version, "message_queue": message_queue,
         "dashboard": dashboard, "ports.dashboard": dashboard_port, "ports.grpc": grpc_port,
         "pull_policy": pull_policy, "env_file": env_file,
-        "namespace": namespace, "profile": profile,
+        "namespace": namespace, "profile": profile, "advertise": advertise, "expose": expose,
     })  # fmt: skip
     if ttl is not None and not ephemeral:
         raise ConfigError(f"--ttl {ttl}: only an --ephemeral stack expires; add --ephemeral")
@@ -176,12 +188,17 @@ def _print_ready(result: Any, output: str, reveal: bool) -> None:
 
         typer.echo(render(settings, "dotenv"), nl=False)
         return
+    team = getattr(result, "team", None)
     if output == "json":
         _print_json({
             "stack": result.stack, "dashboard_url": result.server_url,
             "grpc_address": result.grpc_address, "env_file": str(result.env_file),
             "tenant_id": result.tenant_id, "token_reused": result.token_reused,
             "settings": settings,
+            **({"tenants": {
+                "created": team.created, "minted": team.minted,
+                "files": [str(item.path) for item in team.files],
+            }} if team is not None else {}),
         })  # fmt: skip
         return
     typer.echo(f"Hatchet stack {result.stack} is ready.")
@@ -194,6 +211,10 @@ def _print_ready(result: Any, output: str, reveal: bool) -> None:
     typer.echo(f"  settings   {result.env_file}  ({reused})")
     if reveal:
         typer.echo(f"  token      {settings['HATCHET_CLIENT_TOKEN']}")
+    if team is not None:
+        typer.echo(f"  tenants    {len(team.created)} created, {len(team.minted)} new token(s)")
+        for item in team.files:
+            typer.echo(f"             {item.path}")
     typer.echo(
         "Next: run your worker from this directory; the Hatchet Python SDK reads "
         f"{result.env_file.name} by itself."
@@ -285,17 +306,68 @@ def env(
     config_file: ConfigOpt = None,
     stack: StackOpt = None,
     output: Annotated[
-        str, typer.Option("--output", "-o", help="dotenv, shell or json.")
+        str, typer.Option("--output", "-o", help="dotenv, shell, json or github.")
     ] = "dotenv",
     reveal: RevealOpt = False,
+    tenant: Annotated[
+        str | None, typer.Option(help="The settings of this tenant (see `tenant list`).")
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(help="HATCHET_CLIENT_NAMESPACE; 'auto' makes dev-<your login name>."),
+    ] = None,
+    write: Annotated[
+        Path | None,
+        typer.Option("--write", "-w", help="Merge the settings into this file (0600)."),
+    ] = None,
+    hatchet_profile: Annotated[
+        str | None,
+        typer.Option(help="Also write them as this profile of ~/.hatchet/profiles.yaml."),
+    ] = None,
 ) -> None:
-    """Print the client settings of the stack (the token masked unless --reveal)."""
-    from hatchet_local import envfile
+    """Print (or --write) the client settings: the stack's, or one tenant's and namespace's
+    for one developer (the token masked unless --reveal)."""
+    from hatchet_local import envfile, teams
     from hatchet_local import stack as stacks
 
-    _check_choice("--output", output, ("dotenv", "shell", "json"))
-    settings = stacks.settings_for(_config(config_file, {"stack": stack}), _context(quiet=True))
-    typer.echo(envfile.render(envfile.masked(settings, reveal), output), nl=False)
+    _check_choice("--output", output, ("dotenv", "shell", "json", "github"))
+    if namespace == "auto":
+        namespace = teams.default_namespace()
+    config = _config(config_file, {"stack": stack, "namespace": namespace})
+    ctx = _context(quiet=True)
+    if tenant is not None:
+        teams.check_name(tenant, "--tenant")
+        token = teams.tenant_token(config, ctx, tenant)
+        settings = teams.settings(token, config.namespace)
+    else:
+        settings = stacks.settings_for(config, ctx)
+    if hatchet_profile is not None:
+        from hatchet_local.profiles import profiles_file, write_profile
+
+        path = profiles_file()
+        claims = stacks.token_claims(settings["HATCHET_CLIENT_TOKEN"])
+        write_profile(path, hatchet_profile, settings["HATCHET_CLIENT_TOKEN"], claims,
+                      settings["HATCHET_CLIENT_TENANT_ID"])  # fmt: skip
+        typer.echo(f"profile {hatchet_profile} in {path}", err=True)
+    if write is not None:
+        envfile.write_env_file(write, settings)
+        typer.echo(f"wrote {write}" + (f" (tenant {tenant})" if tenant else ""), err=True)
+    elif output == "github":
+        _print_github_env(settings)
+    else:
+        typer.echo(envfile.render(envfile.masked(settings, reveal), output), nl=False)
+
+
+def _print_github_env(settings: dict[str, str]) -> None:
+    """The token masked first, then the settings into $GITHUB_ENV."""
+    import os
+
+    from hatchet_local import ci
+
+    typer.echo(ci.add_mask_lines([settings["HATCHET_CLIENT_TOKEN"]]), nl=False)
+    outputs = {"tenant-id": settings["HATCHET_CLIENT_TENANT_ID"]}
+    env_path, _ = ci.append_github_files(settings, outputs, os.environ)
+    typer.echo(f"settings in {env_path.name}")
 
 
 @app.command()
@@ -358,7 +430,7 @@ def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 # The other commands register themselves on `app` when imported.
-from hatchet_local import cli_images, cli_stacks  # noqa: E402, F401
+from hatchet_local import cli_images, cli_stacks, cli_teams  # noqa: E402, F401
 
 
 def _interrupt(signum: int, frame: object) -> None:

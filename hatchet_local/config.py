@@ -15,7 +15,7 @@ import os
 import re
 import reprlib
 from collections.abc import Callable, Hashable, Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -82,6 +82,11 @@ class Config:
     namespace: str | None
     project_dir: Path
     config_file: Path | None
+    # Teams (teams.py): tenant slug -> its namespaces; the host other machines reach the
+    # stack by; whether ports bind beyond loopback.
+    tenants: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    advertise: str | None = None
+    expose: bool = False
 
     def image(self, key: str) -> str:
         """The image reference for `key`, one of the keys of `defaults.DEFAULT_IMAGES`."""
@@ -96,7 +101,14 @@ class Config:
 
 
 class _Invalid(Exception):
-    """Raised by a parser; the message says what was expected ("a port 1024-65535")."""
+    """Raised by a parser; the message says what was expected ("a port 1024-65535").
+    A parser of a nested value names the entry (`where`, e.g. ".dev.namespaces[1]") and
+    the offending value."""
+
+    def __init__(self, expected: str, where: str = "", value: object = ...) -> None:
+        super().__init__(expected)
+        self.where = where
+        self.value = value
 
 
 Parser = Callable[[object], Any]
@@ -172,6 +184,46 @@ _IMAGE_EXPECTED = "an image reference like 'registry.example.com/name:tag' (no s
 _IMAGE_REF = _matching(f"(?=.{{1,255}}$){_NAME}(?::{_TAG})?(?:@{_DIGEST})?", _IMAGE_EXPECTED)
 _REGISTRY = _matching(f"(?=.{{1,255}}$){_NAME}", _IMAGE_EXPECTED)
 
+# Tenant and namespace names: Hatchet's slug rule (letters, digits, `.`, `-`, `_`) narrowed
+# to one convention, lowercase words joined by `-`, so a name reads the same everywhere.
+NAME_PATTERN = re.compile("[a-z0-9]+(?:-[a-z0-9]+)*")
+NAME_RULE = "lowercase letters and digits in words joined by '-', at most 63 characters"
+
+
+def valid_name(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 63 and bool(NAME_PATTERN.fullmatch(value))
+
+
+def _tenants(value: object) -> Mapping[str, tuple[str, ...]]:
+    """`{tenant: {namespaces: [ns, ...]}}`; a tenant's entry may be empty (`staging: {}`)."""
+    if not isinstance(value, dict):
+        raise _Invalid("a mapping of tenant names (set tenants in the config file)")
+    tenants: dict[str, tuple[str, ...]] = {}
+    for name, raw in value.items():
+        where = f".{name}"
+        if not valid_name(name):
+            raise _Invalid(f"a tenant name of {NAME_RULE}", where, name)
+        entry = {} if raw is None else raw
+        if not isinstance(entry, dict):
+            raise _Invalid("a mapping with 'namespaces: [...]', or {}", where, entry)
+        for key in entry:
+            if key != "namespaces":
+                raise _Invalid("only 'namespaces'", f"{where}.{key}", key)
+        namespaces = entry.get("namespaces") or []
+        if not isinstance(namespaces, list):
+            raise _Invalid("a list of namespace names", f"{where}.namespaces", namespaces)
+        seen: set[str] = set()
+        for index, namespace in enumerate(namespaces):
+            at = f"{where}.namespaces[{index}]"
+            if not valid_name(namespace):
+                raise _Invalid(f"a namespace name of {NAME_RULE}", at, namespace)
+            if namespace in seen:
+                raise _Invalid(f"a namespace not already listed for tenant {name}", at, namespace)
+            seen.add(namespace)
+        tenants[name] = tuple(namespaces)
+    return MappingProxyType(tenants)
+
+
 # One row per setting. A dotted key `section.name` is written under `section:` in the file.
 _KEYS: dict[str, Parser] = {
     "stack": _matching(
@@ -198,6 +250,14 @@ _KEYS: dict[str, Parser] = {
             "1-63 lowercase letters, digits, '_' or '-', starting with a letter or digit",
         )
     ),
+    "tenants": _tenants,
+    "advertise": _optional(
+        _matching(
+            "[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?",
+            "a host name or IP address other machines reach this one by (no scheme, no port)",
+        )
+    ),
+    "expose": _bool,
 }
 # Top-level names in the file: plain keys, then sections (mappings of sub-keys).
 _SECTIONS = sorted({key.partition(".")[0] for key in _KEYS if "." in key})
@@ -271,6 +331,9 @@ def _default_settings(project: Path) -> Iterator[_Setting]:
         "pull_policy": "missing",
         "env_file": ENV_FILE_NAME,
         "namespace": None,
+        "tenants": {},
+        "advertise": None,
+        "expose": False,
     }
     for key, value in values.items():
         yield key, value, "built-in default"
@@ -408,7 +471,8 @@ def _parse(key: str, value: object, source: str) -> Any:
     try:
         return _KEYS[key](value)
     except _Invalid as exc:
-        raise ConfigError(f"{source}: {key}: expected {exc}, got {_show(value)}") from None
+        got = value if exc.value is ... else exc.value
+        raise ConfigError(f"{source}: {key}{exc.where}: expected {exc}, got {_show(got)}") from None
 
 
 def _check_distinct_ports(resolved: Mapping[str, tuple[Any, str]]) -> None:

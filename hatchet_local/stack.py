@@ -7,6 +7,8 @@ and calls one of them.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import shutil
 import time
@@ -89,6 +91,7 @@ def load_stack(config: Config, ctx: Context, *, create: bool, ttl: float | None 
         with registry_lock(ctx):
             record.ports = resolve_ports(config, record, ctx.state_root)
             record.message_queue = config.message_queue
+            record.advertise, record.expose = config.advertise, config.expose
             stack_dir.save(record)
     secrets = stack_dir.secrets()
     ctx.redact.add(*secrets.values())
@@ -179,10 +182,28 @@ def _spec(
         dashboard_port=ports["dashboard"],
         grpc_port=ports["grpc"],
         pull_policy=config.pull_policy,
+        # Tokens carry the advertised host; ports bind to loopback unless other machines
+        # are to reach the stack.
+        host=record.advertise or "localhost",
+        bind_address="0.0.0.0" if record.advertise or record.expose else "127.0.0.1",
         labels=stack_labels(
             config.stack, record.directory, record.created, str(state_root), record.expires
         ),
     )
+
+
+def token_claims(token: str) -> dict[str, object]:
+    """The claims of a Hatchet token (a JWT), unverified: what the SDKs read from it.
+    Empty when `token` is not a JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def client_settings(
@@ -252,13 +273,16 @@ def settings_for(config: Config, ctx: Context) -> dict[str, str]:
     if record is None or token is None:
         raise StackNotFound(f"stack {config.stack} has no token yet; run `hatchet-local up`")
     _require_ports(stack_dir, record)
-    grpc_address = f"localhost:{record.ports['grpc']}"
+    # The address baked into the token (an `up --advertise` stack's host), else localhost.
+    claims = token_claims(token.token)
+    grpc_address = str(claims.get("grpc_broadcast_address") or f"localhost:{record.ports['grpc']}")
     return client_settings(token.server_url, grpc_address, token, config.namespace)
 
 
 def preview(config: Config, ctx: Context) -> str:
     """The compose file `up` would use, without writing state or starting anything."""
     record = StackDir(ctx.state_root, config.stack).load() or _new_record(config)
+    record.advertise, record.expose = config.advertise, config.expose
     ports = resolve_ports(config, record, ctx.state_root)
     return render_stack(_spec(config, record, ports, ctx.state_root))
 

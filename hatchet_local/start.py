@@ -38,6 +38,7 @@ from hatchet_local.stack import (
     stack_lock,
 )
 from hatchet_local.state import Token, digest
+from hatchet_local.teams import TeamResult, reconcile
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class UpResult:
     tenant_id: str
     token_reused: bool
     settings: dict[str, str]
+    team: TeamResult | None = None  # the tenants of `tenants:` in the config, when declared
 
 
 # --- up ------------------------------------------------------------------------------------
@@ -115,12 +117,19 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
     spec = stack.spec
     with console.phase("API ready"), _logs_on_failure(compose, ENGINE):
         _wait(ctx, "API", http_check(ctx.http, f"{spec.server_url}/api/ready"), config.timeouts.api)
-        _wait(ctx, "gRPC port", tcp_check("127.0.0.1", spec.grpc_port), config.timeouts.api)
+        # An advertised stack (maybe on a remote Docker engine) is probed where clients go.
+        grpc_host = "127.0.0.1" if spec.host == "localhost" else spec.host
+        _wait(ctx, "gRPC port", tcp_check(grpc_host, spec.grpc_port), config.timeouts.api)
     with console.phase("token"):
         token, reused = _usable_token(stack, ctx, config.timeouts.bootstrap)
     settings = client_settings(spec.server_url, spec.grpc_address, token, config.namespace)
     write_env_file(config.env_file, settings)
     _warn_if_not_ignored(config.env_file, ctx)
+    team = None
+    if config.tenants:
+        with console.phase("tenants"):
+            team = reconcile(config, stack, ctx)
+        _warn_if_not_ignored(team.files[0].path, ctx)
     return UpResult(
         stack=config.stack,
         server_url=spec.server_url,
@@ -129,6 +138,7 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
         tenant_id=token.tenant_id,
         token_reused=reused,
         settings=settings,
+        team=team,
     )
 
 

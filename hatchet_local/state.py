@@ -63,6 +63,10 @@ class StackRecord:
     message_queue: str
     ports: dict[str, int] = field(default_factory=dict)
     expires: str | None = None  # ephemeral stacks: when `prune --expired` may remove them
+    # As the last `up` asked: the host baked into tokens (`--advertise`), and ports bound
+    # beyond loopback (`--advertise` or `--expose`). Other commands follow the stack, not flags.
+    advertise: str | None = None
+    expose: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,8 +147,8 @@ class StackDir:
 
     def forget_token(self) -> None:
         """The token and the record of what ran go with the data they belonged to."""
-        (self.path / "token.json").unlink(missing_ok=True)
-        (self.path / "applied").unlink(missing_ok=True)
+        for name in ("token.json", "applied", "tenants.json", "users.json"):
+            (self.path / name).unlink(missing_ok=True)
 
     def mark_applied(self, compose_digest: str) -> None:
         atomic_write(self.path / "applied", compose_digest + "\n")
@@ -229,6 +233,8 @@ _RECORD_TYPES: dict[str, tuple[type, ...]] = {
     "message_queue": (str,),
     "ports": (dict,),
     "expires": (str, type(None)),
+    "advertise": (str, type(None)),
+    "expose": (bool,),
 }
 
 

@@ -550,7 +550,8 @@ BAD_FILE_SHAPES = [
     (
         "colour: red\n",
         "colour: unknown key; use one of: stack, hatchet_version, profile, message_queue,"
-        " dashboard, registry, pull_policy, env_file, namespace, images, ports, timeouts",
+        " dashboard, registry, pull_policy, env_file, namespace, tenants, advertise, expose,"
+        " images, ports, timeouts",
     ),
     (
         "ports.dashboard: 7077\n",

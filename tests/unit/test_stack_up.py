@@ -637,3 +637,20 @@ def test_up_warns_about_a_small_engine_before_it_starts(world: World) -> None:
     assert "memory: 1.0 GiB for the engine; give Docker at least 2 GiB for a stack" in console
     assert "clock: engine and host clocks differ by" in console
     assert console.index("memory:") < console.index("postgres healthy")
+
+
+def test_advertised_stack_binds_beyond_loopback_and_is_probed_by_its_host(world: World) -> None:
+    result = world.up(HATCHET_LOCAL_ADVERTISE="devbox.lan")
+    grpc = world.ports()["grpc"]
+    assert result.server_url.startswith("http://devbox.lan:")
+    assert result.grpc_address == f"devbox.lan:{grpc}"
+    assert world.grpc_probes == [("devbox.lan", grpc)]
+    assert f'"0.0.0.0:{grpc}:7077"' in world.compose_file()
+    assert world.stack_dir.load().advertise == "devbox.lan"  # type: ignore[union-attr]
+    # Without it, the next `up` returns the stack to loopback (a changed compose file).
+    world.next_process()
+    world.grpc_probes.clear()
+    result = world.up()
+    assert result.server_url.startswith("http://localhost:")
+    assert f'"127.0.0.1:{grpc}:7077"' in world.compose_file()
+    assert world.grpc_probes == [("127.0.0.1", grpc)]

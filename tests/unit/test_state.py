@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import stat
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from hatchet_local import state
 from hatchet_local.errors import ConfigError
 from hatchet_local.state import (
     SECRET_NAMES,
@@ -316,3 +318,9 @@ def test_a_state_root_that_is_a_file_names_the_variable(tmp_path: Path) -> None:
         f"environment variable HATCHET_LOCAL_STATE_DIR: {tmp_path / 'file'} is not a directory; "
         "point it at a directory"
     )
+
+
+def test_every_stack_record_field_is_validated_when_read() -> None:
+    # A field added to StackRecord but not to the reader's table would make every record
+    # written with it unreadable ("unknown key").
+    assert {f.name for f in dataclasses.fields(state.StackRecord)} == set(state._RECORD_TYPES)
