@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hatchet_local.errors import CommandFailed, DockerUnavailable
-from hatchet_local.runner import Redactor, Result, Runner, child_env, tail
+from hatchet_local.runner import Redactor, Result, Runner, check_docker_reached, child_env, tail
 from hatchet_local.state import SECRET_NAMES
 
 
@@ -100,6 +100,10 @@ class Compose:
         # the env file's, and a stray POSTGRES-like variable must not replace a stack's secret.
         result = self.runner.run(
             self.argv(*args), env=child_env(SECRET_NAMES), timeout=timeout, capture=capture
+        )
+        # Even unchecked: a job or an exec cut off from Docker did not fail on its own.
+        check_docker_reached(
+            result, f"`docker compose {args[0]}` for stack {self.project}", self.runner
         )
         if check and not result.ok:
             raise CommandFailed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -30,8 +31,8 @@ def atomic_write(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:
         raise ConfigError(f"{path}: is a directory, expected a file")
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:  # a missing or read-only directory
-        raise HatchetLocalError(f"{path}: cannot write: {exc.strerror}") from exc
+    except OSError as exc:  # a missing, read-only or full directory
+        raise write_error(path, exc) from exc
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
@@ -41,10 +42,20 @@ def atomic_write(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:
         Path(tmp).replace(path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise HatchetLocalError(f"{path}: cannot write: {exc.strerror}") from exc
+        raise write_error(path, exc) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_error(path: Path, exc: OSError) -> HatchetLocalError:
+    """One line for a failed write; a full disk says what to do, and that nothing changed."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return HatchetLocalError(
+            f"{path}: cannot write: no space left on its file system ({path.parent}); free "
+            f"some space and run the same command again (the file was left as it was)"
+        )
+    return HatchetLocalError(f"{path}: cannot write: {exc.strerror}")
 
 
 def read_text(path: Path) -> str | None:

@@ -196,6 +196,9 @@ def _usable_token(stack: Stack, ctx: Context, timeout: float) -> tuple[Token, bo
         if token_status(ctx.http, server_url, stored.token, stored.tenant_id) == "valid":
             ctx.console.info("stored token still accepted")
             return stored, True
+        # The engine's config volume (its JWT keys) was re-made under a kept database, say:
+        # old tokens stop working, so clients need the new one written below.
+        ctx.console.info("the stored token is no longer accepted; minting a new one")
     minted = mint_token(stack.compose, DEFAULT_TENANT_ID, timeout=timeout)
     ctx.redact.add(minted)
     if token_status(ctx.http, server_url, minted, DEFAULT_TENANT_ID) != "valid":
