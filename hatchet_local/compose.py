@@ -129,6 +129,19 @@ class Compose:
         """Run a one-shot job to completion; the caller checks the exit code."""
         return self.run("run", "--rm", "--no-deps", "-T", service, timeout=timeout, check=False)
 
+    def remove_leftover_runs(self, service: str) -> int:
+        """Remove the containers of earlier one-shot runs of `service` that were never removed
+        (Compose cut off from Docker mid-job cannot remove its own); returns how many."""
+        labels = {"project": self.project, "oneoff": "True", "service": service}
+        filters = [f"--filter=label=com.docker.compose.{k}={v}" for k, v in labels.items()]
+        found = self.runner.run(["docker", "ps", "--all", "--quiet", *filters], timeout=60)
+        check_docker_reached(found, f"looking for leftover {service} containers")
+        ids = found.stdout.split() if found.ok else []
+        if ids:
+            removed = self.runner.run(["docker", "rm", "--force", *ids], timeout=120)
+            check_docker_reached(removed, f"removing leftover {service} containers")
+        return len(ids)
+
     def exec(self, service: str, *command: str, timeout: float = 120) -> Result:
         return self.run("exec", "-T", service, *command, timeout=timeout, check=False)
 

@@ -163,6 +163,8 @@ def _healthy(ctx: Context, compose: Compose, service: str, timeout: float) -> No
 def _job(ctx: Context, compose: Compose, job: str, timeout: float) -> None:
     """Run a one-shot job to completion; its exit code decides."""
     with ctx.console.phase(f"{job} job"):
+        if leftovers := compose.remove_leftover_runs(job):
+            ctx.console.info(f"removed {leftovers} {job} container(s) an earlier run left")
         result = compose.oneshot(job, timeout)
         if not result.ok:
             raise SetupFailed(
