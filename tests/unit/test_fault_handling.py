@@ -168,3 +168,18 @@ def test_status_names_the_services_down_under_a_running_stack(world: World) -> N
         world.hatchet.services[service] = [Row(state="exited", health="")]
     info = stacks.status(world.config(), world.ctx, reveal=False)
     assert (info["state"], info["problems"]) == ("stopped", [])
+
+
+def test_up_on_a_running_stack_removes_a_job_container_a_cut_off_run_left(
+    world: World,  # noqa: F811
+) -> None:
+    world.up()
+    world.next_process()
+    world.hatchet.services["migrate"] = [Row(state="exited", health="")]
+    world.runner.on("docker", "ps", "--all", "--quiet", stdout="abc123\n")
+    world.runner.on("docker", "rm", "--force")
+    world.up()
+    assert "is running; checking it" in world.console()
+    assert "removed 1 migrate container(s) an earlier run left" in world.console()
+    assert world.runner.called("docker", "rm", "--force", "abc123")
+    assert not world.runner.called("run", "--rm")  # the jobs are not run again
