@@ -545,3 +545,4 @@ def test_disk_full_while_writing_the_client_settings(faulty: Project) -> None:
         assert b"HATCHET_CLIENT_TOKEN=ey" in text
     finally:
         subprocess.run(["umount", str(small)], check=False)
+        shutil.rmtree(small, ignore_errors=True)
