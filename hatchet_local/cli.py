@@ -282,6 +282,14 @@ def status(
     typer.echo(f"login      {info['admin_email']} / {info['admin_password']}")
     typer.echo(f"gRPC       {info['grpc_address']}")
     typer.echo(f"directory  {info['directory']}")
+    problems = info["problems"]
+    assert isinstance(problems, list)
+    if problems:
+        typer.echo(
+            f"warning: stack {info['stack']} is only partly running ({', '.join(problems)}); "
+            f"`hatchet-local up` brings it back",
+            err=True,
+        )
 
 
 @app.command()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hatchet_local.engine import raise_if_unreachable
 from hatchet_local.errors import CommandFailed, DockerUnavailable
-from hatchet_local.runner import Redactor, Result, Runner, child_env, tail
+from hatchet_local.runner import Redactor, Result, Runner, check_docker_reached, child_env, tail
 from hatchet_local.state import SECRET_NAMES
 
 
@@ -106,6 +106,10 @@ class Compose:
         result = self.runner.run(
             self.argv(*args), env=child_env(SECRET_NAMES), timeout=timeout, capture=capture
         )
+        # Even unchecked: a job or an exec cut off from Docker did not fail on its own.
+        check_docker_reached(
+            result, f"`docker compose {args[0]}` for stack {self.project}", self.runner
+        )
         if check and not result.ok:
             raise_if_unreachable(result.stderr)
             raise CommandFailed(
@@ -148,6 +152,19 @@ class Compose:
     def oneshot(self, service: str, timeout: float) -> Result:
         """Run a one-shot job to completion; the caller checks the exit code."""
         return self.run("run", "--rm", "--no-deps", "-T", service, timeout=timeout, check=False)
+
+    def remove_leftover_runs(self, service: str) -> int:
+        """Remove the containers of earlier one-shot runs of `service` that were never removed
+        (Compose cut off from Docker mid-job cannot remove its own); returns how many."""
+        labels = {"project": self.project, "oneoff": "True", "service": service}
+        filters = [f"--filter=label=com.docker.compose.{k}={v}" for k, v in labels.items()]
+        found = self.runner.run(["docker", "ps", "--all", "--quiet", *filters], timeout=60)
+        check_docker_reached(found, f"looking for leftover {service} containers")
+        ids = found.stdout.split() if found.ok else []
+        if ids:
+            removed = self.runner.run(["docker", "rm", "--force", *ids], timeout=120)
+            check_docker_reached(removed, f"removing leftover {service} containers")
+        return len(ids)
 
     def exec(self, service: str, *command: str, timeout: float = 120) -> Result:
         return self.run("exec", "-T", service, *command, timeout=timeout, check=False)

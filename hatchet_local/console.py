@@ -38,9 +38,10 @@ class Console:
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         """`-> name` when it starts, `ok name (1.2s)` or `!! name (1.2s)` when it ends."""
-        self.line(f"-> {name}")
         started = self.clock()
         try:
+            # Inside the try: a Ctrl-C landing just after this line still ends the phase.
+            self.line(f"-> {name}")
             yield
         except BaseException:
             self.line(f"!! {name} ({self.clock() - started:.1f}s)")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hatchet_local.errors import CommandFailed, DockerUnavailable
-from hatchet_local.runner import Runner, require_ok, tail
+from hatchet_local.runner import Runner, check_docker_reached, require_ok, tail
 
 HINT = (
     "start Docker (Docker Desktop, OrbStack, Colima, or `sudo systemctl start docker`), "
@@ -39,7 +39,9 @@ def raise_if_unreachable(stderr: str) -> None:
 
 
 def image_present(runner: Runner, ref: str) -> bool:
-    return runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", ref], timeout=60).ok
+    result = runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", ref], timeout=60)
+    check_docker_reached(result, f"looking for image {ref}")  # not "missing" for that
+    return result.ok
 
 
 STACK_LABEL = "io.hatchet-local.stack"

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import stat
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hatchet_local.errors import ConfigError, HatchetLocalError
@@ -25,14 +30,38 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) until the block is done, then deliver it: a write it lands in
+    finishes first, so it never leaves half a file or a temp file behind. Main thread only
+    (the only one signals reach); elsewhere a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        # None: a handler not set from Python, which cannot be put back; Python's own then.
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
+    if caught:
+        signal.raise_signal(signal.SIGINT)
+
+
 def atomic_write(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:
     """Replace `path` with `text` in one step; the file is created with `mode` from the start."""
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory, expected a file")
+    with interrupts_deferred():
+        _replace(path, text, mode)
+
+
+def _replace(path: Path, text: str, mode: int) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:  # a missing or read-only directory
-        raise HatchetLocalError(f"{path}: cannot write: {exc.strerror}") from exc
+    except OSError as exc:  # a missing, read-only or full directory
+        raise write_error(path, exc) from exc
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
@@ -42,10 +71,20 @@ def atomic_write(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:
         Path(tmp).replace(path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise HatchetLocalError(f"{path}: cannot write: {exc.strerror}") from exc
+        raise write_error(path, exc) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_error(path: Path, exc: OSError) -> HatchetLocalError:
+    """One line for a failed write; a full disk says what to do, and that nothing changed."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return HatchetLocalError(
+            f"{path}: cannot write: no space left on its file system ({path.parent}); free "
+            f"some space and run the same command again (the file was left as it was)"
+        )
+    return HatchetLocalError(f"{path}: cannot write: {exc.strerror}")
 
 
 def read_text(path: Path) -> str | None:

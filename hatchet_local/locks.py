@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hatchet_local.errors import StackBusy
-from hatchet_local.fsutil import ensure_private_dir
+from hatchet_local.fsutil import ensure_private_dir, write_error
 
 
 @contextmanager
@@ -29,7 +30,10 @@ def file_lock(
     for. The kernel releases the lock when the holder exits, even after SIGKILL.
     """
     ensure_private_dir(path.parent)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise write_error(path, exc) from exc
     try:
         if not _try_lock(fd):
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
@@ -43,8 +47,12 @@ def file_lock(
                         f"{what} after {wait:.0f}s; let it finish, or stop it and run this again"
                     )
                 sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        # The pid only tells a waiting command whom it waits for: a full disk must not stop
+        # the holder (the lock itself needs no space).
+        pid = str(os.getpid()).encode()
+        with contextlib.suppress(OSError):
+            os.pwrite(fd, pid, 0)  # over the last holder's pid: no new block needed
+            os.ftruncate(fd, len(pid))
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from hatchet_local.errors import CommandFailed, Interrupted
+from hatchet_local.errors import CommandFailed, DockerUnavailable, Interrupted
 
 MASK = "********"
 
@@ -109,13 +109,49 @@ def _stop(child: subprocess.Popen[str]) -> None:
 
 
 def require_ok(result: Result, what: str) -> Result:
-    """`result`, or CommandFailed naming `what`, the exit code and the last lines it printed."""
+    """`result`, or CommandFailed naming `what`, the exit code and the last lines it printed
+    (DockerUnavailable when the docker CLI could not reach its engine)."""
+    check_docker_reached(result, what)
     if not result.ok:
         raise CommandFailed(
             f"{what} failed (exit {result.returncode})",
             details=tail(result.stderr or result.stdout, 10),
         )
     return result
+
+
+# What the docker CLI and Compose print when no engine answers at all ...
+_UNREACHABLE = ("Cannot connect to the Docker daemon", "error during connect")
+# ... and what they may print when the engine stops answering in the middle of a command.
+# A job's own output can say the same about its own connections, so these only count when
+# the engine then fails to answer `docker version` as well.
+_CUT_OFF = ("unexpected EOF", "connection reset by peer", "broken pipe", "use of closed network")
+
+
+def docker_unreachable(result: Result, runner: Runner | None = None) -> bool:
+    """True when a failed docker or compose command failed because no engine answered."""
+    if result.ok:
+        return False
+    text = result.stderr or result.stdout
+    if any(sign in text for sign in _UNREACHABLE):
+        return True
+    if runner is None or not any(sign in text for sign in _CUT_OFF):
+        return False
+    probe = runner.run(["docker", "version", "--format", "{{.Server.Version}}"], timeout=30)
+    return not probe.ok
+
+
+def check_docker_reached(result: Result, what: str, runner: Runner | None = None) -> None:
+    """DockerUnavailable, naming where Docker was sought, when `result` failed because the
+    engine did not answer: said plainly rather than as a failed job, a missing image or a
+    rejected token. With `runner`, an ambiguous failure is settled by asking the engine."""
+    if docker_unreachable(result, runner):
+        where = os.environ.get("DOCKER_HOST") or os.environ.get("DOCKER_CONTEXT") or "default"
+        raise DockerUnavailable(
+            f"Docker stopped answering ({where}) during {what}: check that the engine runs "
+            f"(`docker info`), then run the same command again",
+            details=tail(result.stderr or result.stdout, 3),
+        )
 
 
 def tail(text: str, lines: int = 20) -> str:

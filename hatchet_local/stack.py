@@ -249,13 +249,21 @@ def status(config: Config, ctx: Context, *, reveal: bool) -> dict[str, object]:
         }
         for name in [*stack.services(), ENGINE]
     }
-    running = all(v["state"] == "running" for v in services.values())
+    # A stack with some services down (Postgres stopped under it, say) is `partial`, and
+    # each service down or unhealthy is named: a stack that looks stopped is not the same.
+    problems = [
+        f"{name} is {v['health'] if v['state'] == 'running' else v['state']}"
+        for name, v in services.items()
+        if v["state"] != "running" or v["health"] == "unhealthy"
+    ]
+    running = any(v["state"] == "running" for v in services.values())
     return {
         "stack": stack.record.name,
         "directory": stack.record.directory,
         "hatchet_version": stack.record.hatchet_version,
         "message_queue": stack.record.message_queue,
-        "state": "running" if running else "stopped",
+        "state": "running" if not problems else "partial" if running else "stopped",
+        "problems": problems if running else [],
         "services": services,
         "dashboard_url": stack.spec.server_url,
         "grpc_address": stack.spec.grpc_address,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hatchet_local.bootstrap import mint_token, token_status
 from hatchet_local.ci import group, in_github_actions
-from hatchet_local.compose import Compose
+from hatchet_local.compose import Compose, ServiceState
 from hatchet_local.config import Config
 from hatchet_local.defaults import DEFAULT_TENANT_ID
 from hatchet_local.doctor import preflight
@@ -93,8 +93,11 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
     with console.phase("stack files"):
         stack = load_stack(config, ctx, create=True, ttl=ttl)
     compose = stack.compose
-    if not stack.changed and _running_and_healthy(stack):
+    states = [] if stack.changed else compose.ps()
+    if not stack.changed and _running_and_healthy(stack, states):
         console.info(f"stack {config.stack} is running; checking it")
+        for job in {s.service for s in states} & {"migrate", "setup"}:
+            _remove_leftovers(ctx, compose, job)  # only a run cut off from Docker leaves one
     else:
         _check_ports(stack, ctx.runner)
         with console.phase("images"):
@@ -142,8 +145,8 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
     )
 
 
-def _running_and_healthy(stack: Stack) -> bool:
-    states = {s.service: s for s in stack.compose.ps()}
+def _running_and_healthy(stack: Stack, rows: list[ServiceState]) -> bool:
+    states = {s.service: s for s in rows}
     wanted = [*stack.services(), ENGINE]
     return all(
         s in states and states[s].state == "running" and states[s].health == "healthy"
@@ -187,12 +190,18 @@ def _healthy(ctx: Context, compose: Compose, service: str, timeout: float) -> No
 def _job(ctx: Context, compose: Compose, job: str, timeout: float) -> None:
     """Run a one-shot job to completion; its exit code decides."""
     with ctx.console.phase(f"{job} job"):
+        _remove_leftovers(ctx, compose, job)
         result = compose.oneshot(job, timeout)
         if not result.ok:
             raise SetupFailed(
                 f"the {job} job exited with code {result.returncode}",
                 details=compose.redact(tail(result.stdout + result.stderr, 30)),
             )
+
+
+def _remove_leftovers(ctx: Context, compose: Compose, job: str) -> None:
+    if leftovers := compose.remove_leftover_runs(job):
+        ctx.console.info(f"removed {leftovers} {job} container(s) an earlier run left")
 
 
 def _wait(ctx: Context, what: str, check: Callable[[], Check], timeout: float) -> float:
@@ -220,6 +229,9 @@ def _usable_token(stack: Stack, ctx: Context, timeout: float) -> tuple[Token, bo
         if token_status(ctx.http, server_url, stored.token, stored.tenant_id) == "valid":
             ctx.console.info("stored token still accepted")
             return stored, True
+        # The engine's config volume (its JWT keys) was re-made under a kept database, say:
+        # old tokens stop working, so clients need the new one written below.
+        ctx.console.info("the stored token is no longer accepted; minting a new one")
     minted = mint_token(stack.compose, DEFAULT_TENANT_ID, timeout=timeout)
     ctx.redact.add(minted)
     if token_status(ctx.http, server_url, minted, DEFAULT_TENANT_ID) != "valid":

@@ -189,6 +189,13 @@ def test_up_starts_waits_mints_and_writes_the_settings(
     assert world.env_file.read_text() == "".join(f"{k}={v}\n" for k, v in settings.items())
     assert stat.S_IMODE(world.env_file.stat().st_mode) == 0o600
 
+    def leftovers(job: str) -> str:
+        return (
+            "--filter=label=com.docker.compose.project=unit "
+            "--filter=label=com.docker.compose.oneoff=True "
+            f"--filter=label=com.docker.compose.service={job}"
+        )
+
     reap = (
         "--filter label=io.hatchet-local.stack "
         f"--filter label=io.hatchet-local.state={world.ctx.state_root} --format {{{{json .}}}}"
@@ -207,7 +214,9 @@ def test_up_starts_waits_mints_and_writes_the_settings(
         f"docker image inspect --format {{{{.Id}}}} {LITE_IMAGE}",
         "compose up --detach --remove-orphans postgres rabbitmq",
         f"{INSPECT} unit-postgres-1",  # healthy
+        f"docker ps --all --quiet {leftovers('migrate')}",
         "compose run --rm --no-deps -T migrate",  # while RabbitMQ starts
+        f"docker ps --all --quiet {leftovers('setup')}",
         "compose run --rm --no-deps -T setup",  # still while RabbitMQ starts
         f"{INSPECT} unit-rabbitmq-1",  # healthy
         "compose up --detach --remove-orphans --no-deps hatchet-lite",
