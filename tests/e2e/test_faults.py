@@ -393,8 +393,12 @@ def test_engine_killed_during_up(faulty: Project, marker: tuple[str, str]) -> No
 
     run = Watched(faulty, "up")
     run.wait_for("-> engine ready")
-    subprocess.run(["docker", "kill", container_of(stack, "hatchet-lite")], check=True,
-                   capture_output=True)  # fmt: skip
+    # The phase starts the engine's container first: kill it once it runs.
+    deadline = time.monotonic() + 60
+    while subprocess.run(["docker", "kill", container_of(stack, "hatchet-lite")],
+                         capture_output=True, check=False).returncode != 0:  # fmt: skip
+        assert time.monotonic() < deadline, "the engine's container never ran"
+        time.sleep(0.1)
     code = run.finish()
     if code != 0:  # or it recovered, which is as good
         assert code == 6, run.err
