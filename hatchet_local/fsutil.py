@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -60,3 +61,25 @@ def read_text(path: Path) -> str | None:
         raise ConfigError(f"{path}: not readable (permission denied); fix its mode") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text") from exc
+
+
+def make_private(path: Path) -> int | None:
+    """Make a secret-holding file that other users may open 0600. Returns its old mode when
+    it had to change (None when it was private or is missing); ConfigError when it cannot
+    be changed, so the caller refuses rather than hand out a secret others can read."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot check its mode: {exc.strerror}") from exc
+    if not stat.S_ISREG(mode) or not mode & 0o077:
+        return None
+    try:
+        path.chmod(PRIVATE_FILE)
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: holds secrets and other users may read it (mode {stat.S_IMODE(mode):04o}), "
+            f"and it cannot be made private: {exc.strerror}; run `chmod 600 {path}`"
+        ) from exc
+    return stat.S_IMODE(mode)

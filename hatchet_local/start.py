@@ -22,7 +22,7 @@ from hatchet_local.errors import (
     ServiceUnhealthy,
     SetupFailed,
 )
-from hatchet_local.fsutil import atomic_write, ensure_private_dir, read_text
+from hatchet_local.fsutil import atomic_write, ensure_private_dir, make_private, read_text
 from hatchet_local.health import Check, http_check, service_check, tcp_check, wait_for
 from hatchet_local.ports import PORT_FLAGS, port_holder, port_is_free
 from hatchet_local.runner import Runner, tail
@@ -78,6 +78,7 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
     console = ctx.console
     with console.phase("stack files"):
         stack = load_stack(config, ctx, create=True, ttl=ttl)
+        _make_secret_files_private(stack, config.env_file, ctx)
     compose = stack.compose
     if not stack.changed and _running_and_healthy(stack):
         console.info(f"stack {config.stack} is running; checking it")
@@ -230,12 +231,34 @@ def _diagnose(config: Config, ctx: Context, exc: HatchetLocalError, logs_dir: Pa
         ctx.console.info(f"full logs of {len(states)} services in {logs_dir}")
 
 
+def _make_secret_files_private(stack: Stack, env_file: Path, ctx: Context) -> None:
+    """A file holding the token or a password that other users may read is made 0600, with
+    a warning (the secret may have been read already); one that cannot be changed stops
+    `up` before it writes the token there again."""
+    for path in (env_file, stack.dir.secrets_file, stack.dir.path / "token.json"):
+        old_mode = make_private(path)
+        if old_mode is not None:
+            ctx.console.warn(
+                f"{path} holds secrets and other users could read it (mode {old_mode:04o}); "
+                f"made it 0600"
+            )
+
+
 def _warn_if_not_ignored(path: Path, ctx: Context) -> None:
+    def git(*args: str) -> int:
+        return ctx.runner.run(["git", "-C", str(path.parent), *args], timeout=10).returncode
+
     try:
-        result = ctx.runner.run(
-            ["git", "-C", str(path.parent), "check-ignore", "-q", path.name], timeout=10
-        )
+        if git("check-ignore", "-q", path.name) != 1:
+            return  # ignored, or not in a git work tree
+        # check-ignore never reports a tracked file as ignored, whatever .gitignore says.
+        tracked = git("ls-files", "--error-unmatch", "--", path.name) == 0
     except HatchetLocalError:
         return  # no git: nothing to warn about
-    if result.returncode == 1:
+    if tracked:
+        ctx.console.warn(
+            f"{path} holds a token and git does not ignore it: git tracks it; run "
+            f"`git rm --cached {path.name}` and add it to .gitignore"
+        )
+    else:
         ctx.console.warn(f"{path} holds a token and git does not ignore it; add it to .gitignore")
