@@ -61,6 +61,7 @@ def test_a_missing_group_reads_not_present_and_the_table_says_so(tmp_path: Path)
     assert outcome.present is False
     results = {g.key: reliability.Outcome(present=False) for g in reliability.GROUPS}
     results["bad_input"] = reliability.parse_junit(JUNIT)
+    results["security"] = reliability.Outcome(present=True, ran=False)
     reports = {"soak": {"cycles": {"up_down": 30, "reset": 10}, "leaks": []},
                "security": {"exposures": {"command lines": 0, "output": 0}}}  # fmt: skip
     meta = {"machine": "x86_64", "command": "python bench/reliability.py", "seconds": "1"}
@@ -70,6 +71,7 @@ def test_a_missing_group_reads_not_present_and_the_table_says_so(tmp_path: Path)
     assert "| soak cycles run (up/down, reset) | 30, 10 |" in table
     assert "| leaks found (objects, processes, ports grown) | 0 |" in table
     assert "| secret exposures found (argv, output, logs, files) | 0 |" in table
+    assert "| security checks | not run |" in table
     assert "- Bad input: tests.test_bad_input::test_case[env]" in table
 
 
