@@ -107,8 +107,9 @@ def scanned(
     logs_dir = root / "failure-logs"
     try:
         with CmdlineWatch() as watch:
-            # The scan must see a process that lives only 0.1 s.
-            subprocess.run(["sh", "-c", "sleep 0.1", marker], check=True)
+            # The scan must see a process that lives only 0.1 s (`; :` keeps the shell, with
+            # the marker as its $0, from exec-ing sleep in its place).
+            subprocess.run(["sh", "-c", "sleep 0.1; :", marker], check=True)
             run.hl("up (new stack)", "up")
             run.hl("up --output json", "up", "--output", "json")
             run.hl("up --output env", "up", "--output", "env")

@@ -64,6 +64,8 @@ class Soak:
         self.done = {"up_down": 0, "reset": 0}
         self.first_up: dict[str, int] | None = None
         self.seconds: dict[str, list[float]] = {}
+        # Children this test process had before (another test's): not the soak's to count.
+        self.children_before = set(children_of(os.getpid()))
 
     def hl(self, *args: str) -> str:
         """Run hatchet-local, keeping how long each command took."""
@@ -117,7 +119,7 @@ class Soak:
         stray = [p for p in current["stack_processes"] if "docker-proxy" not in p]
         if stray:
             self.leaks.append(f"after {label}: processes left: {stray}")
-        if children := children_of(os.getpid()):
+        if children := sorted(set(children_of(os.getpid())) - self.children_before):
             self.leaks.append(f"after {label}: child processes left: {children}")
         return current
 
