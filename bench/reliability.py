@@ -2,6 +2,7 @@
 """Reliability and security figures of issue #7: bad input, faults, soak, secrets; a table.
 
     python bench/reliability.py [--quick] [--only GROUP ...] [--json FILE] [--markdown FILE]
+    python bench/reliability.py --report bench/reliability.json    # the table of a past run
 
 Runs pytest on each group (tests/test_bad_input.py, tests/e2e/test_faults.py,
 tests/e2e/test_soak.py, tests/e2e/test_security.py) with a JUnit XML report each, reads the
@@ -26,6 +27,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 FULL_SOAK = "30,10"
@@ -104,7 +106,7 @@ def run_group(group: Group, workdir: Path, soak_cycles: str) -> Outcome:
     return outcome
 
 
-def read_report(path: Path) -> dict[str, object]:
+def read_report(path: Path) -> dict[str, Any]:
     """A test group's own JSON report (the soak's counts, the security review's findings)."""
     if not path.is_file():
         return {}
@@ -112,7 +114,7 @@ def read_report(path: Path) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
-def secret_exposures(security: dict[str, object]) -> int | None:
+def secret_exposures(security: dict[str, Any]) -> int | None:
     """Secrets the security review found in command lines, outputs, log files or the
     rendered compose file (None when it did not report)."""
     exposures = security.get("exposures")
@@ -140,8 +142,34 @@ def soak_cell(outcome: Outcome, cycles: dict[str, int] | None) -> str:
     return cell(outcome, GROUPS[2])
 
 
+def soak_counts(soak: dict[str, Any]) -> list[tuple[str, str]]:
+    """The soak's measured counts as rows: the stack's own objects before, at every up and
+    after; the host's totals before and after (other jobs share the host: these move)."""
+    before, after = soak.get("before"), soak.get("after")
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return []
+
+    def objects(counts: dict[str, int]) -> str:
+        return "/".join(str(counts[kind]) for kind in ("containers", "volumes", "networks"))
+
+    at_up = sorted({objects(c["stack_objects"]) for c in soak.get("per_cycle", [])})
+    host = ", ".join(
+        f"{what} {before[key]} → {after[key]}"
+        for what, key in (("processes", "processes"), ("docker/compose", "docker_processes"),
+                          ("listening sockets", "listening_sockets"))
+    )  # fmt: skip
+    return [
+        ("soak: the stack's containers/volumes/networks before, at every up, after",
+         f"{objects(before['stack_objects'])}, {' or '.join(at_up) or '-'}, "
+         f"{objects(after['stack_objects'])}"),
+        ("soak: processes and ports naming the stack after",
+         f"{len(after['stack_processes'])}, {len(after['stack_ports_listening'])}"),
+        ("soak: host totals before → after (shared host)", host),
+    ]  # fmt: skip
+
+
 def markdown(
-    results: dict[str, Outcome], reports: dict[str, dict[str, object]], meta: dict[str, str]
+    results: dict[str, Outcome], reports: dict[str, dict[str, Any]], meta: dict[str, str]
 ) -> str:
     bad, faults = results["bad_input"], results["faults"]
     soak_run, security = results["soak"], results["security"]
@@ -156,6 +184,7 @@ def markdown(
         ("soak cycles run (up/down, reset)", soak_cell(soak_run, cycles)),
         ("leaks found (objects, processes, ports grown)",
          str(len(leaks)) if isinstance(leaks, list) else "n/a"),
+        *soak_counts(soak),
         ("security checks", cell(security, GROUPS[3])),
         ("secret exposures found (argv, output, logs, files)",
          "n/a" if exposures is None else str(exposures)),
@@ -192,7 +221,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     parser.add_argument("--only", nargs="*", choices=[g.key for g in GROUPS],
                         help="run only these groups (the others show as not run)")  # fmt: skip
+    report_help = "print the table of an earlier run's --json file; run nothing"
+    parser.add_argument("--report", type=Path, metavar="JSON", help=report_help)
     args = parser.parse_args(argv)
+    if args.report:
+        saved = json.loads(args.report.read_text())
+        groups = {key: Outcome(**value) for key, value in saved["groups"].items()}
+        meta = {key: saved[key] for key in ("machine", "command", "seconds")}
+        print(markdown(groups, {k: saved.get(k) or {} for k in ("soak", "security")}, meta))
+        return 0
     started = time.monotonic()
     results: dict[str, Outcome] = {}
     with tempfile.TemporaryDirectory(prefix="hatchet-local-reliability-") as tmp:

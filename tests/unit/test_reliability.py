@@ -72,6 +72,7 @@ def test_a_missing_group_reads_not_present_and_the_table_says_so(tmp_path: Path)
     assert "| leaks found (objects, processes, ports grown) | 0 |" in table
     assert "| secret exposures found (argv, output, logs, files) | 0 |" in table
     assert "| security checks | not run |" in table
+    assert "soak: the stack's" not in table  # no counts in this report: no rows for them
     assert "- Bad input: tests.test_bad_input::test_case[env]" in table
 
 
@@ -90,3 +91,19 @@ def test_proc_net_tcp_keeps_listening_sockets_only() -> None:
         "      0 4343 1 0000000000000000 20 4 30 10 -1\n"
     )
     assert parse_proc_net_tcp(table) == {4242: ("0100007F", 0x86A5)}
+
+
+def test_the_soak_counts_become_rows() -> None:
+    def side(containers: int, procs: int) -> dict[str, object]:
+        objects = {"containers": containers, "volumes": containers, "networks": 0}
+        return {"stack_objects": objects, "processes": procs, "docker_processes": 2,
+                "listening_sockets": 5, "stack_processes": [],
+                "stack_ports_listening": []}  # fmt: skip
+
+    up = {"stack_objects": {"containers": 3, "volumes": 3, "networks": 1}}
+    soak = {"before": side(0, 100), "after": side(0, 90), "per_cycle": [up, up]}
+    rows = dict(reliability.soak_counts(soak))
+    assert rows["soak: the stack's containers/volumes/networks before, at every up, after"] == (
+        "0/0/0, 3/3/1, 0/0/0"
+    )
+    assert rows["soak: host totals before → after (shared host)"].startswith("processes 100 → 90")
