@@ -2,11 +2,14 @@
 """How fast a Hatchet stack is usable, and what it costs: one run, same images, a table.
 
     python bench/run.py [--repeat 3] [--json bench/results.json] [--markdown docs/benchmarks.md]
+                        [--skip default ci compose compose-ci hatchet-cli commands scaling]
 
 Every figure is the median, min and max of --repeat runs. "Time to usable" runs from the
 command's start until a task has run through the official hatchet-sdk with the token the
 command produced. The images are the test rig's (tests/e2e/images/rig.py build), so every
-scenario runs the same Postgres, RabbitMQ and Hatchet build. Timings are wall clock on a busy
+scenario runs the same Postgres, RabbitMQ and Hatchet build; Hatchet's own CLI is built from
+the same module version (`rig.py hatchet-cli`) and given the rig's images under the names it
+asks for. Timings are wall clock on a busy
 machine: read ratios within one run, not absolute figures across machines.
 """
 
@@ -26,18 +29,24 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hatchet_local.defaults import DEFAULT_TENANT_ID  # noqa: E402
+from hatchet_local.defaults import DEFAULT_TENANT_ID, HATCHET_VERSION  # noqa: E402
 from tests.e2e.helpers import (  # noqa: E402
+    E2E,
     HATCHET_LOCAL,
     RIG_IMAGES,
     Project,
     clean_env,
     compose_command,
+    free_port,
     run_sdk_task,
 )
 
@@ -48,6 +57,15 @@ def timed(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class Startup:
+    """One start: the command's own time, the time until an SDK task had run, and phases."""
+
+    command: float
+    usable: float
+    phases: dict[str, str] = field(default_factory=dict)
 
 
 def summary(samples: list[float]) -> Figures:
@@ -74,34 +92,50 @@ class Bench:
 
     # --- time to usable --------------------------------------------------------------------
 
-    def hatchet_local_up(self, label: str, *flags: str) -> None:
-        samples, phases = [], []
-        for _ in range(self.repeat):
+    def startups(self, scenarios: dict[str, Callable[[int], Startup]]) -> None:
+        """Every scenario once per round, `repeat` rounds: a drift in the machine's state
+        (caches, other load) touches them all alike."""
+        runs: dict[str, list[Startup]] = {label: [] for label in scenarios}
+        for n in range(self.repeat):
+            for label, once in scenarios.items():
+                runs[label].append(once(n))
+        for label, samples in runs.items():
+            self.record(f"time to usable: {label}", [s.usable for s in samples])
+            self.record(f"command alone: {label}", [s.command for s in samples])
+            if samples[0].phases:
+                self.extra[f"phases of {label} (median)"] = {
+                    phase: f"{statistics.median(float(s.phases[phase]) for s in samples):.1f}s"
+                    for phase in samples[0].phases
+                    if all(phase in s.phases for s in samples)
+                }
+
+    def hatchet_local_up(self, label: str, *flags: str) -> Callable[[int], Startup]:
+        def once(n: int) -> Startup:
             project = self.project()
             try:
                 started = time.perf_counter()
                 up = project.hl("up", "--timings", *flags)
+                command = time.perf_counter() - started
                 project.run_task(f"bench-{uuid.uuid4().hex[:6]}")
-                samples.append(time.perf_counter() - started)
-                phases.append(dict(re.findall(r"timing (.+?)\s+([\d.]+)s", up.stderr)))
+                usable = time.perf_counter() - started
+                if n == 0:
+                    self.footprint(label, project.status()["stack"])
+                return Startup(
+                    command, usable, dict(re.findall(r"timing (.+?)\s+([\d.]+)s", up.stderr))
+                )
             finally:
                 project.hl("destroy", "--yes", ok=False)
-        self.record(f"time to usable: {label}", samples)
-        self.extra[f"phases of {label} (median)"] = {
-            phase: f"{statistics.median(float(p[phase]) for p in phases if phase in p):.1f}s"
-            for phase in phases[0]
-        }
 
-    def plain_compose(self) -> None:
+        return once
+
+    def plain_compose(self, extra_config: str = "") -> Callable[[int], Startup]:
         """The floor: hatchet-local's own rendered file, driven by `docker compose up --wait`
         and the token step from Hatchet's docs."""
-        samples = []
-        for _ in range(self.repeat):
-            project = self.project()
+
+        def once(n: int) -> Startup:
+            project = self.project(extra_config)
             rendered = project.dir / "stack.yaml"
             project.hl("render", "--write", str(rendered))
-            stack = re.search(r"^name: (\S+)", rendered.read_text(), re.M)
-            assert stack is not None
             env_file = project.dir / "secrets.env"
             env_file.write_text("".join(
                 f"{name}={secrets.token_hex(12)}A1\n" for name in
@@ -117,12 +151,45 @@ class Bench:
                      "--config", "/config", "--tenant-id", DEFAULT_TENANT_ID],
                     check=True, capture_output=True, text=True,
                 ).stdout.strip().splitlines()[-1]  # fmt: skip
+                command = time.perf_counter() - started
                 env = clean_env(HATCHET_CLIENT_TOKEN=token, HATCHET_CLIENT_TLS_STRATEGY="none")
                 run_sdk_task(project.dir, env, f"bench-{uuid.uuid4().hex[:6]}")
-                samples.append(time.perf_counter() - started)
+                return Startup(command, time.perf_counter() - started)
             finally:
                 subprocess.run([*compose, "down", "--volumes"], capture_output=True, check=False)
-        self.record("time to usable: plain docker compose up --wait + token", samples)
+
+        return once
+
+    def hatchet_cli(self, binary: Path) -> Callable[[int], Startup]:
+        """Hatchet's own `hatchet server start` (Postgres + hatchet-lite, Postgres as the
+        queue), built from the same module version, on the rig's images."""
+
+        def once(n: int) -> Startup:
+            project = f"hcli-{uuid.uuid4().hex[:6]}"
+            home = self.root / project
+            home.mkdir()
+            try:
+                started = time.perf_counter()
+                subprocess.run(
+                    [str(binary), "server", "start", "--pull-policy", "never",
+                     "--tag", HATCHET_VERSION, "--project-name", project, "--profile", project,
+                     "--dashboard-port", str(free_port()), "--grpc-port", str(free_port())],
+                    check=True, capture_output=True, stdin=subprocess.DEVNULL,
+                    env={**clean_env(), "HOME": str(home)},
+                )  # fmt: skip
+                profiles = yaml.safe_load((home / ".hatchet" / "profiles.yaml").read_text())
+                command = time.perf_counter() - started
+                token = profiles["profiles"][project]["token"]
+                env = clean_env(HATCHET_CLIENT_TOKEN=token, HATCHET_CLIENT_TLS_STRATEGY="none")
+                run_sdk_task(home, env, f"bench-{uuid.uuid4().hex[:6]}")
+                usable = time.perf_counter() - started
+                if n == 0:
+                    self.footprint(HATCHET_CLI, project)
+                return Startup(command, usable)
+            finally:
+                remove_compose_project(project)
+
+        return once
 
     # --- commands on a running stack -------------------------------------------------------
 
@@ -132,8 +199,7 @@ class Bench:
             project.hl("up")
             for label, args in (("warm up (running stack)", ["up"]), ("status", ["status"]),
                                 ("env", ["env"]), ("--help", ["--help"])):  # fmt: skip
-                self.record(label, [timed(lambda a=args: project.hl(*a)) for _ in range(5)])
-            self.footprint(project)
+                self.record(label, [timed(partial(project.hl, *args)) for _ in range(5)])
             resets = [timed(lambda: project.hl("reset", "--yes")) for _ in range(self.repeat)]
             self.record("reset", resets)
             cycles = [timed(lambda: (project.hl("down", "--volumes", "--yes"), project.hl("up")))
@@ -142,16 +208,22 @@ class Bench:
         finally:
             project.hl("destroy", "--yes", ok=False)
 
-    def footprint(self, project: Project) -> None:
-        stack = project.status()["stack"]
+    def footprint(self, label: str, project: str) -> None:
+        """Idle memory of a project's containers, and what its volumes hold after boot."""
         time.sleep(10)  # let start-up work settle
-        stats = subprocess.run(
-            ["docker", "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}"],
-            check=True, capture_output=True, text=True,
-        ).stdout  # fmt: skip
-        rows = [line.split("\t") for line in stats.splitlines()]
-        memory = {name: usage.split(" / ")[0] for name, usage in rows if name.startswith(stack)}
-        self.extra["idle memory (default profile)"] = memory
+        memory = project_memory(project)
+        self.extra[f"idle memory: {label}"] = {
+            **{name: f"{mib:.0f} MiB" for name, mib in memory.items()},
+            "total": f"{sum(memory.values()):.0f} MiB",
+        }
+        volumes = docker(
+            "volume", "ls", "-q", "--filter", f"label={PROJECT_LABEL}={project}"
+        ).split()
+        self.extra[f"volumes after boot: {label}"] = {
+            volume.removeprefix(f"{project}_"): volume_size(volume) for volume in volumes
+        }
+
+    def image_sizes(self) -> None:
         sizes = {}
         for key in ("postgres", "rabbitmq", "hatchet-lite"):
             size = subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}",
@@ -172,27 +244,162 @@ class Bench:
                 self.record(
                     f"{count} ci stack(s) in parallel, all up", [time.perf_counter() - started]
                 )
+                time.sleep(10)
+                total = sum(sum(project_memory(p.status()["stack"]).values()) for p in projects)
+                self.extra.setdefault("idle memory of n ci stacks", {})[str(count)] = (
+                    f"{total:.0f} MiB"
+                )
             finally:
                 for project in projects:
                     project.hl("destroy", "--yes", ok=False)
 
 
+UP_DEFAULT = "hatchet-local up (default profile)"
+UP_CI = "hatchet-local up --profile ci"
+FLOOR = "plain docker compose up --wait + token"
+FLOOR_CI = "plain docker compose up --wait + token, ci file"
+
+
+def floor_of(name: str) -> str:
+    """The plain-compose row a hatchet-local row compares with: the same stack file."""
+    return FLOOR_CI if "--profile ci" in name else FLOOR
+
+
+HATCHET_CLI = "hatchet server start (Hatchet's CLI)"
+# The names under which Hatchet's CLI asks for its images, and the rig image standing in.
+HATCHET_CLI_IMAGES = {
+    "postgres:17": RIG_IMAGES["postgres"],
+    f"ghcr.io/hatchet-dev/hatchet/hatchet-lite:{HATCHET_VERSION}": RIG_IMAGES["hatchet-lite"],
+}
+
+
+PROJECT_LABEL = "com.docker.compose.project"
+
+
+def docker(*args: str, check: bool = True) -> str:
+    """stdout of one docker CLI command."""
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout
+
+
+def hatchet_cli_binary() -> Path:
+    """Hatchet's CLI built from the pinned module version (cached by the rig)."""
+    out = subprocess.run([sys.executable, str(E2E / "images" / "rig.py"), "hatchet-cli"],
+                         check=True, capture_output=True, text=True).stdout  # fmt: skip
+    return Path(out.strip().splitlines()[-1])
+
+
+def tag_for_hatchet_cli() -> list[str]:
+    """Tag the rig's images under the CLI's names; return the tags added (removed after).
+    A name already taken by another image stops the run: the comparison would not be on
+    the same images."""
+    added = []
+    for name, rig_image in HATCHET_CLI_IMAGES.items():
+        have = docker("image", "inspect", "--format", "{{.Id}}", name, check=False).strip()
+        want = docker("image", "inspect", "--format", "{{.Id}}", rig_image).strip()
+        if have and have != want:
+            raise SystemExit(f"{name} is another image here; remove it or --skip hatchet-cli")
+        if not have:
+            subprocess.run(["docker", "tag", rig_image, name], check=True)
+            added.append(name)
+    return added
+
+
+def remove_compose_project(project: str) -> None:
+    """What `hatchet server stop` leaves: stopped containers, volumes and the network."""
+    label = f"label={PROJECT_LABEL}={project}"
+    for kind, listing in (("container", ["ps", "-aq"]), ("volume", ["volume", "ls", "-q"])):
+        ids = docker(*listing, "--filter", label, check=False).split()
+        if ids:
+            docker(kind, "rm", "-f", *ids, check=False)
+    docker("network", "rm", f"{project}_default", check=False)
+
+
+_UNITS = {"B": 1 / 2**20, "KiB": 1 / 1024, "kB": 1 / 1024, "MiB": 1.0, "MB": 1.0, "GiB": 1024.0}
+
+
+def project_memory(project: str) -> dict[str, float]:
+    """MiB in use per container of a compose project (`docker stats`, one sample)."""
+    names = docker("ps", "-q", "--filter", f"label={PROJECT_LABEL}={project}").split()
+    if not names:
+        return {}
+    stats = docker("stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", *names)
+    memory = {}
+    for line in stats.splitlines():
+        name, usage = line.split("\t")
+        number = re.match(r"([\d.]+)\s*([A-Za-z]+)", usage.split(" / ")[0])
+        if number:
+            service = name.removeprefix(f"{project}-").removesuffix("-1")
+            memory[service] = float(number[1]) * _UNITS.get(number[2], 0.0)
+    return memory
+
+
+def volume_size(volume: str) -> str:
+    """Bytes a volume holds, read where a local engine keeps it (root on the rig)."""
+    where = docker("volume", "inspect", "--format", "{{.Mountpoint}}", volume, check=False)
+    du = subprocess.run(["du", "-sb", where.strip()], capture_output=True, text=True, check=False)
+    if du.returncode != 0 or not du.stdout:
+        return "n/a"
+    size = int(du.stdout.split()[0])
+    return f"{size / 1e6:.0f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
+
+
 def markdown(bench: Bench, command: str) -> str:
-    floor = bench.results.get("time to usable: plain docker compose up --wait + token")
     lines = [
         "# Benchmarks", "",
         f"Machine: {platform.machine()}, {_cpus()} cores, {platform.system()} "
         f"{platform.release()}; Docker {_docker_version()}. Produced by `{command}`.", "",
-        "| scenario | median | min | max | ÷ plain compose |", "|---|---|---|---|---|",
+        "| scenario | median | min | max | ÷ plain compose | ÷ Hatchet CLI |",
+        "|---|---|---|---|---|---|",
     ]  # fmt: skip
     for name, figures in bench.results.items():
-        ratio = (f"{figures['median'] / floor['median']:.2f}"
-                 if floor and name.startswith("time to usable") else "")  # fmt: skip
+        kind, _, _ = name.partition(": ")
+        bases = (floor_of(name), HATCHET_CLI)
+        ratios = [ratio(bench, name, f"{kind}: {base}") for base in bases]
         lines.append(f"| {name} | {figures['median']:.2f} s | {figures['min']:.2f} s | "
-                     f"{figures['max']:.2f} s | {ratio} |")  # fmt: skip
+                     f"{figures['max']:.2f} s | {ratios[0]} | {ratios[1]} |")  # fmt: skip
+    lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {target} | {measured} | {met} |" for target, measured, met in targets(bench)]
+    lines += ["", "## Footprint and phases"]
     for name, value in bench.extra.items():
         lines += ["", f"**{name}**: " + ", ".join(f"{k} {v}" for k, v in value.items())]
     return "\n".join(lines) + "\n"
+
+
+# (target, row, limit): a median under `limit` seconds, or a ratio to the floor under `limit`.
+TARGETS = [
+    ("time to usable, default profile, within 10% of plain compose",
+     f"time to usable: {UP_DEFAULT}", 1.10),
+    ("time to usable, `--profile ci`, within 10% of plain compose",
+     f"time to usable: {UP_CI}", 1.10),
+    ("warm `up` < 1 s", "warm up (running stack)", 1.0),
+    ("`status` < 1 s", "status", 1.0),
+    ("`--help` < 0.3 s", "--help", 0.3),
+]  # fmt: skip
+
+
+def targets(bench: Bench) -> list[tuple[str, str, str]]:
+    rows = []
+    for target, name, limit in TARGETS:
+        if name not in bench.results:
+            continue
+        value = bench.results[name]["median"]
+        if name.startswith("time to usable"):
+            floor = bench.results.get(f"time to usable: {floor_of(name)}")
+            if floor is None:
+                continue
+            value /= floor["median"]
+            measured = f"{value:.2f} x floor"
+        else:
+            measured = f"{value:.2f} s"
+        rows.append((target, measured, "yes" if value <= limit else "**no**"))
+    return rows
+
+
+def ratio(bench: Bench, name: str, base: str) -> str:
+    """median ÷ base's median, for the start-up rows that have that base in this run."""
+    if not name.startswith(("time to usable", "command alone")) or base not in bench.results:
+        return ""
+    return f"{bench.results[name]['median'] / bench.results[base]['median']:.2f}"
 
 
 def _cpus() -> int:
@@ -210,22 +417,32 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results.json")
     parser.add_argument("--markdown", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["default", "ci", "compose", "commands", "scaling"])  # fmt: skip
+                        choices=["default", "ci", "compose", "compose-ci", "hatchet-cli",
+                                 "commands", "scaling"])  # fmt: skip
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="hatchet-local-bench-"))
     bench = Bench(root, args.repeat)
-    steps = {
-        "default": lambda: bench.hatchet_local_up("hatchet-local up (default profile)"),
-        "ci": lambda: bench.hatchet_local_up("hatchet-local up --profile ci", "--profile", "ci"),
-        "compose": bench.plain_compose,
-        "commands": bench.commands,
-        "scaling": bench.scaling,
+    startups: dict[str, tuple[str, Callable[[], Callable[[int], Startup]]]] = {
+        "default": (UP_DEFAULT, lambda: bench.hatchet_local_up(UP_DEFAULT)),
+        "compose": (FLOOR, bench.plain_compose),
+        "ci": (UP_CI, lambda: bench.hatchet_local_up(UP_CI, "--profile", "ci")),
+        "compose-ci": (FLOOR_CI, lambda: bench.plain_compose("profile: ci\n")),
+        "hatchet-cli": (HATCHET_CLI, lambda: bench.hatchet_cli(hatchet_cli_binary())),
     }
+    tagged: list[str] = []
     try:
-        for name, step in steps.items():
-            if name not in args.skip:
-                step()
+        bench.image_sizes()
+        if "hatchet-cli" not in args.skip:
+            tagged = tag_for_hatchet_cli()
+        bench.startups({label: make() for key, (label, make) in startups.items()
+                        if key not in args.skip})  # fmt: skip
+        if "commands" not in args.skip:
+            bench.commands()
+        if "scaling" not in args.skip:
+            bench.scaling()
     finally:
+        for tag in tagged:
+            docker("image", "rm", tag, check=False)
         shutil.rmtree(root, ignore_errors=True)
     command = "python bench/run.py" + (f" --repeat {args.repeat}" if args.repeat != 3 else "")
     text = markdown(bench, command)

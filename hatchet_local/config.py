@@ -13,8 +13,9 @@ import hashlib
 import itertools
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, fields
+import reprlib
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -81,6 +82,11 @@ class Config:
     namespace: str | None
     project_dir: Path
     config_file: Path | None
+    # Teams (teams.py): tenant slug -> its namespaces; the host other machines reach the
+    # stack by; whether ports bind beyond loopback.
+    tenants: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    advertise: str | None = None
+    expose: bool = False
 
     def image(self, key: str) -> str:
         """The image reference for `key`, one of the keys of `defaults.DEFAULT_IMAGES`."""
@@ -95,7 +101,14 @@ class Config:
 
 
 class _Invalid(Exception):
-    """Raised by a parser; the message says what was expected ("a port 1024-65535")."""
+    """Raised by a parser; the message says what was expected ("a port 1024-65535").
+    A parser of a nested value names the entry (`where`, e.g. ".dev.namespaces[1]") and
+    the offending value."""
+
+    def __init__(self, expected: str, where: str = "", value: object = ...) -> None:
+        super().__init__(expected)
+        self.where = where
+        self.value = value
 
 
 Parser = Callable[[object], Any]
@@ -161,10 +174,55 @@ def _path(value: object) -> Path:
     raise _Invalid("a non-empty file path")
 
 
-_IMAGE_REF = _matching(
-    "[a-z0-9](?:[A-Za-z0-9._/:@-]*[A-Za-z0-9])?",
-    "an image reference like 'registry.example.com/name:tag' (no spaces)",
-)
+# Docker's reference grammar (distribution/reference), with a lowercase registry host.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::[0-9]+)?"
+_NAME = rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_DIGEST = r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]+"
+_IMAGE_EXPECTED = "an image reference like 'registry.example.com/name:tag' (no spaces)"
+_IMAGE_REF = _matching(f"(?=.{{1,255}}$){_NAME}(?::{_TAG})?(?:@{_DIGEST})?", _IMAGE_EXPECTED)
+_REGISTRY = _matching(f"(?=.{{1,255}}$){_NAME}", _IMAGE_EXPECTED)
+
+# Tenant and namespace names: Hatchet's slug rule (letters, digits, `.`, `-`, `_`) narrowed
+# to one convention, lowercase words joined by `-`, so a name reads the same everywhere.
+NAME_PATTERN = re.compile("[a-z0-9]+(?:-[a-z0-9]+)*")
+NAME_RULE = "lowercase letters and digits in words joined by '-', at most 63 characters"
+
+
+def valid_name(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 63 and bool(NAME_PATTERN.fullmatch(value))
+
+
+def _tenants(value: object) -> Mapping[str, tuple[str, ...]]:
+    """`{tenant: {namespaces: [ns, ...]}}`; a tenant's entry may be empty (`staging: {}`)."""
+    if not isinstance(value, dict):
+        raise _Invalid("a mapping of tenant names (set tenants in the config file)")
+    tenants: dict[str, tuple[str, ...]] = {}
+    for name, raw in value.items():
+        where = f".{name}"
+        if not valid_name(name):
+            raise _Invalid(f"a tenant name of {NAME_RULE}", where, name)
+        entry = {} if raw is None else raw
+        if not isinstance(entry, dict):
+            raise _Invalid("a mapping with 'namespaces: [...]', or {}", where, entry)
+        for key in entry:
+            if key != "namespaces":
+                raise _Invalid("only 'namespaces'", f"{where}.{key}", key)
+        namespaces = entry.get("namespaces") or []
+        if not isinstance(namespaces, list):
+            raise _Invalid("a list of namespace names", f"{where}.namespaces", namespaces)
+        seen: set[str] = set()
+        for index, namespace in enumerate(namespaces):
+            at = f"{where}.namespaces[{index}]"
+            if not valid_name(namespace):
+                raise _Invalid(f"a namespace name of {NAME_RULE}", at, namespace)
+            if namespace in seen:
+                raise _Invalid(f"a namespace not already listed for tenant {name}", at, namespace)
+            seen.add(namespace)
+        tenants[name] = tuple(namespaces)
+    return MappingProxyType(tenants)
+
 
 # One row per setting. A dotted key `section.name` is written under `section:` in the file.
 _KEYS: dict[str, Parser] = {
@@ -181,7 +239,7 @@ _KEYS: dict[str, Parser] = {
     "dashboard": _bool,
     "ports.dashboard": _port,
     "ports.grpc": _port,
-    "registry": _IMAGE_REF,
+    "registry": _REGISTRY,
     **{f"images.{name}": _IMAGE_REF for name in defaults.DEFAULT_IMAGES},
     "pull_policy": _choice(*PULL_POLICIES),
     **{f"timeouts.{phase.name}": _timeout for phase in fields(Timeouts)},
@@ -192,6 +250,14 @@ _KEYS: dict[str, Parser] = {
             "1-63 lowercase letters, digits, '_' or '-', starting with a letter or digit",
         )
     ),
+    "tenants": _tenants,
+    "advertise": _optional(
+        _matching(
+            "[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?",
+            "a host name or IP address other machines reach this one by (no scheme, no port)",
+        )
+    ),
+    "expose": _bool,
 }
 # Top-level names in the file: plain keys, then sections (mappings of sub-keys).
 _SECTIONS = sorted({key.partition(".")[0] for key in _KEYS if "." in key})
@@ -265,6 +331,9 @@ def _default_settings(project: Path) -> Iterator[_Setting]:
         "pull_policy": "missing",
         "env_file": ENV_FILE_NAME,
         "namespace": None,
+        "tenants": {},
+        "advertise": None,
+        "expose": False,
     }
     for key, value in values.items():
         yield key, value, "built-in default"
@@ -280,23 +349,12 @@ def _read_config_file(
         path, fix = Path(environ[ENV_CONFIG]), f"fix the path in {ENV_CONFIG}"
     else:
         path, fix = project_dir / CONFIG_FILE_NAME, ""
+    text = _config_text(path, fix)
+    if text is None:
+        return None
     source = str(path)
     try:
-        if path.is_dir():
-            fix = fix or "move it away or pass --config"
-            raise ConfigError(f"{source}: is a directory, expected a YAML config file; {fix}")
-        text = path.read_bytes()
-    except FileNotFoundError:
-        if not fix:
-            return None
-        raise ConfigError(f"{source}: config file not found; {fix}") from None
-    except OSError as exc:  # PermissionError, mostly
-        reason = (exc.strerror or type(exc).__name__).lower()
-        raise ConfigError(
-            f"{source}: cannot read the config file ({reason}); check its permissions"
-        ) from None
-    try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -308,6 +366,56 @@ def _read_config_file(
         expected = "a mapping of settings ('key: value' lines)"
         raise ConfigError(f"{source}: expected {expected}, got {_show(data)}")
     return path, data
+
+
+def _config_text(path: Path, fix: str) -> str | None:
+    """The config file's text; None when it is absent and optional (no `fix` to give)."""
+    source = str(path)
+    if path.is_dir():
+        fix = fix or "move it away or pass --config"
+        raise ConfigError(f"{source}: is a directory, expected a YAML config file; {fix}")
+    if path.is_symlink() and not path.exists():
+        raise ConfigError(
+            f"{source}: a symlink to {path.readlink()}, which does not exist; "
+            f"fix the link or remove it"
+        )
+    if path.exists() and not path.is_file():  # a FIFO would block the read forever
+        raise ConfigError(f"{source}: not a regular file, expected a YAML config file")
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}); save it as UTF-8"
+        ) from None
+    except FileNotFoundError:
+        if not fix:
+            return None
+        raise ConfigError(f"{source}: config file not found; {fix}") from None
+    except OSError as exc:  # PermissionError, mostly
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise ConfigError(
+            f"{source}: cannot read the config file ({reason}); check its permissions"
+        ) from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a key given twice in one mapping (which would silently
+    drop the first value)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable):
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 def _file_settings(path: Path, data: Mapping[object, object]) -> Iterator[_Setting]:
@@ -363,7 +471,8 @@ def _parse(key: str, value: object, source: str) -> Any:
     try:
         return _KEYS[key](value)
     except _Invalid as exc:
-        raise ConfigError(f"{source}: {key}: expected {exc}, got {_show(value)}") from None
+        got = value if exc.value is ... else exc.value
+        raise ConfigError(f"{source}: {key}{exc.where}: expected {exc}, got {_show(got)}") from None
 
 
 def _check_distinct_ports(resolved: Mapping[str, tuple[Any, str]]) -> None:
@@ -377,7 +486,11 @@ def _check_distinct_ports(resolved: Mapping[str, tuple[Any, str]]) -> None:
 
 
 def _resolve_env_file(project: Path, path: Path, source: str) -> Path:
-    resolved = project / path.expanduser()
+    try:
+        resolved = project / path.expanduser()
+    except RuntimeError:  # `~someone` with no such user
+        expected = "a path whose ~user exists"
+        raise ConfigError(f"{source}: env_file: expected {expected}, got {_show(path)}") from None
     if resolved.is_dir():
         expected = "a file path, not a directory"
         raise ConfigError(f"{source}: env_file: expected {expected}, got {_show(path)}")
@@ -407,7 +520,13 @@ def _unknown(where: str, name: str, kind: str, known: list[str], prefix: str = "
     return f"{where}: unknown {kind}; {hint}"
 
 
+# Bounded, so that YAML aliases nested into a "billion laughs" cannot make a message endless.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring = 3, 8, 8, 80
+
+
 def _show(value: object) -> str:
     """A repr short enough to keep a message on one line."""
-    text = repr(str(value) if isinstance(value, Path) else value)
+    value = str(value) if isinstance(value, Path) else value
+    text = _REPR.repr(value) if isinstance(value, list | dict | tuple | set) else repr(value)
     return text if len(text) <= 80 else text[:77] + "..."

@@ -41,15 +41,37 @@ def diagnose(config: Config, runner: Runner, state_root: Path) -> list[Finding]:
     findings = [_docker(runner)]
     if findings[0].status == "fail":
         return findings
+    facts = _engine_facts(runner)
     checks: list[Callable[[], Finding]] = [
         lambda: _compose(runner),
-        lambda: _memory(runner),
+        lambda: _memory(facts.memory),
         lambda: _disk(state_root),
         lambda: _ports(config, runner, state_root),
         lambda: _images(config, runner),
-        lambda: _clock(runner),
+        lambda: _clock(facts.clock),
     ]
     return findings + [check() for check in checks]
+
+
+def preflight(runner: Runner, state_root: Path) -> list[Finding]:
+    """What `up` checks before it starts a stack, beyond what starting checks anyway (Docker,
+    Compose, ports and images each fail `up` with their own message): the findings that
+    are not a pass, from one `docker info` and one statvfs."""
+    facts = _engine_facts(runner)
+    found = (_memory(facts.memory), _disk(state_root), _clock(facts.clock))
+    return [finding for finding in found if finding.status != "pass"]
+
+
+@dataclass(frozen=True)
+class _EngineFacts:
+    memory: str  # bytes, as the engine prints them
+    clock: str  # the engine's time, RFC 3339
+
+
+def _engine_facts(runner: Runner) -> _EngineFacts:
+    result = runner.run(["docker", "info", "--format", "{{.MemTotal}} {{.SystemTime}}"], timeout=30)
+    memory, _, clock = result.stdout.strip().partition(" ")
+    return _EngineFacts(memory, clock)
 
 
 def _docker(runner: Runner) -> Finding:
@@ -76,10 +98,9 @@ def _compose(runner: Runner) -> Finding:
     return Finding("compose v2", "pass", f"{version} ({' '.join(base)})")
 
 
-def _memory(runner: Runner) -> Finding:
-    result = runner.run(["docker", "info", "--format", "{{.MemTotal}}"], timeout=30)
+def _memory(reported: str) -> Finding:
     try:
-        total = int(result.stdout.strip())
+        total = int(reported)
     except ValueError:
         return Finding("memory", "warn", "the engine did not say", "check `docker info`")
     detail = f"{total / GIB:.1f} GiB for the engine"
@@ -131,10 +152,9 @@ def _images(config: Config, runner: Runner) -> Finding:
     return Finding("images", "warn", f"will pull: {', '.join(missing)}")
 
 
-def _clock(runner: Runner) -> Finding:
-    result = runner.run(["docker", "info", "--format", "{{.SystemTime}}"], timeout=30)
+def _clock(reported: str) -> Finding:
     try:
-        engine_now = datetime.fromisoformat(result.stdout.strip().replace("Z", "+00:00"))
+        engine_now = datetime.fromisoformat(reported.replace("Z", "+00:00"))
     except ValueError:
         return Finding("clock", "warn", "the engine did not say its time")
     skew = abs((datetime.now(UTC) - engine_now).total_seconds())

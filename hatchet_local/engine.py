@@ -23,12 +23,19 @@ def engine_version(runner: Runner) -> str:
     except CommandFailed as exc:
         raise DockerUnavailable(f"the docker CLI is missing: install Docker; {HINT}") from exc
     if not result.ok or not result.stdout.strip():
-        where = os.environ.get("DOCKER_HOST") or os.environ.get("DOCKER_CONTEXT") or "default"
-        raise DockerUnavailable(
-            f"no Docker engine answers ({where}): {HINT}",
-            details=tail(result.stderr, 5),
-        )
+        raise _unavailable(result.stderr)
     return result.stdout.strip()
+
+
+def _unavailable(stderr: str) -> DockerUnavailable:
+    where = os.environ.get("DOCKER_HOST") or os.environ.get("DOCKER_CONTEXT") or "default"
+    return DockerUnavailable(f"no Docker engine answers ({where}): {HINT}", details=tail(stderr, 5))
+
+
+def raise_if_unreachable(stderr: str) -> None:
+    """DockerUnavailable when a failed docker or compose command says no engine answers."""
+    if "Cannot connect to the Docker daemon" in stderr or "error during connect" in stderr:
+        raise _unavailable(stderr)
 
 
 def image_present(runner: Runner, ref: str) -> bool:
@@ -66,10 +73,10 @@ def stack_objects(runner: Runner, state: Path, stack: str | None = None) -> list
     filters = ["--filter", f"label={label}", "--filter", f"label={STATE_LABEL}={state}"]
     objects = []
     for kind, argv in _LISTS.items():
-        result = require_ok(
-            runner.run([*argv, *filters, "--format", "{{json .}}"], timeout=60),
-            f"listing docker {kind}s",
-        )
+        result = runner.run([*argv, *filters, "--format", "{{json .}}"], timeout=60)
+        if not result.ok:
+            engine_version(runner)  # DockerUnavailable, with what to do, when none answers
+        require_ok(result, f"listing docker {kind}s")
         for line in result.stdout.splitlines():
             row = json.loads(line)
             labels = dict(

@@ -85,3 +85,7 @@ class VersionConflict(HatchetLocalError):
 
 class Interrupted(HatchetLocalError):
     exit_code = 130
+
+
+class HatchetApiError(BootstrapFailed):
+    """Hatchet's REST API refused or failed a call (tenants, tokens, users)."""

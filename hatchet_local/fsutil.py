@@ -57,29 +57,27 @@ def read_text(path: Path) -> str | None:
         return None
     except IsADirectoryError as exc:
         raise ConfigError(f"{path}: is a directory, expected a file") from exc
+    except NotADirectoryError as exc:
+        blocker = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), path)
+        raise ConfigError(f"{path}: {blocker} is a file where a directory should be") from exc
     except PermissionError as exc:
         raise ConfigError(f"{path}: not readable (permission denied); fix its mode") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text") from exc
 
 
-def make_private(path: Path) -> int | None:
-    """Make a secret-holding file that other users may open 0600. Returns its old mode when
-    it had to change (None when it was private or is missing); ConfigError when it cannot
-    be changed, so the caller refuses rather than hand out a secret others can read."""
+def check_private(path: Path) -> None:
+    """Refuse a file of secrets that others may read: the secrets may have leaked, and
+    tightening the mode silently would hide that."""
     try:
-        mode = path.stat().st_mode
+        info = path.stat()
     except FileNotFoundError:
-        return None
+        return
     except OSError as exc:
         raise ConfigError(f"{path}: cannot check its mode: {exc.strerror}") from exc
-    if not stat.S_ISREG(mode) or not mode & 0o077:
-        return None
-    try:
-        path.chmod(PRIVATE_FILE)
-    except OSError as exc:
+    mode = info.st_mode & 0o777
+    if stat.S_ISREG(info.st_mode) and mode & 0o077:  # reading a non-file says what is wrong
         raise ConfigError(
-            f"{path}: holds secrets and other users may read it (mode {stat.S_IMODE(mode):04o}), "
-            f"and it cannot be made private: {exc.strerror}; run `chmod 600 {path}`"
-        ) from exc
-    return stat.S_IMODE(mode)
+            f"{path}: holds secrets but others may read it (mode {mode:04o}); "
+            f"run `chmod 600 {path}`"
+        )

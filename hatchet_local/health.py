@@ -65,8 +65,7 @@ def service_check(
     health yet between two restarts."""
 
     def check() -> Check:
-        states = {s.service: s for s in compose.ps()}
-        state = states.get(service)
+        state = compose.state(service)
         if state is None:
             return Check("failed", "no container (was it removed?)")
         if state.state in ("exited", "dead"):

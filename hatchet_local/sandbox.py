@@ -14,6 +14,8 @@ from hatchet_local.stack import ENGINE, Context, Stack, destroy, load_stack, sta
 from hatchet_local.start import UpResult, start_locked
 from hatchet_local.state import StackRecord, all_records
 
+MAX_DURATION = 3650 * 86400
+
 __all__ = ["StackRow", "destroy", "list_stacks", "parse_duration", "prune_candidates", "reset"]
 
 
@@ -79,6 +81,7 @@ def reset(config: Config, ctx: Context, *, tenant: str | None = None) -> UpResul
             f"reset --tenant {tenant}: Hatchet has no way to delete one tenant's data; reset "
             f"the whole stack (`hatchet-local reset`), or give each developer a namespace"
         )
+    load_stack(config, ctx, create=False)  # no such stack: say so before taking its lock
     with stack_lock(ctx, config.stack):
         stack = load_stack(config, ctx, create=False)
         with ctx.console.phase("wipe data"):
@@ -124,9 +127,13 @@ def prune_candidates(ctx: Context, older_than: float | None) -> list[StackRow]:
 
 
 def parse_duration(text: str, option: str) -> float:
-    """`90s`, `30m`, `12h`, `7d` -> seconds."""
+    """`90s`, `30m`, `12h`, `7d` -> seconds, at most ten years (later dates overflow)."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     number, unit = text[:-1], text[-1:]
-    if unit not in units or not number.isdigit() or int(number) == 0:
-        raise ConfigError(f"{option}: expected a duration like 90s, 30m, 12h or 7d, got {text!r}")
-    return float(int(number) * units[unit])
+    if unit in units and number.isascii() and number.isdigit():
+        seconds = int(number) * units[unit]
+        if 0 < seconds <= MAX_DURATION:
+            return float(seconds)
+    raise ConfigError(
+        f"{option}: expected a duration like 90s, 30m, 12h or 7d (up to 3650d), got {text!r}"
+    )

@@ -7,6 +7,8 @@ and calls one of them.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import shutil
 import time
@@ -23,8 +25,8 @@ from hatchet_local.compose import Compose, find_compose
 from hatchet_local.config import Config
 from hatchet_local.console import Console
 from hatchet_local.defaults import ADMIN_EMAIL
-from hatchet_local.engine import DockerObject, remove_objects, stack_objects
-from hatchet_local.errors import StackBusy, StackNotFound, VersionConflict
+from hatchet_local.engine import DockerObject, engine_version, remove_objects, stack_objects
+from hatchet_local.errors import ConfigError, StackBusy, StackNotFound, VersionConflict
 from hatchet_local.fsutil import atomic_write, read_text
 from hatchet_local.locks import file_lock
 from hatchet_local.ports import resolve_ports
@@ -45,7 +47,7 @@ class Context:
     state_root: Path
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
-    interval: float = 0.5  # between readiness polls; each poll is one `compose ps`
+    interval: float = 0.25  # between readiness polls; each poll is one `docker inspect`
     lock_wait: float = 900.0
     redact: Redactor = field(default_factory=Redactor)
     # Compose v2's argv prefix, found on first use: finding it runs a few subprocesses.
@@ -89,9 +91,11 @@ def load_stack(config: Config, ctx: Context, *, create: bool, ttl: float | None 
         with registry_lock(ctx):
             record.ports = resolve_ports(config, record, ctx.state_root)
             record.message_queue = config.message_queue
+            record.advertise, record.expose = config.advertise, config.expose
             stack_dir.save(record)
     secrets = stack_dir.secrets()
     ctx.redact.add(*secrets.values())
+    _require_ports(stack_dir, record)
     spec = _spec(config, record, record.ports, ctx.state_root)
     changed = False
     if create:
@@ -110,6 +114,15 @@ def load_stack(config: Config, ctx: Context, *, create: bool, ttl: float | None 
         redact=ctx.redact,
     )
     return Stack(stack_dir, record, spec, compose, secrets, changed)
+
+
+def _require_ports(stack_dir: StackDir, record: StackRecord) -> None:
+    missing = [key for key in ("dashboard", "grpc") if key not in record.ports]
+    if missing:
+        raise ConfigError(
+            f"{stack_dir.path / 'stack.json'}: no {' or '.join(missing)} port recorded; "
+            f"run `hatchet-local up` to pick one"
+        )
 
 
 def _new_record(config: Config, ttl: float | None = None) -> StackRecord:
@@ -169,10 +182,28 @@ def _spec(
         dashboard_port=ports["dashboard"],
         grpc_port=ports["grpc"],
         pull_policy=config.pull_policy,
+        # Tokens carry the advertised host; ports bind to loopback unless other machines
+        # are to reach the stack.
+        host=record.advertise or "localhost",
+        bind_address="0.0.0.0" if record.advertise or record.expose else "127.0.0.1",
         labels=stack_labels(
             config.stack, record.directory, record.created, str(state_root), record.expires
         ),
     )
+
+
+def token_claims(token: str) -> dict[str, object]:
+    """The claims of a Hatchet token (a JWT), unverified: what the SDKs read from it.
+    Empty when `token` is not a JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def client_settings(
@@ -241,19 +272,25 @@ def settings_for(config: Config, ctx: Context) -> dict[str, str]:
     token = stack_dir.load_token()
     if record is None or token is None:
         raise StackNotFound(f"stack {config.stack} has no token yet; run `hatchet-local up`")
-    grpc_address = f"localhost:{record.ports['grpc']}"
+    _require_ports(stack_dir, record)
+    # The address baked into the token (an `up --advertise` stack's host), else localhost.
+    claims = token_claims(token.token)
+    grpc_address = str(claims.get("grpc_broadcast_address") or f"localhost:{record.ports['grpc']}")
     return client_settings(token.server_url, grpc_address, token, config.namespace)
 
 
 def preview(config: Config, ctx: Context) -> str:
     """The compose file `up` would use, without writing state or starting anything."""
     record = StackDir(ctx.state_root, config.stack).load() or _new_record(config)
+    record.advertise, record.expose = config.advertise, config.expose
     ports = resolve_ports(config, record, ctx.state_root)
     return render_stack(_spec(config, record, ports, ctx.state_root))
 
 
 def logs(config: Config, ctx: Context, service: str | None, *, follow: bool, lines: int) -> int:
     stack = load_stack(config, ctx, create=False)
+    # Compose writes straight to the terminal here, so ask first whether an engine answers.
+    engine_version(ctx.runner)
     args = ["logs", "--tail", str(lines), *(["--follow"] if follow else [])]
     result = stack.compose.run(*args, *([service] if service else []), check=False, capture=False)
     return result.returncode
@@ -263,12 +300,12 @@ def destroy(ctx: Context, name: str, wait: float | None = None) -> list[DockerOb
     """Remove everything of stack `name`: containers, volumes, network and its state.
     Returns the Docker objects removed. `wait` bounds the wait for the stack's lock."""
     stack_dir = StackDir(ctx.state_root, name)
+    # Asked before the lock too, so that a mistyped name or a stopped engine leaves no lock
+    # file behind.
+    if not stack_objects(ctx.runner, ctx.state_root, name) and not stack_dir.path.exists():
+        raise StackNotFound(f"no stack named {name} on this host; `hatchet-local ls` lists them")
     with stack_lock(ctx, name, wait):
         objects = stack_objects(ctx.runner, ctx.state_root, name)
-        if not objects and not stack_dir.path.exists():
-            raise StackNotFound(
-                f"no stack named {name} on this host; `hatchet-local ls` lists them"
-            )
         remove_objects(ctx.runner, objects)
         shutil.rmtree(stack_dir.path, ignore_errors=True)
     return objects

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,17 +14,19 @@ from hatchet_local.ci import group, in_github_actions
 from hatchet_local.compose import Compose
 from hatchet_local.config import Config
 from hatchet_local.defaults import DEFAULT_TENANT_ID
+from hatchet_local.doctor import preflight
 from hatchet_local.engine import engine_version, image_present
 from hatchet_local.envfile import write_env_file
 from hatchet_local.errors import (
     BootstrapFailed,
+    ConfigError,
     HatchetLocalError,
     ImageMissing,
     PortInUse,
     ServiceUnhealthy,
     SetupFailed,
 )
-from hatchet_local.fsutil import atomic_write, ensure_private_dir, make_private, read_text
+from hatchet_local.fsutil import atomic_write, ensure_private_dir, read_text
 from hatchet_local.health import Check, http_check, service_check, tcp_check, wait_for
 from hatchet_local.ports import PORT_FLAGS, port_holder, port_is_free
 from hatchet_local.runner import Runner, tail
@@ -36,6 +40,7 @@ from hatchet_local.stack import (
     stack_lock,
 )
 from hatchet_local.state import Token, digest
+from hatchet_local.teams import TeamResult, reconcile
 
 
 @dataclass(frozen=True)
@@ -47,9 +52,12 @@ class UpResult:
     tenant_id: str
     token_reused: bool
     settings: dict[str, str]
+    team: TeamResult | None = None  # the tenants of `tenants:` in the config, when declared
 
 
 # --- up ------------------------------------------------------------------------------------
+
+_TOKEN_LINE = re.compile(r"^\s*(?:export\s+)?HATCHET_CLIENT_TOKEN\s*=", re.MULTILINE)
 
 
 def up(
@@ -61,8 +69,18 @@ def up(
     service fails, every unhealthy or stopped service's last log lines join the error, and
     `logs_dir` receives every service's full log.
     """
+    # A settings file `up` could not merge into stops it before it starts anything.
+    read_text(config.env_file)
+    if not config.env_file.parent.is_dir():
+        raise ConfigError(
+            f"env_file: the folder of {config.env_file} does not exist; create it or choose "
+            f"another env_file"
+        )
     with ctx.console.phase("docker engine"):
         ctx.console.info(f"engine {engine_version(ctx.runner)}")
+        for finding in preflight(ctx.runner, ctx.state_root):
+            ctx.console.warn(f"{finding.check}: {finding.detail}; {finding.fix or 'see `doctor`'}")
+        ctx.compose_base()  # no Compose v2: stop before any state is written
         for name in reap_expired(ctx):
             ctx.console.info(f"removed expired stack {name}")
     with stack_lock(ctx, config.stack):
@@ -78,7 +96,6 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
     console = ctx.console
     with console.phase("stack files"):
         stack = load_stack(config, ctx, create=True, ttl=ttl)
-        _make_secret_files_private(stack, config.env_file, ctx)
     compose = stack.compose
     if not stack.changed and _running_and_healthy(stack):
         console.info(f"stack {config.stack} is running; checking it")
@@ -86,15 +103,17 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
         _check_ports(stack, ctx.runner)
         with console.phase("images"):
             _ensure_images(stack, ctx)
-        compose.up(*stack.services())
+        with console.phase("containers"):
+            compose.up(*stack.services())
         _healthy(ctx, compose, "postgres", config.timeouts.postgres)
-        # Migrations need only Postgres: they run while RabbitMQ is still starting.
+        # Migrations, config generation and the seed need only Postgres: they run while
+        # RabbitMQ is still starting; only the engine needs it.
         _job(ctx, compose, "migrate", config.timeouts.migrate)
+        _job(ctx, compose, "setup", config.timeouts.setup)
         for service in stack.services()[1:]:
             _healthy(ctx, compose, service, getattr(config.timeouts, service))
-        _job(ctx, compose, "setup", config.timeouts.setup)
-        compose.up(ENGINE, no_deps=True)
         with console.phase("engine ready"), _logs_on_failure(compose, ENGINE):
+            compose.up(ENGINE, no_deps=True)
             _wait(ctx, "engine", service_check(compose, ENGINE), config.timeouts.engine)
         stack.dir.mark_applied(digest(read_text(stack.dir.compose_file) or ""))
         stack.record.hatchet_version = config.hatchet_version  # the data is at this version now
@@ -102,12 +121,20 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
     spec = stack.spec
     with console.phase("API ready"), _logs_on_failure(compose, ENGINE):
         _wait(ctx, "API", http_check(ctx.http, f"{spec.server_url}/api/ready"), config.timeouts.api)
-        _wait(ctx, "gRPC port", tcp_check("127.0.0.1", spec.grpc_port), config.timeouts.api)
+        # An advertised stack (maybe on a remote Docker engine) is probed where clients go.
+        grpc_host = "127.0.0.1" if spec.host == "localhost" else spec.host
+        _wait(ctx, "gRPC port", tcp_check(grpc_host, spec.grpc_port), config.timeouts.api)
     with console.phase("token"):
         token, reused = _usable_token(stack, ctx, config.timeouts.bootstrap)
     settings = client_settings(spec.server_url, spec.grpc_address, token, config.namespace)
+    _warn_if_others_could_read(config.env_file, ctx)
     write_env_file(config.env_file, settings)
     _warn_if_not_ignored(config.env_file, ctx)
+    team = None
+    if config.tenants:
+        with console.phase("tenants"):
+            team = reconcile(config, stack, ctx)
+        _warn_if_not_ignored(team.files[0].path, ctx)
     return UpResult(
         stack=config.stack,
         server_url=spec.server_url,
@@ -116,6 +143,7 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
         tenant_id=token.tenant_id,
         token_reused=reused,
         settings=settings,
+        team=team,
     )
 
 
@@ -231,17 +259,20 @@ def _diagnose(config: Config, ctx: Context, exc: HatchetLocalError, logs_dir: Pa
         ctx.console.info(f"full logs of {len(states)} services in {logs_dir}")
 
 
-def _make_secret_files_private(stack: Stack, env_file: Path, ctx: Context) -> None:
-    """A file holding the token or a password that other users may read is made 0600, with
-    a warning (the secret may have been read already); one that cannot be changed stops
-    `up` before it writes the token there again."""
-    for path in (env_file, stack.dir.secrets_file, stack.dir.path / "token.json"):
-        old_mode = make_private(path)
-        if old_mode is not None:
-            ctx.console.warn(
-                f"{path} holds secrets and other users could read it (mode {old_mode:04o}); "
-                f"made it 0600"
-            )
+def _warn_if_others_could_read(path: Path, ctx: Context) -> None:
+    """The settings file is the user's (an editor may well make it 0644) and `up` rewrites
+    it 0600 anyway; a token it held while others could read it may have been read, which the
+    user should hear about. (The state's own secret files are refused instead: hatchet-local
+    always writes them 0600, so a wider mode there was set by someone.)"""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if stat.S_ISREG(mode) and mode & 0o077 and _TOKEN_LINE.search(read_text(path) or ""):
+        ctx.console.warn(
+            f"{path} held a token while other users could read it "
+            f"(mode {stat.S_IMODE(mode):04o}); it is 0600 now, but that token may have been read"
+        )
 
 
 def _warn_if_not_ignored(path: Path, ctx: Context) -> None:

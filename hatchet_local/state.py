@@ -15,26 +15,40 @@ import secrets
 import string
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from hatchet_local.errors import ConfigError
-from hatchet_local.fsutil import atomic_write, ensure_private_dir, read_text
+from hatchet_local.fsutil import atomic_write, check_private, ensure_private_dir, read_text
 
 # The variables the rendered compose file interpolates; they live only in secrets.env.
 SECRET_NAMES = ("HATCHET_POSTGRES_PASSWORD", "HATCHET_RABBITMQ_PASSWORD", "HATCHET_ADMIN_PASSWORD")
 
 
 def state_root(environ: Mapping[str, str] | None = None) -> Path:
+    """The state directory; ConfigError naming where it came from when a file stands there."""
     env = os.environ if environ is None else environ
     if env.get("HATCHET_LOCAL_STATE_DIR"):
-        return Path(env["HATCHET_LOCAL_STATE_DIR"]).expanduser()
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "hatchet-local"
-    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "hatchet-local"
+        source = "environment variable HATCHET_LOCAL_STATE_DIR"
+        try:
+            root = Path(env["HATCHET_LOCAL_STATE_DIR"]).expanduser()
+        except RuntimeError:  # `~someone` with no such user
+            raise ConfigError(
+                f"{source}: no home directory for {env['HATCHET_LOCAL_STATE_DIR']!r}; "
+                f"use an absolute path"
+            ) from None
+    elif sys.platform == "darwin":
+        root = Path.home() / "Library" / "Application Support" / "hatchet-local"
+        source = "the state directory"
+    else:
+        base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        root = Path(base) / "hatchet-local"
+        source = "the state directory"
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{source}: {root} is not a directory; point it at a directory")
+    return root
 
 
 @dataclass
@@ -49,6 +63,10 @@ class StackRecord:
     message_queue: str
     ports: dict[str, int] = field(default_factory=dict)
     expires: str | None = None  # ephemeral stacks: when `prune --expired` may remove them
+    # As the last `up` asked: the host baked into tokens (`--advertise`), and ports bound
+    # beyond loopback (`--advertise` or `--expose`). Other commands follow the stack, not flags.
+    advertise: str | None = None
+    expose: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,22 +113,26 @@ class StackDir:
         if text is None:
             return None
         data = _load_json(self.path / "stack.json", text)
-        try:
-            return StackRecord(**data)
-        except TypeError as exc:
+        problem = _record_problem(data)
+        if problem:
             raise ConfigError(
-                f"{self.path / 'stack.json'}: not a stack record ({exc}); "
-                f"remove the directory to start this stack afresh"
-            ) from exc
+                f"{self.path / 'stack.json'}: not a stack record ({problem}); fix it, or "
+                f"remove the stack with `hatchet-local destroy --stack {self.name}`"
+            )
+        return StackRecord(**data)
 
     def save(self, record: StackRecord) -> None:
         ensure_private_dir(self.path)
         atomic_write(self.path / "stack.json", json.dumps(asdict(record), indent=2) + "\n")
 
     def secrets(self) -> dict[str, str]:
-        """The stack's passwords, generated on first use and never changed afterwards."""
+        """The stack's passwords, generated on first use and never changed afterwards.
+        A secrets or token file that others may read, or a line that is not one of our
+        passwords, is refused (regenerating would lock the stack out of its own data)."""
+        check_private(self.secrets_file)
+        check_private(self.path / "token.json")
         ensure_private_dir(self.path)
-        current = _parse_env(read_text(self.secrets_file) or "")
+        current = _parse_secrets(self.secrets_file, read_text(self.secrets_file) or "")
         missing = [name for name in SECRET_NAMES if not current.get(name)]
         if missing:
             current.update({name: generate_password() for name in missing})
@@ -125,21 +147,27 @@ class StackDir:
 
     def forget_token(self) -> None:
         """The token and the record of what ran go with the data they belonged to."""
-        (self.path / "token.json").unlink(missing_ok=True)
-        (self.path / "applied").unlink(missing_ok=True)
+        for name in ("token.json", "applied", "tenants.json", "users.json"):
+            (self.path / name).unlink(missing_ok=True)
 
     def mark_applied(self, compose_digest: str) -> None:
         atomic_write(self.path / "applied", compose_digest + "\n")
 
     def load_token(self) -> Token | None:
         path = self.path / "token.json"
+        check_private(path)
         text = read_text(path)
         if text is None:
             return None
         try:
-            return Token(**_load_json(path, text))
-        except (ConfigError, TypeError):
+            data = _load_json(path, text)
+        except ConfigError:
             return None  # an unreadable token is re-minted, never trusted
+        if set(data) != {f.name for f in fields(Token)} or not all(
+            isinstance(value, str) and value for value in data.values()
+        ):
+            return None
+        return Token(**data)
 
     def save_token(self, token: Token) -> None:
         ensure_private_dir(self.path)
@@ -178,10 +206,51 @@ def _load_json(path: Path, text: str) -> dict[str, Any]:
     return data
 
 
-def _parse_env(text: str) -> dict[str, str]:
+def _parse_secrets(path: Path, text: str) -> dict[str, str]:
+    """NAME=value lines of our secrets; comments and blank lines pass, anything else is an
+    error naming the line (an empty value counts as missing and is generated)."""
     values: dict[str, str] = {}
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
         key, sep, value = line.partition("=")
-        if sep and not key.lstrip().startswith("#"):
-            values[key.strip()] = value.strip()
+        if not sep or key.strip() not in SECRET_NAMES:
+            raise ConfigError(
+                f"{path}: line {number}: expected NAME=password with NAME one of "
+                f"{', '.join(SECRET_NAMES)}; fix the line (the stack's data needs these "
+                f"passwords)"
+            )
+        values[key.strip()] = value.strip()
     return values
+
+
+_RECORD_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "directory": (str,),
+    "created": (str,),
+    "tool_version": (str,),
+    "hatchet_version": (str,),
+    "message_queue": (str,),
+    "ports": (dict,),
+    "expires": (str, type(None)),
+    "advertise": (str, type(None)),
+    "expose": (bool,),
+}
+
+
+def _record_problem(data: dict[str, Any]) -> str:
+    """What makes `data` not a StackRecord, in words; "" when it is one."""
+    optional = {f.name for f in fields(StackRecord) if f.default is not MISSING}
+    optional |= {f.name for f in fields(StackRecord) if f.default_factory is not MISSING}
+    missing = [key for key in _RECORD_TYPES if key not in data and key not in optional]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    for key, value in data.items():
+        if key not in _RECORD_TYPES:
+            return f"unknown key {key!r}"
+        if not isinstance(value, _RECORD_TYPES[key]):
+            return f"{key}: got {json.dumps(value)[:40]}"
+    for key, port in data.get("ports", {}).items():
+        if key not in ("dashboard", "grpc") or type(port) is not int or not 0 < port < 65536:
+            return f"ports.{key}: got {json.dumps(port)[:40]}"
+    return ""

@@ -2,6 +2,11 @@
 
     python sdk_probe.py worker NAME        # register task NAME and serve it (blocks)
     python sdk_probe.py run NAME MESSAGE   # run task NAME once, print its JSON result
+    python sdk_probe.py trigger NAME       # try to start task NAME (no wait for a worker),
+                                           # print {"ok": bool, "error": str}
+    python sdk_probe.py on-event NAME EVENT FILE   # serve workflow NAME triggered by EVENT;
+                                           # each run appends its input as a line to FILE
+    python sdk_probe.py push EVENT MESSAGE  # push EVENT once
 
 The client takes every setting from its environment or from the env files the SDK
 loads by itself (`.env.hatchet` in the working directory among them), so a test
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from hatchet_sdk import Context, Hatchet
@@ -41,9 +47,38 @@ def wait_until_registered(hatchet: Hatchet, name: str, timeout: float = 90) -> N
         time.sleep(0.5)
 
 
+def on_event(hatchet: Hatchet, name: str, event: str, path: str) -> int:
+    @hatchet.task(name=name, on_events=[event], input_validator=ProbeInput)
+    def record(input: ProbeInput, ctx: Context) -> dict[str, str]:
+        line = json.dumps({"message": input.message, "namespace": hatchet.namespace})
+        with Path(path).open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
+        return {"recorded": input.message}
+
+    hatchet.worker(f"{name}-worker", slots=2, workflows=[record]).start()
+    return 0
+
+
+def trigger(hatchet: Hatchet, name: str) -> int:
+    try:
+        declare(hatchet, name).run_no_wait(ProbeInput(message="trigger"))
+    except Exception as exc:
+        print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}))
+        return 0
+    print(json.dumps({"ok": True, "error": ""}))
+    return 0
+
+
 def main() -> int:
     mode, name = sys.argv[1], sys.argv[2]
     hatchet = Hatchet()
+    if mode == "on-event":
+        return on_event(hatchet, name, sys.argv[3], sys.argv[4])
+    if mode == "push":
+        hatchet.event.push(name, {"message": sys.argv[3]})
+        return 0
+    if mode == "trigger":
+        return trigger(hatchet, name)
     task = declare(hatchet, name)
     if mode == "worker":
         hatchet.worker(f"{name}-worker", slots=2, workflows=[task]).start()

@@ -282,12 +282,14 @@ def test_the_default_admin_password_is_replaced(shared_stack: Project) -> None:
     assert login(status["dashboard_url"], generated) == 200
 
 
-def test_up_makes_a_world_readable_env_file_private(scanned: Scanned) -> None:
+def test_up_warns_about_a_token_others_could_read_and_makes_it_private(scanned: Scanned) -> None:
     project = scanned.run.project
     env_file = project.dir / ".env.hatchet"
     env_file.chmod(0o644)
     up = project.hl("up")
-    assert f"{env_file} holds secrets and other users could read it (mode 0644)" in up.stderr
+    assert (
+        f"warning: {env_file} held a token while other users could read it (mode 0644)"
+    ) in up.stderr
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -174,6 +175,8 @@ class FakeHatchet:
     def __post_init__(self) -> None:
         r = self.runner
         r.on("docker", "version", "--format", stdout="27.3.1\n")
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        r.on("docker", "info", "--format", stdout=f"{8 * 1024**3} {now}\n")  # a fine machine
         r.on("version", "--short", stdout="2.29.7\n")
         r.on("--no-such-flag", returncode=1, stderr="unknown flag: --no-such-flag\n")
         r.on_call("docker", "image", "inspect", handler=self._image_inspect)
@@ -183,6 +186,7 @@ class FakeHatchet:
             r.on(*listing)  # no labelled objects: nothing expired to reap
         r.on("pull", "--quiet")
         r.on_call("ps", "--all", "--format", "json", handler=self._ps)
+        r.on_call("docker", "inspect", "--type", "container", handler=self._inspect)
         r.on_call("up", "--detach", handler=self._up)
         r.on_call("run", "--rm", handler=self._run_job)
         r.on_call(*TOKEN_CREATE, handler=self._token_create)
@@ -202,6 +206,18 @@ class FakeHatchet:
             if len(states) > 1:
                 states.pop(0)
         return reply(call, stdout=ps_json(current, call.option("--project-name")))
+
+    def _inspect(self, call: Call) -> Result:
+        """`docker inspect` of one service's container: its Row, walked like `ps` walks."""
+        name = call.argv[-1]
+        service = next((s for s in self.services if name.endswith(f"-{s}-1")), None)
+        if service is None:
+            return reply(call, 1, stderr=f"Error: No such container: {name}\n")
+        states = self.services[service]
+        row = states.pop(0) if len(states) > 1 else states[0]
+        health = {"Health": {"Status": row.health}} if row.health else {}
+        state = {"Status": row.state, "ExitCode": row.exit_code, **health}
+        return reply(call, stdout=json.dumps(state) + "\n")
 
     def _up(self, call: Call) -> Result:
         after = call.argv[call.argv.index("up") + 1 :]

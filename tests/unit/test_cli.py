@@ -128,7 +128,7 @@ def test_version_as_a_process(tmp_path: Path, state_dir: Path) -> None:
     ("args", "choices"),
     [
         (["status", "--output", "yaml"], "text, json"),
-        (["env", "-o", "yaml"], "dotenv, shell, json"),
+        (["env", "-o", "yaml"], "dotenv, shell, json, github"),
     ],
 )
 def test_bad_output_value_in_process(
@@ -216,7 +216,9 @@ def test_up_json_masks_the_token_unless_revealed(
     assert data["settings"]["HATCHET_CLIENT_TOKEN"] == "********"
     assert TOKEN_1 not in result.output
 
-    revealed = json.loads(CliRunner().invoke(cli.app, ["up", "-o", "json", "--reveal"]).stdout)
+    second = CliRunner().invoke(cli.app, ["up", "-o", "json", "--reveal"])
+    assert second.exit_code == 0, second.output
+    revealed = json.loads(second.stdout)
     assert revealed["settings"]["HATCHET_CLIENT_TOKEN"] == TOKEN_1
     assert revealed["token_reused"] is True
 
@@ -246,6 +248,21 @@ def test_env_prints_masked_settings_after_up(
     assert TOKEN_1 not in masked.stdout
     shell = CliRunner().invoke(cli.app, ["env", "-o", "shell", "--reveal"])
     assert f"export HATCHET_CLIENT_TOKEN={TOKEN_1}\n" in shell.stdout
+
+
+def test_env_github_masks_the_token_first_and_writes_github_env(
+    project: Path, fake_world: tuple[FakeRunner, FakeHatchet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert CliRunner().invoke(cli.app, ["up"]).exit_code == 0
+    github_env, github_output = project / "github.env", project / "github.out"
+    monkeypatch.setenv("GITHUB_ENV", str(github_env))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(github_output))
+    result = CliRunner().invoke(cli.app, ["env", "-o", "github", "--namespace", "dev-ci"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == f"::add-mask::{TOKEN_1}"
+    assert result.stdout.count(TOKEN_1) == 1
+    assert f"HATCHET_CLIENT_TOKEN={TOKEN_1}\n" in github_env.read_text()
+    assert "HATCHET_CLIENT_NAMESPACE=dev-ci\n" in github_env.read_text()
 
 
 # --- main(): errors become exit codes -------------------------------------------------------
@@ -312,3 +329,31 @@ def test_ctrl_c_says_how_to_finish(
     monkeypatch.setattr(cli, "_context", signalling_context)
     assert main_exit(monkeypatch, "status") == 130
     assert capsys.readouterr().err == "interrupted; run the same command again to finish\n"
+
+
+# --- usage errors are one line too -------------------------------------------------------------
+
+
+def test_a_usage_error_is_one_line_pointing_at_help(tmp_path: Path, state_dir: Path) -> None:
+    process = run_main("up", "--grpc-port", "x", cwd=tmp_path, state_dir=state_dir)
+    assert process.returncode == 2
+    assert process.stdout == ""
+    assert process.stderr.count("\n") == 1
+    assert process.stderr.startswith("error: Invalid value for '--grpc-port'")
+    assert process.stderr.endswith(" up --help`)\n")  # the program name is -c here
+
+
+@pytest.mark.parametrize("args", [[], ["images"]], ids=["bare", "bare-group"])
+def test_a_bare_command_prints_its_help_not_an_error(
+    tmp_path: Path, state_dir: Path, args: list[str]
+) -> None:
+    process = run_main(*args, cwd=tmp_path, state_dir=state_dir)
+    assert process.returncode == 2
+    assert "Usage:" in process.stdout + process.stderr
+    assert "error:" not in process.stdout + process.stderr
+
+
+def test_help_exits_0(tmp_path: Path, state_dir: Path) -> None:
+    process = run_main("up", "--help", cwd=tmp_path, state_dir=state_dir)
+    assert (process.returncode, process.stderr) == (0, "")
+    assert "Usage:" in process.stdout

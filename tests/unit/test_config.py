@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -549,7 +550,8 @@ BAD_FILE_SHAPES = [
     (
         "colour: red\n",
         "colour: unknown key; use one of: stack, hatchet_version, profile, message_queue,"
-        " dashboard, registry, pull_policy, env_file, namespace, images, ports, timeouts",
+        " dashboard, registry, pull_policy, env_file, namespace, tenants, advertise, expose,"
+        " images, ports, timeouts",
     ),
     (
         "ports.dashboard: 7077\n",
@@ -581,14 +583,13 @@ def test_bad_file_shape_names_file_and_key(tmp_path: Path, text: str, message: s
     assert tree(tmp_path) == before
 
 
-def test_undecodable_file_is_invalid_yaml(tmp_path: Path) -> None:
+def test_undecodable_file_names_the_byte(tmp_path: Path) -> None:
     path = tmp_path / "hatchet-local.yaml"
     path.write_bytes(b"stack: \xff\xfe\n")
 
     message = config_error(tmp_path)
 
-    assert message.startswith(f"{path}: invalid YAML (unacceptable character")
-    assert message.endswith("; fix the syntax")
+    assert message == f"{path}: not UTF-8 text (byte 0xff at offset 7); save it as UTF-8"
 
 
 def test_env_file_that_is_a_directory(tmp_path: Path) -> None:
@@ -777,3 +778,70 @@ def test_the_ci_profile_changes_defaults_only(tmp_path: Path) -> None:
     (tmp_path / "hatchet-local.yaml").write_text("profile: ci\nmessage_queue: rabbitmq\n")
     explicit = load(tmp_path, environ={"HATCHET_LOCAL_DASHBOARD": "true"})
     assert (explicit.message_queue, explicit.dashboard) == ("rabbitmq", True)
+
+
+# --- bad input found by tests/test_bad_input.py ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line"),
+    [
+        ("stack: a\nstack: b\n", "stack", 2),
+        ("ports:\n  grpc: 9001\n  grpc: 9002\n", "grpc", 3),
+        ("images: {postgres: 'a:1', postgres: 'b:2'}\n", "postgres", 1),
+    ],
+)
+def test_a_key_given_twice_is_refused(tmp_path: Path, text: str, key: str, line: int) -> None:
+    path = write_config(tmp_path, text)
+    assert config_error(tmp_path) == (
+        f"{path}: line {line}: invalid YAML (duplicate key {key!r}); fix the syntax"
+    )
+
+
+def test_a_merge_key_may_be_overridden(tmp_path: Path) -> None:
+    # `<<` merges a mapping whose keys the explicit ones override: not a duplicate.
+    text = "timeouts: &t {api: 5}\nports:\n  <<: {grpc: 9001, dashboard: 9002}\n  grpc: 9003\n"
+    write_config(tmp_path, text)
+    assert load(tmp_path).ports == Ports(dashboard=9002, grpc=9003)
+
+
+def test_a_dangling_symlink_is_not_taken_for_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "hatchet-local.yaml"
+    path.symlink_to(tmp_path / "elsewhere.yaml")
+    assert config_error(tmp_path) == (
+        f"{path}: a symlink to {tmp_path / 'elsewhere.yaml'}, which does not exist; "
+        "fix the link or remove it"
+    )
+
+
+def test_a_fifo_is_refused_without_reading_it(tmp_path: Path) -> None:
+    path = tmp_path / "hatchet-local.yaml"
+    os.mkfifo(path)  # reading it would block until a writer came
+    assert config_error(tmp_path) == f"{path}: not a regular file, expected a YAML config file"
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "postgres",
+        "postgres:15.6",
+        "rabbitmq:3-management",
+        "hatchet-local-rig/hatchet-lite:v0.101.27",
+        "ghcr.io/hatchet-dev/hatchet/hatchet-lite:v0.101.27",
+        "localhost:5000/lite@sha256:abc123",
+        "registry.example.com:443/a/b_c/d__e/f-g:Tag_1.2-rc",
+        "my/lite:dev@sha256:0123456789abcdef",
+    ],
+)
+def test_image_references_docker_accepts(tmp_path: Path, ref: str) -> None:
+    write_config(tmp_path, f"images: {{postgres: '{ref}'}}\n")
+    assert load(tmp_path).image("postgres") == ref
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["a//b", "UP/x:1", "x:", "x:-tag", "-x", "x/", "host:port/x", "a_/b", "x@sha256:", "x y"],
+)
+def test_image_references_docker_refuses(tmp_path: Path, ref: str) -> None:
+    path = write_config(tmp_path, f"images: {{postgres: '{ref}'}}\n")
+    assert config_error(tmp_path) == (f"{path}: images.postgres: expected {IMAGE}, got {ref!r}")

@@ -9,8 +9,13 @@ from pathlib import Path
 import pytest
 
 from hatchet_local.config import load_config
-from hatchet_local.doctor import diagnose
+from hatchet_local.doctor import diagnose, preflight
 from tests.unit.fakes import FakeRunner
+
+
+def engine_info(memory: int, now: datetime) -> str:
+    """`docker info --format '{{.MemTotal}} {{.SystemTime}}'`"""
+    return f"{memory} {now.isoformat().replace('+00:00', 'Z')}\n"
 
 
 def healthy_docker(now: datetime) -> FakeRunner:
@@ -20,9 +25,7 @@ def healthy_docker(now: datetime) -> FakeRunner:
     runner.on("docker", "context", "show", stdout="orbstack\n")
     runner.on("version", "--short", stdout="2.29.7\n")
     runner.on("--no-such-flag", returncode=1)
-    runner.on("docker", "info", "--format", "{{.MemTotal}}", stdout=f"{8 * 1024**3}\n")
-    runner.on("docker", "info", "--format", "{{.SystemTime}}",
-              stdout=now.isoformat().replace("+00:00", "Z") + "\n")  # fmt: skip
+    runner.on("docker", "info", "--format", stdout=engine_info(8 * 1024**3, now))
     runner.on("docker", "image", "inspect", stdout="sha256:1\n")
     return runner
 
@@ -63,10 +66,21 @@ def test_missing_images_fail_only_when_they_cannot_be_pulled(tmp_path: Path) -> 
 
 
 def test_small_memory_and_a_skewed_clock_warn(tmp_path: Path) -> None:
-    runner = healthy_docker(datetime.now(UTC) - timedelta(minutes=5))
-    runner.on("docker", "info", "--format", "{{.MemTotal}}", stdout=f"{1024**3}\n")
+    skewed = datetime.now(UTC) - timedelta(minutes=5)
+    runner = healthy_docker(skewed)
+    runner.on("docker", "info", "--format", stdout=engine_info(1024**3, skewed))
     found = statuses(tmp_path, runner)
     assert (found["memory"], found["clock"]) == ("warn", "warn")
+
+
+def test_preflight_reports_only_what_is_not_a_pass(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    assert preflight(healthy_docker(now), tmp_path) == []
+    runner = healthy_docker(now)
+    runner.on("docker", "info", "--format", stdout=engine_info(1024**3, now))
+    (finding,) = preflight(runner, tmp_path)
+    assert (finding.check, finding.status) == ("memory", "warn")
+    assert finding.fix == "give Docker at least 2 GiB for a stack"
 
 
 def test_a_configured_port_held_by_a_process_fails(tmp_path: Path) -> None:

@@ -73,8 +73,12 @@ def test_rabbitmq_queue_services_and_url() -> None:
             "amqp://hatchet:${HATCHET_RABBITMQ_PASSWORD:?set HATCHET_RABBITMQ_PASSWORD}"
             "@rabbitmq:5672/"
         )
+    # Config generation needs only the database; the engine needs RabbitMQ.
     assert data["services"]["setup"]["depends_on"] == {
         "migrate": {"condition": "service_completed_successfully"},
+    }
+    assert data["services"]["hatchet-lite"]["depends_on"] == {
+        "setup": {"condition": "service_completed_successfully"},
         "rabbitmq": {"condition": "service_healthy"},
     }
 
@@ -158,7 +162,7 @@ def test_one_shot_jobs_migrate_and_setup() -> None:
         assert "restart" not in job  # a job that restarts never completes
         assert job["image"] == IMAGES["hatchet-lite"]
     assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
-    assert engine["depends_on"] == {"setup": {"condition": "service_completed_successfully"}}
+    assert engine["depends_on"]["setup"] == {"condition": "service_completed_successfully"}
     assert "hatchet_config:/config" in setup["volumes"]
     assert "hatchet_config:/config" in engine["volumes"]
 

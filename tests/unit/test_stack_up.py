@@ -49,6 +49,7 @@ from tests.unit.fakes import (
 )
 
 LITE_IMAGE = DEFAULT_IMAGES["hatchet-lite"]
+INSPECT = "docker inspect --type container --format {{json .State}}"
 TOKEN_1 = "eyJhbGciOiJFUzI1NiJ9.token-1.signature"
 TOKEN_2 = "eyJhbGciOiJFUzI1NiJ9.token-2.signature"
 
@@ -194,22 +195,23 @@ def test_up_starts_waits_mints_and_writes_the_settings(
     )
     assert actions(world.runner.calls) == [
         "docker version --format {{.Server.Version}}",
+        "docker info --format {{.MemTotal}} {{.SystemTime}}",  # preflight
+        "docker compose version --short",
+        "docker compose --no-such-flag",
         f"docker ps --all {reap}",
         f"docker volume ls {reap}",
         f"docker network ls {reap}",
-        "docker compose version --short",
-        "docker compose --no-such-flag",
         "compose ps --all --format json",
         "docker image inspect --format {{.Id}} postgres:15.6",
         "docker image inspect --format {{.Id}} rabbitmq:3-management",
         f"docker image inspect --format {{{{.Id}}}} {LITE_IMAGE}",
         "compose up --detach --remove-orphans postgres rabbitmq",
-        "compose ps --all --format json",  # postgres healthy
+        f"{INSPECT} unit-postgres-1",  # healthy
         "compose run --rm --no-deps -T migrate",  # while RabbitMQ starts
-        "compose ps --all --format json",  # rabbitmq healthy
-        "compose run --rm --no-deps -T setup",
+        "compose run --rm --no-deps -T setup",  # still while RabbitMQ starts
+        f"{INSPECT} unit-rabbitmq-1",  # healthy
         "compose up --detach --remove-orphans --no-deps hatchet-lite",
-        "compose ps --all --format json",
+        f"{INSPECT} unit-hatchet-lite-1",
         TOKEN_CREATE_LINE,
         f"git -C {world.project} check-ignore -q .env.hatchet",
     ]
@@ -435,9 +437,9 @@ def test_postgres_exits(world: World) -> None:
 
 
 def test_rabbitmq_turns_unhealthy_after_starting(world: World) -> None:
-    # Every `ps` moves each started service on by one row; the wait for postgres takes one.
+    # Every inspect of rabbitmq's container moves it on by one row.
     starting, unhealthy = Row("running", "starting"), Row("running", "unhealthy")
-    world.hatchet.starts["rabbitmq"] = [starting] * 4 + [unhealthy]
+    world.hatchet.starts["rabbitmq"] = [starting] * 3 + [unhealthy]
     world.hatchet.logs["rabbitmq"] = "rabbitmq-1  | boot failed\n"
     error = world.up_error()
     assert type(error) is ServiceUnhealthy
@@ -626,3 +628,29 @@ def test_moving_a_running_stack_to_a_taken_port_is_port_in_use(
         outcome = exc
     assert isinstance(outcome, PortInUse), "up went ahead though another program holds the port"
     assert not [line for line in actions(world.runner.calls) if line.startswith("compose up")]
+
+
+def test_up_warns_about_a_small_engine_before_it_starts(world: World) -> None:
+    world.runner.on("docker", "info", "--format", stdout=f"{1024**3} 2026-01-01T00:00:00Z\n")
+    world.up()
+    console = world.console()
+    assert "memory: 1.0 GiB for the engine; give Docker at least 2 GiB for a stack" in console
+    assert "clock: engine and host clocks differ by" in console
+    assert console.index("memory:") < console.index("postgres healthy")
+
+
+def test_advertised_stack_binds_beyond_loopback_and_is_probed_by_its_host(world: World) -> None:
+    result = world.up(HATCHET_LOCAL_ADVERTISE="devbox.lan")
+    grpc = world.ports()["grpc"]
+    assert result.server_url.startswith("http://devbox.lan:")
+    assert result.grpc_address == f"devbox.lan:{grpc}"
+    assert world.grpc_probes == [("devbox.lan", grpc)]
+    assert f'"0.0.0.0:{grpc}:7077"' in world.compose_file()
+    assert world.stack_dir.load().advertise == "devbox.lan"  # type: ignore[union-attr]
+    # Without it, the next `up` returns the stack to loopback (a changed compose file).
+    world.next_process()
+    world.grpc_probes.clear()
+    result = world.up()
+    assert result.server_url.startswith("http://localhost:")
+    assert f'"127.0.0.1:{grpc}:7077"' in world.compose_file()
+    assert world.grpc_probes == [("127.0.0.1", grpc)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import stat
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from hatchet_local import state
 from hatchet_local.errors import ConfigError
 from hatchet_local.state import (
     SECRET_NAMES,
@@ -96,6 +98,7 @@ def test_a_missing_secret_is_added_and_existing_ones_are_kept(tmp_path: Path) ->
     stack.secrets_file.write_text(
         "# mine\nHATCHET_POSTGRES_PASSWORD=KeepMe1234567\nHATCHET_ADMIN_PASSWORD=\n"
     )
+    stack.secrets_file.chmod(0o600)
     values = stack.secrets()
     assert values["HATCHET_POSTGRES_PASSWORD"] == "KeepMe1234567"
     assert is_valid_password(values["HATCHET_RABBITMQ_PASSWORD"])
@@ -147,6 +150,7 @@ def test_token_file_with_other_fields_is_not_trusted(tmp_path: Path) -> None:
     stack = StackDir(tmp_path, "unit")
     stack.path.mkdir(parents=True)
     (stack.path / "token.json").write_text(json.dumps({"token": "eyJ.a.b"}))
+    (stack.path / "token.json").chmod(0o600)
     assert stack.load_token() is None
 
 
@@ -226,9 +230,97 @@ def test_state_root_reads_os_environ_by_default(
     assert state_root() == tmp_path / "from-env"
 
 
-@pytest.mark.parametrize("text", ["{", "[]", '{"token": "eyJ"}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{",
+        "[]",
+        '{"token": "eyJ"}',
+        '{"token": 5, "tenant_id": "t", "server_url": "http://localhost:1"}',
+        '{"token": "eyJ", "tenant_id": [], "server_url": "http://localhost:1"}',
+        '{"token": "", "tenant_id": "t", "server_url": "http://localhost:1"}',
+    ],
+)
 def test_an_unreadable_token_file_is_not_trusted(tmp_path: Path, text: str) -> None:
     stack = StackDir(tmp_path, "demo")
     stack.path.mkdir(parents=True)
     (stack.path / "token.json").write_text(text)
+    (stack.path / "token.json").chmod(0o600)
     assert stack.load_token() is None
+
+
+@pytest.mark.parametrize("name", ["token.json", "secrets.env"])
+def test_a_secret_file_others_may_read_is_refused_and_left_alone(tmp_path: Path, name: str) -> None:
+    stack = StackDir(tmp_path, "demo")
+    stack.secrets()
+    stack.save_token(Token(token="eyJ.a.b", tenant_id="t", server_url="http://localhost:1"))
+    path = stack.path / name
+    before = path.read_bytes()
+    path.chmod(0o644)
+    # `up`, `status` and `down` read the secrets first; `env` reads only the token.
+    readers = [stack.secrets, *([stack.load_token] if name == "token.json" else [])]
+    for read in readers:
+        with pytest.raises(ConfigError) as info:
+            read()
+        assert info.value.message == (
+            f"{path}: holds secrets but others may read it (mode 0644); run `chmod 600 {path}`"
+        )
+    assert (path.read_bytes(), mode(path)) == (before, 0o644)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [("garbage\n", 1), ("# ok\n\nHATCHET_POSTGRES_PASSWORD=x\nPOSTGRES=y\n", 4)],
+)
+def test_a_secrets_file_with_a_foreign_line_is_refused_not_regenerated(
+    tmp_path: Path, text: str, line: int
+) -> None:
+    stack = StackDir(tmp_path, "demo")
+    stack.path.mkdir(parents=True)
+    stack.secrets_file.write_text(text)
+    stack.secrets_file.chmod(0o600)
+    with pytest.raises(ConfigError, match=f"secrets.env: line {line}: expected NAME=password"):
+        stack.secrets()
+    assert stack.secrets_file.read_text() == text
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"ports": "lots"}, 'ports: got "lots"'),
+        ({"ports": {"grpc": "x"}}, 'ports.grpc: got "x"'),
+        ({"ports": {"grpc": True}}, "ports.grpc: got true"),
+        ({"ports": {"grpc": 70000}}, "ports.grpc: got 70000"),
+        ({"ports": {"web": 8080}}, "ports.web: got 8080"),
+        ({"message_queue": 5}, "message_queue: got 5"),
+        ({"hatchet_version": None}, "hatchet_version: got null"),
+        ({"expires": 3}, "expires: got 3"),
+    ],
+)
+def test_a_record_with_wrong_types_is_refused(
+    tmp_path: Path, change: dict[str, object], problem: str
+) -> None:
+    stack = StackDir(tmp_path, "unit")
+    stack.save(record(dashboard=18080, grpc=17077))
+    data = json.loads((stack.path / "stack.json").read_text()) | change
+    (stack.path / "stack.json").write_text(json.dumps(data))
+    with pytest.raises(ConfigError) as info:
+        stack.load()
+    assert f"not a stack record ({problem})" in info.value.message
+    assert "`hatchet-local destroy --stack unit`" in info.value.message
+
+
+def test_a_state_root_that_is_a_file_names_the_variable(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError) as info:
+        state_root({"HATCHET_LOCAL_STATE_DIR": str(tmp_path / "file")})
+    assert info.value.message == (
+        f"environment variable HATCHET_LOCAL_STATE_DIR: {tmp_path / 'file'} is not a directory; "
+        "point it at a directory"
+    )
+
+
+def test_every_stack_record_field_is_validated_when_read() -> None:
+    # A field added to StackRecord but not to the reader's table would make every record
+    # written with it unreadable ("unknown key").
+    assert {f.name for f in dataclasses.fields(state.StackRecord)} == set(state._RECORD_TYPES)

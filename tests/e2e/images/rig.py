@@ -4,6 +4,7 @@
     python tests/e2e/images/rig.py build     # build what is missing or out of date
     python tests/e2e/images/rig.py check     # exit 1 (naming the image) if one is missing
     python tests/e2e/images/rig.py config    # the hatchet-local.yaml lines that select the rig
+    python tests/e2e/images/rig.py hatchet-cli  # build Hatchet's own CLI; print its path
 
 Every image carries the label ``io.hatchet-local.rig.recipe``: a hash of what it
 is made from (recipe files, inputs, parent image id). An image whose label
@@ -59,6 +60,12 @@ CONFIG_KEYS = ("postgres", "rabbitmq", "hatchet-lite")
 # better-emitter 4.0.1, a direct dependency of the dashboard, is no longer served by
 # the npm registry; 3.0.0 has the same call shape for the way the dashboard uses it.
 FRONTEND_PINS = {"better-emitter": ("^4.0.1", "3.0.0")}
+
+# Hatchet's own CLI (cmd/hatchet-cli), built for the benchmark only. Its `quickstart`
+# command imports github.com/hatchet-dev/hatchet-quickstarts, which the Go module proxy does
+# not serve (403); an overlay replaces that one file with an empty one, dropping only that
+# command. `hatchet server start` is untouched.
+CLI_OVERLAY = {"cmd/hatchet-cli/cli/quickstart.go": "package cli\n"}
 
 CACHE = Path(os.environ.get("HATCHET_RIG_CACHE", Path.home() / ".cache" / PREFIX))
 LOGS = CACHE / "logs"
@@ -279,6 +286,36 @@ def build_binaries(src: Path) -> Path:
     return out
 
 
+def build_hatchet_cli(src: Path) -> Path:
+    """Hatchet's CLI from the same module version, for `bench/run.py`; cached like the rest."""
+    out = CACHE / "bin" / HATCHET_VERSION / "hatchet"
+    go_version = run("hatchet-cli", ["go", "env", "GOVERSION"]).strip()
+    ldflags = f"-s -w -X main.Version={HATCHET_VERSION}"
+    recipe = digest([HATCHET_VERSION, go_version, ldflags, json.dumps(CLI_OVERLAY)])
+    stamp = out.with_name(".hatchet-cli.recipe")
+    if stamp_matches(stamp, recipe) and out.is_file():
+        return out
+    say("hatchet-cli", f"go build ./cmd/hatchet-cli ({go_version})")
+    overlay_dir = CACHE / "hatchet-cli-overlay"
+    overlay_dir.mkdir(parents=True, exist_ok=True)
+    replace = {}
+    for number, (path, text) in enumerate(CLI_OVERLAY.items()):
+        (overlay_dir / f"{number}.go").write_text(text)
+        replace[str(src / path)] = str(overlay_dir / f"{number}.go")
+    overlay = overlay_dir / "overlay.json"
+    overlay.write_text(json.dumps({"Replace": replace}))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run(
+        "hatchet-cli",
+        ["go", "build", f"-overlay={overlay}", "-trimpath", "-ldflags", ldflags, "-o", str(out),
+         "./cmd/hatchet-cli"],
+        cwd=src,
+        env={"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"},
+    )  # fmt: skip
+    stamp.write_text(recipe)
+    return out
+
+
 def build_frontend(src: Path) -> Path:
     app = src / "frontend" / "app"
     out = CACHE / "frontend" / HATCHET_VERSION
@@ -398,10 +435,17 @@ def check() -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["build", "check", "config"])
+    parser.add_argument("command", choices=["build", "check", "config", "hatchet-cli"])
     args = parser.parse_args()
     if args.command == "config":
         print(config_text(), end="")
+        return 0
+    if args.command == "hatchet-cli":
+        try:
+            print(build_hatchet_cli(module_source()))
+        except RigError as exc:
+            print(f"hatchet-cli build failed: {exc}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "check":
         missing = check()
