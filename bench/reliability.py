@@ -62,6 +62,9 @@ class Outcome:
     passed: int = 0
     failed: list[str] = field(default_factory=list)
     skipped: int = 0
+    # The table's cases: parametrized tests (one per row of CASES or FAULTS).
+    cases: int = 0
+    cases_passed: int = 0
     seconds: float = 0.0
     exit_code: int | None = None
 
@@ -82,6 +85,9 @@ def parse_junit(text: str) -> Outcome:
                 outcome.failed.append(name)
             else:
                 outcome.passed += 1
+            if "[" in name:
+                outcome.cases += 1
+                outcome.cases_passed += name not in outcome.failed and case.find("skipped") is None
     return outcome
 
 
@@ -128,7 +134,14 @@ def cell(outcome: Outcome, group: Group) -> str:
         return "not run"
     if not outcome.present:
         return "not present"
-    text = f"{outcome.tests} {group.unit} tried, {outcome.passed} {group.passed_word}"
+    if group.key in ("bad_input", "faults") and outcome.cases:
+        text = f"{outcome.cases} {group.unit} tried, {outcome.cases_passed} {group.passed_word}"
+        others = outcome.tests - outcome.cases
+        if others:
+            passed = outcome.passed - outcome.cases_passed
+            text += f" (+{others} other test{'s' * (others > 1)}, {passed} passed)"
+    else:
+        text = f"{outcome.tests} {group.unit} tried, {outcome.passed} {group.passed_word}"
     if outcome.skipped:
         text += f", {outcome.skipped} skipped"
     return text

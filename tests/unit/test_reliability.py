@@ -42,6 +42,7 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 def test_parse_junit_counts_passes_failures_errors_and_skips() -> None:
     outcome = reliability.parse_junit(JUNIT)
     assert (outcome.present, outcome.tests, outcome.passed, outcome.skipped) == (True, 5, 2, 1)
+    assert (outcome.cases, outcome.cases_passed) == (5, 2)
     assert outcome.failed == [
         "tests.test_bad_input::test_case[env]",
         "tests.test_bad_input::test_case[state]",
@@ -52,7 +53,15 @@ def test_parse_junit_counts_passes_failures_errors_and_skips() -> None:
 def test_parse_junit_reads_a_bare_testsuite_root() -> None:
     bare = '<testsuite tests="1" time="1"><testcase classname="a" name="b"/></testsuite>'
     outcome = reliability.parse_junit(bare)
-    assert (outcome.tests, outcome.passed, outcome.failed) == (1, 1, [])
+    assert (outcome.tests, outcome.passed, outcome.failed, outcome.cases) == (1, 1, [], 0)
+
+
+def test_cases_are_the_parametrized_tests_and_the_others_are_named_apart() -> None:
+    report = JUNIT.replace('name="test_case[docker]" time="0.0">\n  <skipped message="no"/>',
+                           'name="test_matrix_is_big_enough" time="0.0">')  # fmt: skip
+    outcome = reliability.parse_junit(report)
+    group = reliability.GROUPS[0]
+    assert reliability.cell(outcome, group) == "4 cases tried, 2 passed (+1 other test, 1 passed)"
 
 
 def test_a_missing_group_reads_not_present_and_the_table_says_so(tmp_path: Path) -> None:
