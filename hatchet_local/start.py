@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,6 +56,8 @@ class UpResult:
 
 
 # --- up ------------------------------------------------------------------------------------
+
+_TOKEN_LINE = re.compile(r"^\s*(?:export\s+)?HATCHET_CLIENT_TOKEN\s*=", re.MULTILINE)
 
 
 def up(
@@ -126,6 +130,7 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
     with console.phase("token"):
         token, reused = _usable_token(stack, ctx, config.timeouts.bootstrap)
     settings = client_settings(spec.server_url, spec.grpc_address, token, config.namespace)
+    _warn_if_others_could_read(config.env_file, ctx)
     write_env_file(config.env_file, settings)
     _warn_if_not_ignored(config.env_file, ctx)
     team = None
@@ -266,12 +271,37 @@ def _diagnose(config: Config, ctx: Context, exc: HatchetLocalError, logs_dir: Pa
         ctx.console.info(f"full logs of {len(states)} services in {logs_dir}")
 
 
-def _warn_if_not_ignored(path: Path, ctx: Context) -> None:
+def _warn_if_others_could_read(path: Path, ctx: Context) -> None:
+    """The settings file is the user's (an editor may well make it 0644) and `up` rewrites
+    it 0600 anyway; a token it held while others could read it may have been read, which the
+    user should hear about. (The state's own secret files are refused instead: hatchet-local
+    always writes them 0600, so a wider mode there was set by someone.)"""
     try:
-        result = ctx.runner.run(
-            ["git", "-C", str(path.parent), "check-ignore", "-q", path.name], timeout=10
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if stat.S_ISREG(mode) and mode & 0o077 and _TOKEN_LINE.search(read_text(path) or ""):
+        ctx.console.warn(
+            f"{path} held a token while other users could read it "
+            f"(mode {stat.S_IMODE(mode):04o}); it is 0600 now, but that token may have been read"
         )
+
+
+def _warn_if_not_ignored(path: Path, ctx: Context) -> None:
+    def git(*args: str) -> int:
+        return ctx.runner.run(["git", "-C", str(path.parent), *args], timeout=10).returncode
+
+    try:
+        if git("check-ignore", "-q", path.name) != 1:
+            return  # ignored, or not in a git work tree
+        # check-ignore never reports a tracked file as ignored, whatever .gitignore says.
+        tracked = git("ls-files", "--error-unmatch", "--", path.name) == 0
     except HatchetLocalError:
         return  # no git: nothing to warn about
-    if result.returncode == 1:
+    if tracked:
+        ctx.console.warn(
+            f"{path} holds a token and git does not ignore it: git tracks it; run "
+            f"`git rm --cached {path.name}` and add it to .gitignore"
+        )
+    else:
         ctx.console.warn(f"{path} holds a token and git does not ignore it; add it to .gitignore")

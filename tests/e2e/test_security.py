@@ -1,0 +1,305 @@
+"""Security review on the rig: ports, secrets per stack, file modes, no secret in any
+process's command line, output or logs unless --reveal, the default admin password gone,
+and secret files other users can read or git tracks.
+
+The command-line scan reads /proc/*/cmdline of every process on the host (containers'
+processes included) every 20 ms while hatchet-local works, and first proves it would see a
+short-lived process with a marker in its argv. With HATCHET_LOCAL_SECURITY_OUT set, the
+exposures counted (command lines, outputs, log files, rendered file) and the scan's figures
+are written there as JSON (bench/reliability.py reads them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.helpers import HATCHET_LOCAL, Project, labelled
+from tests.e2e.hostwatch import CmdlineWatch, listening_sockets
+
+pytestmark = pytest.mark.e2e
+
+ADMIN_EMAIL = "admin@example.com"
+# Secrets found where they must not be, by place; filled by the tests, written at the end.
+EXPOSURES: dict[str, int] = {}
+HATCHET_DEFAULT_PASSWORD = "Admin123!!"
+
+
+def stack_secrets(project: Project, name: str) -> dict[str, str]:
+    """Every secret of the stack as it stands: its state directory's passwords and token,
+    and the token in the project's settings file."""
+    stack_dir = project.state / "stacks" / name
+    found = {}
+    for line in (stack_dir / "secrets.env").read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            found[key] = value
+    token_file = stack_dir / "token.json"
+    if token_file.is_file():
+        found["token.json"] = json.loads(token_file.read_text())["token"]
+    env_file = project.dir / ".env.hatchet"
+    if env_file.is_file():
+        found[".env.hatchet token"] = project.env_file()["HATCHET_CLIENT_TOKEN"]
+    for key, value in list(found.items()):
+        if value.startswith("ey"):  # a JWT: its signature alone is a secret too
+            found[f"{key} signature"] = value.rsplit(".", 1)[1]
+    assert all(len(v) >= 16 for v in found.values()), "a secret too short to search for"
+    return found
+
+
+@dataclass
+class Run:
+    """What the commands printed (by label) and which secrets existed when they ran."""
+
+    project: Project
+    name: str
+    outputs: dict[str, str] = field(default_factory=dict)
+    secrets: set[str] = field(default_factory=set)
+    tokens: list[str] = field(default_factory=list)
+
+    def hl(self, label: str, *args: str, ok: bool = True, **env: str) -> str:
+        proc = subprocess.run(
+            [str(HATCHET_LOCAL), *args], cwd=self.project.dir, env=self.project.env(**env),
+            capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+        if ok:
+            assert proc.returncode == 0, f"{args} exited {proc.returncode}:\n{proc.stderr}"
+        self.outputs[label] = proc.stdout + proc.stderr
+        self.learn()
+        return proc.stdout
+
+    def learn(self) -> None:
+        current = stack_secrets(self.project, self.name)
+        self.secrets |= set(current.values())
+        token = current.get("token.json")
+        if token and token not in self.tokens:
+            self.tokens.append(token)
+
+
+@dataclass
+class Scanned:
+    run: Run
+    watch: CmdlineWatch
+    marker: str
+    logs_dir: Path
+
+
+@pytest.fixture(scope="module")
+def scanned(
+    rig_images: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Scanned]:
+    """A stack of its own, taken through up (new), reset, env, status, logs and a failing up
+    with --logs-dir while every process's command line is watched; removed afterwards."""
+    root = tmp_path_factory.mktemp("security")
+    name = f"sec-{uuid.uuid4().hex[:6]}"
+    project = Project(root / "app", root / "state", f"stack: {name}\n")
+    run = Run(project, name)
+    marker = f"argv-scan-self-check-{uuid.uuid4().hex}"
+    logs_dir = root / "failure-logs"
+    try:
+        with CmdlineWatch() as watch:
+            # The scan must see a process that lives only 0.1 s (`; :` keeps the shell, with
+            # the marker as its $0, from exec-ing sleep in its place).
+            subprocess.run(["sh", "-c", "sleep 0.1; :", marker], check=True)
+            run.hl("up (new stack)", "up")
+            run.hl("up --output json", "up", "--output", "json")
+            run.hl("up --output env", "up", "--output", "env")
+            run.hl("status", "status")
+            run.hl("status --output json", "status", "--output", "json")
+            run.hl("env", "env")
+            run.hl("env --output json", "env", "--output", "json")
+            run.hl("env --output shell", "env", "--output", "shell")
+            run.hl("logs", "logs", "--tail", "100000")
+            run.hl("reset", "reset", "--yes")
+            run.hl("status after reset", "status")
+            # A failing up: the engine stopped, one second to come back, full logs kept.
+            subprocess.run(["docker", "stop", f"{name}-hatchet-lite-1"], check=True,
+                           capture_output=True)  # fmt: skip
+            run.hl("failing up --logs-dir", "up", "--logs-dir", str(logs_dir), ok=False,
+                   HATCHET_LOCAL_TIMEOUTS_ENGINE="1")  # fmt: skip
+            run.hl("up (heals)", "up")
+            run.hl("env --reveal", "env", "--reveal")
+            run.hl("up --reveal", "up", "--reveal")
+            run.hl("status --reveal", "status", "--reveal")
+        yield Scanned(run, watch, marker, logs_dir)
+        write_findings(Scanned(run, watch, marker, logs_dir))
+    finally:
+        project.hl("destroy", "--yes", ok=False)
+        assert labelled(f"io.hatchet-local.stack={name}") == {
+            "containers": [], "volumes": [], "networks": [],
+        }  # fmt: skip
+        assert not (project.state / "stacks" / name).exists()
+
+
+def write_findings(scanned: Scanned) -> None:
+    out = os.environ.get("HATCHET_LOCAL_SECURITY_OUT")
+    if not out:
+        return
+    lines = scanned.watch.command_lines()
+    findings = {
+        "exposures": EXPOSURES,
+        "scan": {"passes": scanned.watch.passes, "command_lines_seen": len(lines),
+                 "marker_seen": any(scanned.marker in line for line in lines)},
+        "commands_checked": sorted(scanned.run.outputs),
+        "secrets_searched": len(scanned.run.secrets),
+    }  # fmt: skip
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(findings, indent=2) + "\n")
+
+
+REVEALING = {"env --reveal", "up --reveal", "status --reveal"}
+
+
+def test_the_scan_sees_short_lived_processes_and_hatchet_locals_own(scanned: Scanned) -> None:
+    lines = scanned.watch.command_lines()
+    assert any(scanned.marker in line for line in lines), "the scan missed the marker process"
+    # It saw hatchet-local's compose commands and the engine's admin tool minting a token.
+    name = scanned.run.name
+    assert any("--env-file" in line and f"--project-name {name}" in line for line in lines)
+    assert any("/hatchet-admin token create" in line for line in lines)
+    assert scanned.watch.passes > 100
+
+
+def test_no_secret_in_any_command_line(scanned: Scanned) -> None:
+    run = scanned.run
+    assert len(run.tokens) >= 2, "reset should have minted a second token"
+    leaked = [
+        line for line in scanned.watch.command_lines()
+        if any(secret in line for secret in run.secrets)
+    ]  # fmt: skip
+    EXPOSURES["command lines"] = len(leaked)
+    assert leaked == []
+
+
+def test_no_secret_in_output_without_reveal(scanned: Scanned) -> None:
+    run = scanned.run
+    assert set(run.outputs) - REVEALING  # the commands ran
+    exposed = {
+        label: sorted(s[:6] + "..." for s in run.secrets if s in text)
+        for label, text in run.outputs.items()
+        if label not in REVEALING
+    }
+    EXPOSURES["output"] = sum(len(found) for found in exposed.values())
+    assert {label: found for label, found in exposed.items() if found} == {}
+    assert "********" in run.outputs["status"]
+    assert (
+        json.loads(run.outputs["env --output json"].strip())["HATCHET_CLIENT_TOKEN"] == "********"
+    )
+
+
+def test_reveal_shows_the_token_and_the_admin_password(scanned: Scanned) -> None:
+    run = scanned.run
+    current = stack_secrets(run.project, run.name)
+    assert current["token.json"] in run.outputs["env --reveal"]
+    assert current["token.json"] in run.outputs["up --reveal"]
+    assert current["HATCHET_ADMIN_PASSWORD"] in run.outputs["status --reveal"]
+
+
+def test_failure_logs_name_the_failure_and_hold_no_secret(scanned: Scanned) -> None:
+    run = scanned.run
+    assert "engine" in run.outputs["failing up --logs-dir"]
+    files = sorted(scanned.logs_dir.glob("*.log"))
+    assert {f.stem for f in files} >= {"postgres", "rabbitmq", "hatchet-lite"}
+    assert sum(f.stat().st_size for f in files) > 0
+    found = {log.name: [s[:6] for s in run.secrets if s in log.read_text(errors="replace")]
+             for log in files}  # fmt: skip
+    EXPOSURES["--logs-dir files"] = sum(len(v) for v in found.values())
+    assert {name: v for name, v in found.items() if v} == {}
+
+
+def test_secret_files_are_0600_in_a_0700_directory(scanned: Scanned) -> None:
+    run = scanned.run
+    stack_dir = run.project.state / "stacks" / run.name
+    assert stat.S_IMODE(stack_dir.stat().st_mode) == 0o700
+    files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in stack_dir.iterdir()}
+    assert {"secrets.env", "token.json", "stack.json", "compose.yaml"} <= set(files)
+    assert files == dict.fromkeys(files, 0o600)
+    assert stat.S_IMODE((run.project.dir / ".env.hatchet").stat().st_mode) == 0o600
+    # The rendered compose file interpolates the passwords, never holds them.
+    compose = (stack_dir / "compose.yaml").read_text()
+    EXPOSURES["rendered compose file"] = len([s for s in run.secrets if s in compose])
+    assert EXPOSURES["rendered compose file"] == 0
+
+
+def test_secrets_are_random_per_stack(scanned: Scanned, shared_stack: Project) -> None:
+    run = scanned.run
+    mine = stack_secrets(run.project, run.name)
+    theirs = stack_secrets(shared_stack, shared_stack.status()["stack"])
+    for key in ("HATCHET_POSTGRES_PASSWORD", "HATCHET_RABBITMQ_PASSWORD",
+                "HATCHET_ADMIN_PASSWORD", "token.json"):  # fmt: skip
+        assert mine[key] != theirs[key], key
+    # Three different passwords within one stack too, and a new token after the reset.
+    assert len({mine[k] for k in mine if k.startswith("HATCHET_")}) == 3
+    assert run.tokens[0] != run.tokens[-1]
+
+
+def published_bindings(stack: str) -> list[tuple[str, str]]:
+    label = f"label=io.hatchet-local.stack={stack}"
+    ids = subprocess.run(["docker", "ps", "-q", "--filter", label],
+                         capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    inspected = json.loads(subprocess.run(["docker", "inspect", *ids], capture_output=True,
+                                          text=True, check=True).stdout)  # fmt: skip
+    bindings = []
+    for container in inspected:
+        for port, binds in (container["NetworkSettings"]["Ports"] or {}).items():
+            bindings += [(port, f"{b['HostIp']}:{b['HostPort']}") for b in binds or []]
+        for port, binds in (container["HostConfig"]["PortBindings"] or {}).items():
+            bindings += [(port, f"{b['HostIp']}:{b['HostPort']}") for b in binds or []]
+    return bindings
+
+
+def test_ports_bind_to_loopback_only(shared_stack: Project) -> None:
+    status = shared_stack.status()
+    bindings = published_bindings(status["stack"])
+    ports = {status["dashboard_url"].rsplit(":", 1)[1], status["grpc_address"].rsplit(":", 1)[1]}
+    assert {b.split(":")[1] for _, b in bindings} == ports
+    assert [b for _, b in bindings if not b.startswith("127.0.0.1:")] == []
+    # And on the host: the listening sockets of those ports are on 127.0.0.1 alone.
+    addresses = {addr for addr, port in listening_sockets().values() if str(port) in ports}
+    assert addresses == {"0100007F"}  # 127.0.0.1 in /proc/net/tcp's byte order
+
+
+def login(server_url: str, password: str) -> int:
+    body = {"email": ADMIN_EMAIL, "password": password}
+    response = httpx.post(f"{server_url}/api/v1/users/login", json=body, timeout=30)
+    return response.status_code
+
+
+def test_the_default_admin_password_is_replaced(shared_stack: Project) -> None:
+    status = shared_stack.status("--reveal")
+    generated = status["admin_password"]
+    assert generated != HATCHET_DEFAULT_PASSWORD
+    assert login(status["dashboard_url"], HATCHET_DEFAULT_PASSWORD) in (400, 401, 403)
+    assert login(status["dashboard_url"], generated) == 200
+
+
+def test_up_warns_about_a_token_others_could_read_and_makes_it_private(scanned: Scanned) -> None:
+    project = scanned.run.project
+    env_file = project.dir / ".env.hatchet"
+    env_file.chmod(0o644)
+    up = project.hl("up")
+    assert (
+        f"warning: {env_file} held a token while other users could read it (mode 0644)"
+    ) in up.stderr
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+
+
+def test_up_warns_when_git_tracks_the_env_file(scanned: Scanned) -> None:
+    project = scanned.run.project
+    git = ["git", "-C", str(project.dir)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-f", ".env.hatchet"], check=True)
+    up = project.hl("up")
+    assert "holds a token and git does not ignore it: git tracks it" in up.stderr
+    subprocess.run([*git, "rm", "-q", "--cached", ".env.hatchet"], check=True)
+    (project.dir / ".gitignore").write_text(".env.hatchet\n")
+    assert "git does not ignore" not in project.hl("up").stderr

@@ -1,0 +1,192 @@
+"""Soak: one stack taken up and down, then reset, many times; nothing may grow.
+
+Counts (this stack's containers, volumes and networks and the host's totals; processes, the
+docker/compose ones and any that name this stack; listening TCP ports) are taken before the
+stack exists and after it is removed, and this stack's own objects at every `up`. The number
+of cycles comes from HATCHET_LOCAL_SOAK_CYCLES="UP_DOWN,RESETS" (issue #7's full soak:
+"30,10"); the default keeps CI short. With HATCHET_LOCAL_RELIABILITY_OUT set, the measured
+counts are written there as JSON (bench/reliability.py reads them).
+
+The Docker daemon is shared with other stacks: host-wide totals are reported, and what grew
+is attributed by this stack's labels, Compose project, object names, the anonymous volumes
+its containers mounted, and its directories and ports in process command lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.helpers import Project, labelled, workflow_names
+from tests.e2e.hostwatch import (
+    KINDS,
+    Owner,
+    children_of,
+    listening_sockets,
+    mounted_volumes,
+    snapshot,
+    socket_holders,
+)
+
+pytestmark = pytest.mark.e2e
+
+DEFAULT_CYCLES = (3, 2)
+
+
+def soak_cycles() -> tuple[int, int]:
+    text = os.environ.get("HATCHET_LOCAL_SOAK_CYCLES", "")
+    if not text:
+        return DEFAULT_CYCLES
+    try:
+        up_down, resets = (int(part) for part in text.split(","))
+    except ValueError:
+        pytest.fail(f"HATCHET_LOCAL_SOAK_CYCLES={text!r}: expected UP_DOWN,RESETS like 30,10")
+    if up_down < 1 or resets < 0:
+        pytest.fail(f"HATCHET_LOCAL_SOAK_CYCLES={text!r}: at least one up/down cycle")
+    return up_down, resets
+
+
+class Soak:
+    """One stack driven through the cycles, checked at every step; `leaks` says what grew."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.name = f"soak-{uuid.uuid4().hex[:6]}"
+        self.project = Project(tmp_path / "app", tmp_path / "state", f"stack: {self.name}\n")
+        self.owner = Owner(self.name, (str(self.project.dir), str(self.project.state)))
+        self.leaks: list[str] = []
+        self.per_cycle: list[dict[str, Any]] = []
+        self.done = {"up_down": 0, "reset": 0}
+        self.first_up: dict[str, int] | None = None
+        self.seconds: dict[str, list[float]] = {}
+        # Children this test process had before (another test's): not the soak's to count.
+        self.children_before = set(children_of(os.getpid()))
+
+    def hl(self, *args: str) -> str:
+        """Run hatchet-local, keeping how long each command took."""
+        started = time.monotonic()
+        out = self.project.hl(*args).stdout
+        self.seconds.setdefault(args[0], []).append(round(time.monotonic() - started, 1))
+        return out
+
+    def up_down(self, cycle: int) -> None:
+        up = json.loads(self.hl("up", "--output", "json"))
+        if cycle == 1:
+            status = self.project.status()
+            self.owner.ports = {int(status["dashboard_url"].rsplit(":", 1)[1]),
+                                int(status["grpc_address"].rsplit(":", 1)[1])}  # fmt: skip
+        elif not up["token_reused"]:
+            self.leaks.append(f"up #{cycle}: the token was not reused after a plain down")
+        self.check_up(f"up #{cycle}")
+        self.hl("down")
+        down = self.check_idle(f"down #{cycle}")
+        kept = down["stack_objects"]
+        if kept["containers"] or kept["networks"] or down["stack_ports_listening"]:
+            self.leaks.append(f"after down #{cycle}: {kept}, ports listening "
+                              f"{down['stack_ports_listening']}")  # fmt: skip
+        self.done["up_down"] = cycle
+
+    def reset(self, cycle: int) -> None:
+        self.hl("reset", "--yes")
+        self.check_idle(f"reset #{cycle}", self.check_up(f"reset #{cycle}"))
+        self.done["reset"] = cycle
+
+    def check_up(self, label: str) -> dict[str, Any]:
+        """At every `up`: the same objects as at the first, the stack's two ports held."""
+        self.owner.mounted_volumes |= mounted_volumes(self.name)
+        current = snapshot(self.owner)
+        counts = current["stack_objects"]
+        self.first_up = self.first_up or counts
+        self.per_cycle.append({"after": label, "stack_objects": counts,
+                               "processes": current["processes"],
+                               "listening_sockets": current["listening_sockets"]})  # fmt: skip
+        if counts != self.first_up:
+            self.leaks.append(f"after {label}: stack objects {counts}, first up {self.first_up}")
+        if current["stack_ports_listening"] != sorted(self.owner.ports):
+            self.leaks.append(f"after {label}: ports listening "
+                              f"{current['stack_ports_listening']}")  # fmt: skip
+        return current
+
+    def check_idle(self, label: str, current: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Between commands: no process naming the stack (but the engine's port proxies while
+        it runs), no child of this test left running."""
+        current = current or snapshot(self.owner)
+        stray = [p for p in current["stack_processes"] if "docker-proxy" not in p]
+        if stray:
+            self.leaks.append(f"after {label}: processes left: {stray}")
+        if children := sorted(set(children_of(os.getpid())) - self.children_before):
+            self.leaks.append(f"after {label}: child processes left: {children}")
+        return current
+
+
+def test_soak_nothing_grows(rig_images: dict[str, str], tmp_path: Path) -> None:
+    up_downs, resets = soak_cycles()
+    soak = Soak(tmp_path)
+    started = time.monotonic()
+    before = snapshot(soak.owner)
+    report: dict[str, Any] = {"stack": soak.name,
+                              "cycles_asked": {"up_down": up_downs, "reset": resets}}  # fmt: skip
+    try:
+        for cycle in range(1, up_downs + 1):
+            soak.up_down(cycle)
+        soak.hl("up")
+        soak.check_up("up before the resets")
+        for cycle in range(1, resets + 1):
+            soak.reset(cycle)
+        workflow_names(soak.project.env_file())  # still usable: the last token is accepted
+        report["up_state"] = snapshot(soak.owner)
+        soak.project.hl("down", "--volumes", "--yes")
+    finally:
+        soak.project.hl("destroy", "--yes", ok=False)
+        after = snapshot(soak.owner)
+        soak.leaks += compare(before, after, soak.owner)
+        report.update(cycles=soak.done, per_cycle=soak.per_cycle, command_seconds=soak.seconds,
+                      before=before, after=after,
+                      leaks=soak.leaks, seconds=round(time.monotonic() - started, 1))  # fmt: skip
+        write_report(report)
+    assert soak.leaks == []
+    assert labelled(f"io.hatchet-local.stack={soak.name}") == {kind: [] for kind in KINDS}
+    assert not (soak.project.state / "stacks" / soak.name).exists()
+
+
+def compare(before: dict[str, Any], after: dict[str, Any], owner: Owner) -> list[str]:
+    """What the stack left behind: its objects, processes naming it, ports it held, and new
+    host-wide objects or listening sockets that can be traced back to it."""
+    leaks = []
+    if any(after["stack_objects"].values()) or any(after["stack_labelled"].values()):
+        leaks.append(f"objects of the stack remain: {after['stack_objects']}")
+    if after["stack_processes"]:
+        leaks.append(f"processes naming the stack remain: {after['stack_processes']}")
+    if after["stack_ports_listening"]:
+        leaks.append(f"the stack's ports still listen: {after['stack_ports_listening']}")
+    new_ports = set(after["listening_ports"]) - set(before["listening_ports"])
+    if new_ports:
+        inodes = [i for i, (_, port) in listening_sockets().items() if port in new_ports]
+        ours = [h for h in socket_holders(inodes).values() if owner.owns_process(h)]
+        if ours:
+            leaks.append(f"new listening sockets held by the stack's processes: {ours}")
+    return leaks
+
+
+def write_report(report: dict[str, Any]) -> None:
+    """The report as JSON at $HATCHET_LOCAL_RELIABILITY_OUT: host-wide objects that appeared
+    during the run and cannot be traced to this stack (other stacks share the daemon) are
+    counted, not listed."""
+    out = os.environ.get("HATCHET_LOCAL_RELIABILITY_OUT")
+    if not out:
+        return
+    before, after = report["before"], report["after"]
+    new = set(after["host_object_ids"]) - set(before["host_object_ids"])
+    gone = set(before["host_object_ids"]) - set(after["host_object_ids"])
+    report["host_objects_other_stacks"] = {"appeared": len(new), "disappeared": len(gone)}
+    for side in ("before", "after", "up_state"):
+        if side in report:
+            report[side].pop("host_object_ids", None)
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
