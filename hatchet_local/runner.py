@@ -148,7 +148,7 @@ def check_docker_reached(result: Result, what: str, runner: Runner | None = None
     if docker_unreachable(result, runner):
         where = os.environ.get("DOCKER_HOST") or os.environ.get("DOCKER_CONTEXT") or "default"
         raise DockerUnavailable(
-            f"Docker stopped answering ({where}) during {what}: check that the engine runs "
+            f"no Docker engine answers ({where}) during {what}: check that it runs "
             f"(`docker info`), then run the same command again",
             details=tail(result.stderr or result.stdout, 3),
         )

@@ -451,7 +451,7 @@ def test_docker_unreachable_mid_command(faulty: Project, marker: tuple[str, str]
         proxy.cut()
         assert run.finish() == 3, run.err
         line = one_error_line(run.err)
-        assert line.startswith(f"error: Docker stopped answering ({proxy.docker_host})"), line
+        assert line.startswith(f"error: no Docker engine answers ({proxy.docker_host})"), line
         assert "run the same command again" in line
         assert_consistent(faulty)
 
@@ -468,7 +468,7 @@ def test_docker_unreachable_mid_command(faulty: Project, marker: tuple[str, str]
         # removes it by itself): `up` must clear it.
         leftover = "migrate" in containers_by_service(stack)
         line = one_error_line(run.err)
-        assert line.startswith(f"error: Docker stopped answering ({proxy.docker_host})"), line
+        assert line.startswith(f"error: no Docker engine answers ({proxy.docker_host})"), line
         assert_consistent(faulty)
     finally:
         proxy.cut()

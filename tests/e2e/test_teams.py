@@ -19,6 +19,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.e2e.dockerproxy import DockerProxy
 from tests.e2e.helpers import PROBE, Project, clean_env, labelled, run_sdk_task, workflow_names
 
 pytestmark = pytest.mark.e2e
@@ -285,10 +286,31 @@ def test_env_for_one_developer_and_hatchet_profile(team: Project, tmp_path: Path
     )
 
 
-def test_advertised_stack_hands_out_its_host(rig_images: dict[str, str], tmp_path: Path) -> None:
-    """--advertise 127.0.0.2: ports bound beyond loopback, tokens point at 127.0.0.2."""
+@pytest.fixture
+def docker_context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DockerProxy]:
+    """A Docker context whose engine is reached through a socket of its own (a proxy to this
+    host's engine), as a shared dev box's engine is: every docker and compose command of the
+    test then goes through DOCKER_CONTEXT, and the proxy counts them."""
+    proxy = DockerProxy(tmp_path / "devbox.sock").start()
+    name = f"hl-devbox-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["docker", "context", "create", name, "--docker", f"host={proxy.docker_host}"],
+                   check=True, capture_output=True)  # fmt: skip
+    monkeypatch.setenv("DOCKER_CONTEXT", name)
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    yield proxy
+    monkeypatch.delenv("DOCKER_CONTEXT")
+    subprocess.run(["docker", "context", "rm", "--force", name], capture_output=True, check=False)
+    proxy.cut()
+
+
+def test_advertised_stack_hands_out_its_host(
+    rig_images: dict[str, str], tmp_path: Path, docker_context: DockerProxy
+) -> None:
+    """--advertise 127.0.0.2 on an engine reached through a Docker context: ports bound beyond
+    loopback, tokens point at 127.0.0.2, and a worker elsewhere needs only the token."""
     project = Project(tmp_path / f"adv-{uuid.uuid4().hex[:6]}", tmp_path / "state", TEAM_CONFIG)
     project.hl("up", "--advertise", "127.0.0.2")
+    assert docker_context.connections > 0  # the context's engine did the work
     name = project.status()["stack"]
     try:
         info = project.status()

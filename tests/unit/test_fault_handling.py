@@ -109,8 +109,8 @@ def test_a_job_cut_off_from_docker_is_docker_unavailable_not_a_failed_job(
         make_compose(runner).oneshot("migrate", 60)
     assert info.value.exit_code == 3
     assert info.value.message == (
-        "Docker stopped answering (unix:///tmp/proxy.sock) during `docker compose run` for "
-        "stack unit: check that the engine runs (`docker info`), then run the same command again"
+        "no Docker engine answers (unix:///tmp/proxy.sock) during `docker compose run` for "
+        "stack unit: check that it runs (`docker info`), then run the same command again"
     )
 
 
