@@ -165,3 +165,14 @@ def workflow_names(settings: dict[str, str]) -> list[str]:
     )
     assert response.status_code == 200, response.text
     return [row["name"] for row in response.json().get("rows") or []]
+
+
+def services_of(stack: str) -> list[str]:
+    """The compose services of `stack`'s containers (running or not), sorted; a service
+    with two containers (a job left behind) appears twice."""
+    out = subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"label=io.hatchet-local.stack={stack}",
+         "--format", '{{.Label "com.docker.compose.service"}}'],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return sorted(out.split())

@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from tests.e2e.dockerproxy import DockerProxy
-from tests.e2e.helpers import HATCHET_LOCAL, Project, labelled, workflow_names
+from tests.e2e.helpers import HATCHET_LOCAL, Project, labelled, services_of, workflow_names
 
 pytestmark = pytest.mark.e2e
 
@@ -165,15 +165,6 @@ def container_of(stack: str, service: str) -> str:
     ).stdout.split()  # fmt: skip
     assert len(out) == 1, f"expected one {service} container of {stack}, found {out}"
     return out[0]
-
-
-def containers_by_service(stack: str) -> list[str]:
-    out = subprocess.run(
-        ["docker", "ps", "-a", "--filter", f"label=io.hatchet-local.stack={stack}",
-         "--format", '{{.Label "com.docker.compose.service"}}'],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return sorted(out.split())
 
 
 def volume_of(stack: str, volume: str) -> str:
@@ -356,7 +347,7 @@ def test_ctrl_c_at_each_phase_of_up(faulty: Project) -> None:
     assert "waiting for another hatchet-local command" not in final.stderr
     assert_consistent(faulty)
     stack = stack_of(faulty)
-    assert containers_by_service(stack) == ["hatchet-lite", "postgres", "rabbitmq"]
+    assert services_of(stack) == ["hatchet-lite", "postgres", "rabbitmq"]
     name = probe_name()
     assert faulty.run_task(name) == {"echo": "HELLO", "task": name}
     TASKS_RUN.append(name)
@@ -466,7 +457,7 @@ def test_docker_unreachable_mid_command(faulty: Project, marker: tuple[str, str]
         assert run.finish() == 3, run.err  # not "the migrate job failed" (7)
         # Cut before the job's container started, Compose leaves it (once started, Docker
         # removes it by itself): `up` must clear it.
-        leftover = "migrate" in containers_by_service(stack)
+        leftover = "migrate" in services_of(stack)
         line = one_error_line(run.err)
         assert line.startswith(f"error: no Docker engine answers ({proxy.docker_host})"), line
         assert_consistent(faulty)
@@ -476,7 +467,7 @@ def test_docker_unreachable_mid_command(faulty: Project, marker: tuple[str, str]
 
     healed = faulty.hl("up")
     assert ("removed 1 migrate container(s) an earlier run left" in healed.stderr) == leftover
-    assert containers_by_service(stack) == ["hatchet-lite", "postgres", "rabbitmq"]
+    assert services_of(stack) == ["hatchet-lite", "postgres", "rabbitmq"]
     assert_data_kept(faulty, marker)
     assert_usable(faulty)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import stat
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.helpers import Project, labelled, workflow_names
+from tests.e2e.helpers import Project, labelled, services_of, workflow_names
 
 pytestmark = pytest.mark.e2e
 
@@ -30,15 +29,6 @@ def probe_name() -> str:
     return f"probe-{uuid.uuid4().hex[:8]}"
 
 
-def services_of(stack: str) -> set[str]:
-    out = subprocess.run(
-        ["docker", "ps", "-a", "--filter", f"label=io.hatchet-local.stack={stack}",
-         "--format", '{{.Label "com.docker.compose.service"}}'],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return set(out.split())
-
-
 def test_up_writes_settings_the_sdk_uses_as_they_are(shared_stack: Project) -> None:
     env_file = shared_stack.dir / ".env.hatchet"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
@@ -48,7 +38,7 @@ def test_up_writes_settings_the_sdk_uses_as_they_are(shared_stack: Project) -> N
     assert status["state"] == "running"
     assert settings["HATCHET_CLIENT_SERVER_URL"] == status["dashboard_url"]
     assert settings["HATCHET_CLIENT_HOST_PORT"] == status["grpc_address"]
-    assert services_of(status["stack"]) == {"postgres", "rabbitmq", "hatchet-lite"}
+    assert services_of(status["stack"]) == ["hatchet-lite", "postgres", "rabbitmq"]
 
     name = probe_name()
     assert shared_stack.run_task(name) == {"echo": "HELLO", "task": name}
@@ -85,7 +75,7 @@ def test_down_then_up_keeps_data_and_token(shared_stack: Project) -> None:
 
     shared_stack.hl("down")
     stack = shared_stack.status()["stack"]
-    assert services_of(stack) == set()
+    assert services_of(stack) == []
     assert shared_stack.status()["state"] == "stopped"
 
     shared_stack.hl("up")
@@ -106,7 +96,7 @@ def test_lighter_stack_runs_without_rabbitmq_or_dashboard(
         status = project.status()
         stack = status["stack"]
         assert status["message_queue"] == "postgres"
-        assert services_of(stack) == {"postgres", "hatchet-lite"}
+        assert services_of(stack) == ["hatchet-lite", "postgres"]
         page = httpx.get(status["dashboard_url"], timeout=10)
         assert "dashboard disabled" in page.text
         name = probe_name()
