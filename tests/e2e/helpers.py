@@ -167,11 +167,12 @@ def workflow_names(settings: dict[str, str]) -> list[str]:
     return [row["name"] for row in response.json().get("rows") or []]
 
 
-def services_of(stack: str) -> list[str]:
-    """The compose services of `stack`'s containers (running or not), sorted; a service
-    with two containers (a job left behind) appears twice."""
+def services_of(stack: str, *, running_only: bool = False) -> list[str]:
+    """The compose services of `stack`'s containers (running or not, unless running_only),
+    sorted; a service with two containers (a job left behind) appears twice."""
     out = subprocess.run(
-        ["docker", "ps", "-a", "--filter", f"label=io.hatchet-local.stack={stack}",
+        ["docker", "ps", *([] if running_only else ["-a"]),
+         "--filter", f"label=io.hatchet-local.stack={stack}",
          "--format", '{{.Label "com.docker.compose.service"}}'],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip

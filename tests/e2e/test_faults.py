@@ -456,7 +456,12 @@ def test_docker_unreachable_mid_command(faulty: Project, marker: tuple[str, str]
         proxy.cut()
         assert run.finish() == 3, run.err  # not "the migrate job failed" (7)
         # Cut before the job's container started, Compose leaves it (once started, Docker
-        # removes it by itself): `up` must clear it.
+        # removes it by itself when it ends): `up` must clear it. Let a started one end first.
+        deadline = time.monotonic() + 120
+        while "migrate" in services_of(stack, running_only=True):
+            assert time.monotonic() < deadline, "the cut-off migrate job never ended"
+            time.sleep(0.5)
+        time.sleep(1)  # Docker's removal of an ended --rm container
         leftover = "migrate" in services_of(stack)
         line = one_error_line(run.err)
         assert line.startswith(f"error: no Docker engine answers ({proxy.docker_host})"), line
