@@ -78,8 +78,6 @@ def up(
         )
     with ctx.console.phase("docker engine"):
         ctx.console.info(f"engine {engine_version(ctx.runner)}")
-        for finding in preflight(ctx.runner, ctx.state_root):
-            ctx.console.warn(f"{finding.check}: {finding.detail}; {finding.fix or 'see `doctor`'}")
         ctx.compose_base()  # no Compose v2: stop before any state is written
         for name in reap_expired(ctx):
             ctx.console.info(f"removed expired stack {name}")
@@ -97,13 +95,16 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
     with console.phase("stack files"):
         stack = load_stack(config, ctx, create=True, ttl=ttl)
     compose = stack.compose
-    states = [] if stack.changed else compose.ps()
+    states = compose.ps()  # one look serves both the health check and the port check
     if not stack.changed and _running_and_healthy(stack, states):
         console.info(f"stack {config.stack} is running; checking it")
         for job in {s.service for s in states} & {"migrate", "setup"}:
             _remove_leftovers(ctx, compose, job)  # only a run cut off from Docker leaves one
     else:
-        _check_ports(stack, ctx.runner)
+        # Only before a start: a running stack has nothing to gain from it.
+        for finding in preflight(ctx.runner, ctx.state_root):
+            console.warn(f"{finding.check}: {finding.detail}; {finding.fix or 'see `doctor`'}")
+        _check_ports(stack, states, ctx.runner)
         with console.phase("images"):
             _ensure_images(stack, ctx)
         with console.phase("containers"):
@@ -159,10 +160,10 @@ def _running_and_healthy(stack: Stack, rows: list[ServiceState]) -> bool:
     )
 
 
-def _check_ports(stack: Stack, runner: Runner) -> None:
+def _check_ports(stack: Stack, states: list[ServiceState], runner: Runner) -> None:
     """Fail before anything starts when another program holds one of the stack's ports.
     Ports that this stack's running engine publishes are its own: compose re-creates it."""
-    own = {port for s in stack.compose.ps() if s.state == "running" for port in s.published}
+    own = {port for s in states if s.state == "running" for port in s.published}
     for name, port in (("dashboard", stack.spec.dashboard_port), ("grpc", stack.spec.grpc_port)):
         if port not in own and not port_is_free(port):
             raise PortInUse(

@@ -202,13 +202,13 @@ def test_up_starts_waits_mints_and_writes_the_settings(
     )
     assert actions(world.runner.calls) == [
         "docker version --format {{.Server.Version}}",
-        "docker info --format {{.MemTotal}} {{.SystemTime}}",  # preflight
         "docker compose version --short",
         "docker compose --no-such-flag",
         f"docker ps --all {reap}",
         f"docker volume ls {reap}",
         f"docker network ls {reap}",
         "compose ps --all --format json",
+        "docker info --format {{.MemTotal}} {{.SystemTime}}",  # preflight, before a start
         "docker image inspect --format {{.Id}} postgres:15.6",
         "docker image inspect --format {{.Id}} rabbitmq:3-management",
         f"docker image inspect --format {{{{.Id}}}} {LITE_IMAGE}",
@@ -309,6 +309,8 @@ def test_second_up_on_a_healthy_stack_reuses_the_token(world: World) -> None:
     lines = actions(world.runner.calls)
     assert TOKEN_CREATE_LINE not in lines
     assert not [line for line in lines if line.startswith(("compose up", "compose run"))]
+    assert not [line for line in lines if line.startswith("docker info")]  # no preflight
+    assert lines.count("compose ps --all --format json") == 1
     assert [(r.url.path, r.headers.get("Authorization")) for r in world.hatchet.requests] == [
         ("/api/ready", None),
         (f"/api/v1/tenants/{DEFAULT_TENANT_ID}", f"Bearer {TOKEN_1}"),
