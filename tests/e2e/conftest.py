@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.helpers import E2E, RIG_IMAGES, Project, labelled
+from tests.e2e.helpers import E2E, RIG_IMAGES, Project, running_stack
 
 
 @pytest.fixture(scope="session")
@@ -31,13 +31,4 @@ def shared_stack(
     """One running default stack (RabbitMQ queue) for every test that does not test
     isolation; removed with its data at the end, and checked to leave nothing behind."""
     root = tmp_path_factory.mktemp("shared")
-    project = Project(root / f"app-{uuid.uuid4().hex[:6]}", root / "state")
-    project.hl("up")
-    name = project.status()["stack"]
-    yield project
-    project.hl("down", "--volumes", "--yes")
-    assert labelled(f"io.hatchet-local.stack={name}") == {
-        "containers": [],
-        "volumes": [],
-        "networks": [],
-    }
+    yield from running_stack(Project(root / f"app-{uuid.uuid4().hex[:6]}", root / "state"))

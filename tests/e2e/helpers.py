@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,38 @@ def services_of(stack: str, *, running_only: bool = False) -> list[str]:
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     return sorted(out.split())
+
+
+# What `up` writes into `.env.hatchet`.
+CLIENT_KEYS = {
+    "HATCHET_CLIENT_TOKEN",
+    "HATCHET_CLIENT_TLS_STRATEGY",
+    "HATCHET_CLIENT_HOST_PORT",
+    "HATCHET_CLIENT_SERVER_URL",
+    "HATCHET_CLIENT_TENANT_ID",
+}
+
+
+def tenant_get(settings: dict[str, str], token: str) -> int:
+    """HTTP status of an authenticated call to the stack that `settings` point at."""
+    response = httpx.get(
+        f"{settings['HATCHET_CLIENT_SERVER_URL']}/api/v1/tenants/"
+        f"{settings['HATCHET_CLIENT_TENANT_ID']}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    return response.status_code
+
+
+def running_stack(project: Project) -> Iterator[Project]:
+    """For a fixture: `project` up for the tests, then removed with its data and checked
+    to leave nothing behind."""
+    project.hl("up")
+    name = project.status()["stack"]
+    yield project
+    project.hl("down", "--volumes", "--yes")
+    assert labelled(f"io.hatchet-local.stack={name}") == {
+        "containers": [],
+        "volumes": [],
+        "networks": [],
+    }

@@ -23,11 +23,18 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.e2e.dockerproxy import DockerProxy
-from tests.e2e.helpers import HATCHET_LOCAL, Project, labelled, services_of, workflow_names
+from tests.e2e.helpers import (
+    CLIENT_KEYS,
+    HATCHET_LOCAL,
+    Project,
+    labelled,
+    services_of,
+    tenant_get,
+    workflow_names,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -56,13 +63,6 @@ UP_PHASES = [
     "API ready",
     "token",
 ]
-CLIENT_KEYS = {
-    "HATCHET_CLIENT_TOKEN",
-    "HATCHET_CLIENT_TLS_STRATEGY",
-    "HATCHET_CLIENT_HOST_PORT",
-    "HATCHET_CLIENT_SERVER_URL",
-    "HATCHET_CLIENT_TENANT_ID",
-}
 INTERRUPTED = "interrupted; run the same command again to finish"
 # Tasks an SDK ran on the module's stack since its data was last wiped.
 TASKS_RUN: list[str] = []
@@ -243,14 +243,9 @@ def probe_name() -> str:
 
 
 def token_accepted(settings: dict[str, str], token: str) -> bool:
-    response = httpx.get(
-        f"{settings['HATCHET_CLIENT_SERVER_URL']}/api/v1/tenants/"
-        f"{settings['HATCHET_CLIENT_TENANT_ID']}",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    assert response.status_code in (200, 401, 403), response.text
-    return response.status_code == 200
+    status = tenant_get(settings, token)
+    assert status in (200, 401, 403), status
+    return status == 200
 
 
 def mount_tmpfs(path: Path, size: str) -> None:

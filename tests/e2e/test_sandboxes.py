@@ -10,25 +10,20 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.e2e.helpers import HATCHET_LOCAL, Project, free_port, labelled, workflow_names
+from tests.e2e.helpers import (
+    HATCHET_LOCAL,
+    Project,
+    free_port,
+    labelled,
+    tenant_get,
+    workflow_names,
+)
 
 pytestmark = pytest.mark.e2e
 
 NOTHING = {"containers": [], "volumes": [], "networks": []}
-
-
-def tenant_get(settings: dict[str, str], token: str) -> int:
-    """HTTP status of an authenticated call to the stack that `settings` point at."""
-    response = httpx.get(
-        f"{settings['HATCHET_CLIENT_SERVER_URL']}/api/v1/tenants/"
-        f"{settings['HATCHET_CLIENT_TENANT_ID']}",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    return response.status_code
 
 
 def container_ids(stack: str) -> set[str]:

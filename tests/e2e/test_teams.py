@@ -20,7 +20,15 @@ import pytest
 import yaml
 
 from tests.e2e.dockerproxy import DockerProxy
-from tests.e2e.helpers import PROBE, Project, clean_env, labelled, run_sdk_task, workflow_names
+from tests.e2e.helpers import (
+    PROBE,
+    Project,
+    clean_env,
+    labelled,
+    run_sdk_task,
+    running_stack,
+    workflow_names,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -73,16 +81,9 @@ def probe(cwd: Path, env: dict[str, str], *args: str, timeout: float = 120) -> s
 def team(rig_images: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     """One stack with tenants development (namespaces dev-alice, dev-bob) and staging."""
     root = tmp_path_factory.mktemp("team")
-    project = Project(root / f"team-{uuid.uuid4().hex[:6]}", root / "state", TEAM_CONFIG)
-    project.hl("up")
-    name = project.status()["stack"]
-    yield project
-    project.hl("down", "--volumes", "--yes")
-    assert labelled(f"io.hatchet-local.stack={name}") == {
-        "containers": [],
-        "volumes": [],
-        "networks": [],
-    }
+    yield from running_stack(
+        Project(root / f"team-{uuid.uuid4().hex[:6]}", root / "state", TEAM_CONFIG)
+    )
 
 
 def test_up_writes_one_private_file_per_tenant_and_namespace(team: Project) -> None:

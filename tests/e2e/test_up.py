@@ -11,17 +11,10 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.helpers import Project, labelled, services_of, workflow_names
+from tests.e2e.helpers import CLIENT_KEYS, Project, labelled, services_of, workflow_names
 
 pytestmark = pytest.mark.e2e
 
-CLIENT_KEYS = {
-    "HATCHET_CLIENT_TOKEN",
-    "HATCHET_CLIENT_TLS_STRATEGY",
-    "HATCHET_CLIENT_HOST_PORT",
-    "HATCHET_CLIENT_SERVER_URL",
-    "HATCHET_CLIENT_TENANT_ID",
-}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
