@@ -7,6 +7,7 @@ from typing import Literal
 import httpx
 
 from hatchet_local.compose import Compose
+from hatchet_local.defaults import ENGINE_SERVICE
 from hatchet_local.errors import BootstrapFailed
 from hatchet_local.runner import tail
 
@@ -16,7 +17,7 @@ TOKEN_LIFETIME = "87600h"
 
 
 def mint_token(
-    compose: Compose, tenant_id: str, service: str = "hatchet-lite", timeout: float = 120
+    compose: Compose, tenant_id: str, service: str = ENGINE_SERVICE, timeout: float = 120
 ) -> str:
     """`hatchet-admin token create` inside the running engine container (so the token carries
     the engine's own server URL and gRPC address)."""

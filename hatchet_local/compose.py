@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hatchet_local.engine import raise_if_unreachable
+from hatchet_local import docker
 from hatchet_local.errors import CommandFailed, DockerUnavailable
-from hatchet_local.runner import Redactor, Result, Runner, check_docker_reached, child_env, tail
+from hatchet_local.redact import Redactor
+from hatchet_local.runner import Result, Runner, child_env, tail
 from hatchet_local.state import SECRET_NAMES
 
 
@@ -107,11 +108,10 @@ class Compose:
             self.argv(*args), env=child_env(SECRET_NAMES), timeout=timeout, capture=capture
         )
         # Even unchecked: a job or an exec cut off from Docker did not fail on its own.
-        check_docker_reached(
+        docker.check_reached(
             result, f"`docker compose {args[0]}` for stack {self.project}", self.runner
         )
         if check and not result.ok:
-            raise_if_unreachable(result.stderr)
             raise CommandFailed(
                 f"docker compose {args[0]} failed for stack {self.project} "
                 f"(exit {result.returncode})",
@@ -125,20 +125,18 @@ class Compose:
 
     def state(self, service: str) -> ServiceState | None:
         """One service's container, or None when it has none. Readiness polls ask several
-        times a second, so this is one `docker inspect` (tens of ms) rather than a
-        `compose ps` (which loads the whole project); compose's view is the fallback for a
-        container that is not named `<project>-<service>-1`."""
-        name = f"{self.project}-{service}-1"
-        argv = ["docker", "inspect", "--type", "container", "--format", "{{json .State}}", name]
-        result = self.runner.run(argv, timeout=30)
-        if not result.ok:
+        times a second, so this is one `docker inspect` rather than a `compose ps` (which
+        loads the whole project); compose's view is the fallback for a container that is not
+        named `<project>-<service>-1`."""
+        raw = docker.container_state(self.runner, f"{self.project}-{service}-1")
+        if raw is None:
             return next((s for s in self.ps() if s.service == service), None)
-        raw = json.loads(result.stdout)
+        health = raw.get("Health")
         return ServiceState(
             service=service,
             state=str(raw.get("Status", "")),
-            health=str((raw.get("Health") or {}).get("Status", "")),
-            exit_code=int(raw.get("ExitCode") or 0),
+            health=str(health.get("Status", "")) if isinstance(health, dict) else "",
+            exit_code=int(str(raw.get("ExitCode") or 0)),
         )
 
     def up(self, *services: str, no_deps: bool = False, timeout: float | None = None) -> None:
@@ -156,14 +154,9 @@ class Compose:
     def remove_leftover_runs(self, service: str) -> int:
         """Remove the containers of earlier one-shot runs of `service` that were never removed
         (Compose cut off from Docker mid-job cannot remove its own); returns how many."""
-        labels = {"project": self.project, "oneoff": "True", "service": service}
-        filters = [f"--filter=label=com.docker.compose.{k}={v}" for k, v in labels.items()]
-        found = self.runner.run(["docker", "ps", "--all", "--quiet", *filters], timeout=60)
-        check_docker_reached(found, f"looking for leftover {service} containers")
-        ids = found.stdout.split() if found.ok else []
+        ids = docker.oneoff_containers(self.runner, self.project, service)
         if ids:
-            removed = self.runner.run(["docker", "rm", "--force", *ids], timeout=120)
-            check_docker_reached(removed, f"removing leftover {service} containers")
+            docker.remove_containers(self.runner, ids, f"removing leftover {service} containers")
         return len(ids)
 
     def exec(self, service: str, *command: str, timeout: float = 120) -> Result:

@@ -32,9 +32,6 @@ class Console:
     def warn(self, text: str) -> None:
         print(f"warning: {text}", file=self.stream, flush=True)
 
-    def error(self, text: str) -> None:
-        print(f"error: {text}", file=self.stream, flush=True)
-
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         """`-> name` when it starts, `ok name (1.2s)` or `!! name (1.2s)` when it ends."""

@@ -1,19 +1,34 @@
-"""Pinned versions and default images: the one place a version is written down.
+"""Pinned versions, default images and the names of a stack's parts: each written down once.
 
-The pinned Hatchet release is the one the test rig builds from source, so the
-test suite always exercises the default.
+The pinned Hatchet release is the one the test rig builds from source, so the test suite
+always exercises the default.
 """
 
 HATCHET_VERSION = "v0.101.27"
 HATCHET_REGISTRY = "ghcr.io/hatchet-dev/hatchet"
 
+# The compose service that runs the Hatchet engine (with its API and dashboard).
+ENGINE_SERVICE = "hatchet-lite"
+# The one-shot jobs that migrate the database and generate the engine's config.
+JOBS = ("migrate", "setup")
+
 # Image keys a configuration may override, with the reference each defaults to.
 DEFAULT_IMAGES: dict[str, str] = {
     "postgres": "postgres:15.6",
     "rabbitmq": "rabbitmq:3-management",
-    "hatchet-lite": f"{HATCHET_REGISTRY}/hatchet-lite:{HATCHET_VERSION}",
+    ENGINE_SERVICE: f"{HATCHET_REGISTRY}/{ENGINE_SERVICE}:{HATCHET_VERSION}",
 }
 
 # The tenant that `hatchet-admin quickstart` seeds.
 DEFAULT_TENANT_ID = "707d0855-80ab-4e1f-a156-f1c4546cbf52"
 ADMIN_EMAIL = "admin@example.com"
+
+
+def backing_services(message_queue: str) -> tuple[str, ...]:
+    """The long-running services a stack runs besides the engine, Postgres first."""
+    return ("postgres", "rabbitmq") if message_queue == "rabbitmq" else ("postgres",)
+
+
+def stack_services(message_queue: str) -> tuple[str, ...]:
+    """Every long-running service of a stack, the engine last."""
+    return (*backing_services(message_queue), ENGINE_SERVICE)

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from hatchet_local import docker
 from hatchet_local.compose import find_compose
 from hatchet_local.config import Config
-from hatchet_local.engine import engine_version, image_present
 from hatchet_local.errors import HatchetLocalError
 from hatchet_local.images import needed_images
 from hatchet_local.ports import port_holder, port_is_free
@@ -41,7 +41,7 @@ def diagnose(config: Config, runner: Runner, state_root: Path) -> list[Finding]:
     findings = [_docker(runner)]
     if findings[0].status == "fail":
         return findings
-    facts = _engine_facts(runner)
+    facts = docker.engine_facts(runner)
     checks: list[Callable[[], Finding]] = [
         lambda: _compose(runner),
         lambda: _memory(facts.memory),
@@ -57,36 +57,19 @@ def preflight(runner: Runner, state_root: Path) -> list[Finding]:
     """What `up` checks before it starts a stack, beyond what starting checks anyway (Docker,
     Compose, ports and images each fail `up` with their own message): the findings that
     are not a pass, from one `docker info` and one statvfs."""
-    facts = _engine_facts(runner)
+    facts = docker.engine_facts(runner)
     found = (_memory(facts.memory), _disk(state_root), _clock(facts.clock))
     return [finding for finding in found if finding.status != "pass"]
 
 
-@dataclass(frozen=True)
-class _EngineFacts:
-    memory: str  # bytes, as the engine prints them
-    clock: str  # the engine's time, RFC 3339
-
-
-def _engine_facts(runner: Runner) -> _EngineFacts:
-    result = runner.run(["docker", "info", "--format", "{{.MemTotal}} {{.SystemTime}}"], timeout=30)
-    memory, _, clock = result.stdout.strip().partition(" ")
-    return _EngineFacts(memory, clock)
-
-
 def _docker(runner: Runner) -> Finding:
     try:
-        version = engine_version(runner)
+        version = docker.engine_version(runner)
     except HatchetLocalError as exc:
         return Finding("docker engine", "fail", exc.message.split(": ")[0], exc.message)
-    where = os.environ.get("DOCKER_HOST") or _context(runner)
-    api = runner.run(["docker", "version", "--format", "{{.Server.APIVersion}}"], timeout=30)
-    return Finding("docker engine", "pass", f"{version} (API {api.stdout.strip()}) at {where}")
-
-
-def _context(runner: Runner) -> str:
-    result = runner.run(["docker", "context", "show"], timeout=30)
-    return f"context {result.stdout.strip()}" if result.ok and result.stdout.strip() else "default"
+    where = os.environ.get("DOCKER_HOST") or docker.context_name(runner)
+    api = docker.api_version(runner)
+    return Finding("docker engine", "pass", f"{version} (API {api}) at {where}")
 
 
 def _compose(runner: Runner) -> Finding:
@@ -143,7 +126,8 @@ def _ports(config: Config, runner: Runner, state_root: Path) -> Finding:
 
 
 def _images(config: Config, runner: Runner) -> Finding:
-    missing = [ref for ref in needed_images(config).values() if not image_present(runner, ref)]
+    refs = needed_images(config).values()
+    missing = [ref for ref in refs if not docker.image_present(runner, ref)]
     if not missing:
         return Finding("images", "pass", f"all present (pull_policy {config.pull_policy})")
     if config.pull_policy == "never":

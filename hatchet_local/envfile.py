@@ -12,17 +12,17 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
+from hatchet_local.client_settings import SECRET_KEYS
 from hatchet_local.fsutil import atomic_write, read_text
+from hatchet_local.redact import MASK
 
 _ASSIGNMENT = re.compile(r"^(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*=")
-_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_./:@+,=*-]*$")
-
-SECRET_KEYS = frozenset({"HATCHET_CLIENT_TOKEN"})
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_./:@+,=*-]*")
 
 
 def quote(value: str) -> str:
     """A dotenv value: bare when plain, else double-quoted with escapes."""
-    if _PLAIN_VALUE.match(value):
+    if _PLAIN_VALUE.fullmatch(value):
         return value
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
@@ -62,7 +62,7 @@ def write_env_file(path: Path, settings: Mapping[str, str]) -> None:
 def masked(settings: Mapping[str, str], reveal: bool) -> dict[str, str]:
     if reveal:
         return dict(settings)
-    return {k: ("********" if k in SECRET_KEYS else v) for k, v in settings.items()}
+    return {k: (MASK if k in SECRET_KEYS else v) for k, v in settings.items()}
 
 
 def render(settings: Mapping[str, str], output: str) -> str:

@@ -6,6 +6,9 @@ README.md and stay stable.
 
 from __future__ import annotations
 
+import reprlib
+from pathlib import Path
+
 
 class HatchetLocalError(Exception):
     """Base of every error a user can see. `exit_code` is what the process exits with."""
@@ -83,9 +86,29 @@ class VersionConflict(HatchetLocalError):
     exit_code = 12
 
 
+class HatchetApiError(HatchetLocalError):
+    """Hatchet's REST API refused or failed a call (tenants, tokens, users)."""
+
+    exit_code = 13
+
+
+class TenantNotFound(HatchetLocalError):
+    """No tenant of that name on the server, or none the admin can see."""
+
+    exit_code = 14
+
+
 class Interrupted(HatchetLocalError):
     exit_code = 130
 
 
-class HatchetApiError(BootstrapFailed):
-    """Hatchet's REST API refused or failed a call (tenants, tokens, users)."""
+# Bounded, so that YAML aliases nested into a "billion laughs" cannot make a message endless.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring = 3, 8, 8, 80
+
+
+def brief(value: object) -> str:
+    """A repr short enough to keep a message on one line."""
+    value = str(value) if isinstance(value, Path) else value
+    text = _REPR.repr(value) if isinstance(value, list | dict | tuple | set) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

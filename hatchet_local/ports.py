@@ -6,11 +6,11 @@ registry, read and written under one lock so two stacks never pick the same port
 
 from __future__ import annotations
 
-import re
 import socket
 from pathlib import Path
 
 from hatchet_local.config import Config
+from hatchet_local.docker import container_publishing
 from hatchet_local.errors import HatchetLocalError, PortInUse
 from hatchet_local.runner import Runner
 from hatchet_local.state import StackRecord, all_records
@@ -66,25 +66,13 @@ def describe_stack(record: StackRecord) -> str:
 
 def port_holder(port: int, runner: Runner) -> str:
     """Who listens on `port`, in words that say how to free it."""
-    container = _container_publishing(port, runner)
+    container = container_publishing(runner, port)
     if container:
         return f"container {container}; stop it with `docker stop {container}`"
     process = _listening_process(port, runner)
     if process:
         return f"process {process}"
     return "another program"
-
-
-def _container_publishing(port: int, runner: Runner) -> str | None:
-    try:
-        result = runner.run(["docker", "ps", "--format", "{{.Names}}\t{{.Ports}}"], timeout=30)
-    except HatchetLocalError:
-        return None
-    for line in result.stdout.splitlines():
-        name, _, published = line.partition("\t")
-        if str(port) in re.findall(r":(\d+)->", published):
-            return name
-    return None
 
 
 def _listening_process(port: int, runner: Runner) -> str | None:

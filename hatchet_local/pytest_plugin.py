@@ -23,16 +23,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from hatchet_local.config import load_config
-from hatchet_local.console import Console
+from hatchet_local.context import Context
 from hatchet_local.errors import StackNotFound
-from hatchet_local.runner import SubprocessRunner
-from hatchet_local.stack import Context, destroy
-from hatchet_local.start import up
-from hatchet_local.state import state_root
+from hatchet_local.inventory import destroy
+from hatchet_local.startup import up
 
 TTL_SECONDS = 2 * 3600
 
@@ -55,12 +52,7 @@ def hatchet_stack(request: pytest.FixtureRequest) -> Iterator[HatchetStack]:
     if not os.environ.get("HATCHET_LOCAL_PROFILE"):
         flags["profile"] = "ci"
     config = load_config(root, flags=flags)
-    ctx = Context(
-        runner=SubprocessRunner(),
-        console=Console(),
-        http=httpx.Client(),
-        state_root=state_root(),
-    )
+    ctx = Context.default()
     saved: dict[str, str | None] = {}
     try:
         result = up(config, ctx, ttl=TTL_SECONDS)

@@ -11,9 +11,9 @@ import jinja2
 
 from hatchet_local import __version__
 from hatchet_local.defaults import ADMIN_EMAIL, DEFAULT_IMAGES
+from hatchet_local.docker import STACK_LABEL
 
 TEMPLATE = "stack.yaml.j2"
-LABEL_PREFIX = "io.hatchet-local"
 
 
 def templates_dir() -> Path:
@@ -56,24 +56,6 @@ class StackSpec:
         return f"{self.host}:{self.grpc_port}"
 
 
-def stack_labels(
-    stack: str, directory: str, created: str, state: str = "", expires: str | None = None
-) -> dict[str, str]:
-    """Labels on every container, volume and network a stack owns. `state` names the state
-    directory that records the stack: what `ls` and `prune` may call theirs."""
-    labels = {
-        f"{LABEL_PREFIX}.stack": stack,
-        f"{LABEL_PREFIX}.directory": directory,
-        f"{LABEL_PREFIX}.created": created,
-        f"{LABEL_PREFIX}.version": __version__,
-    }
-    if state:
-        labels[f"{LABEL_PREFIX}.state"] = state
-    if expires:
-        labels[f"{LABEL_PREFIX}.expires"] = expires
-    return labels
-
-
 def render_stack(spec: StackSpec) -> str:
     template = _environment().get_template(TEMPLATE)
     return template.render(
@@ -109,7 +91,7 @@ def reference_stacks() -> dict[str, str]:
             dashboard_port=8888,
             grpc_port=7077,
             pull_policy="missing",
-            labels={f"{LABEL_PREFIX}.stack": "hatchet-local"},
+            labels={STACK_LABEL: "hatchet-local"},
         )
         stacks[filename] = render_stack(spec)
     return stacks

@@ -1,8 +1,8 @@
 """The one place that runs subprocesses.
 
 Commands are argv lists (never a shell), secrets travel in env files and never in argv,
-Ctrl-C stops the child before it is reported, and every text that may reach the user
-goes through a Redactor first.
+and Ctrl-C stops the child before it is reported. What a failed command's output means
+(Docker unreachable, say) is for its caller to read: see docker.py.
 """
 
 from __future__ import annotations
@@ -13,29 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from hatchet_local.errors import CommandFailed, DockerUnavailable, Interrupted
-
-MASK = "********"
-
-
-class Redactor:
-    """Replaces every known secret in a text with a mask."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: set[str] = set()
-        self.add(*secrets)
-
-    def add(self, *secrets: str) -> None:
-        # Short strings would mask ordinary words; real secrets here are long.
-        self._secrets.update(s for s in secrets if len(s) >= 8)
-
-    def secrets(self) -> list[str]:
-        return sorted(self._secrets)
-
-    def __call__(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, MASK)
-        return text
+from hatchet_local.errors import CommandFailed, Interrupted
 
 
 @dataclass(frozen=True)
@@ -48,6 +26,11 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.returncode == 0
+
+    @property
+    def output(self) -> str:
+        """What the command said about a failure: stderr, else stdout."""
+        return self.stderr or self.stdout
 
 
 class Runner(Protocol):
@@ -106,52 +89,6 @@ def _stop(child: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
-
-
-def require_ok(result: Result, what: str) -> Result:
-    """`result`, or CommandFailed naming `what`, the exit code and the last lines it printed
-    (DockerUnavailable when the docker CLI could not reach its engine)."""
-    check_docker_reached(result, what)
-    if not result.ok:
-        raise CommandFailed(
-            f"{what} failed (exit {result.returncode})",
-            details=tail(result.stderr or result.stdout, 10),
-        )
-    return result
-
-
-# What the docker CLI and Compose print when no engine answers at all ...
-_UNREACHABLE = ("Cannot connect to the Docker daemon", "error during connect")
-# ... and what they may print when the engine stops answering in the middle of a command.
-# A job's own output can say the same about its own connections, so these only count when
-# the engine then fails to answer `docker version` as well.
-_CUT_OFF = ("unexpected EOF", "connection reset by peer", "broken pipe", "use of closed network")
-
-
-def docker_unreachable(result: Result, runner: Runner | None = None) -> bool:
-    """True when a failed docker or compose command failed because no engine answered."""
-    if result.ok:
-        return False
-    text = result.stderr or result.stdout
-    if any(sign in text for sign in _UNREACHABLE):
-        return True
-    if runner is None or not any(sign in text for sign in _CUT_OFF):
-        return False
-    probe = runner.run(["docker", "version", "--format", "{{.Server.Version}}"], timeout=30)
-    return not probe.ok
-
-
-def check_docker_reached(result: Result, what: str, runner: Runner | None = None) -> None:
-    """DockerUnavailable, naming where Docker was sought, when `result` failed because the
-    engine did not answer: said plainly rather than as a failed job, a missing image or a
-    rejected token. With `runner`, an ambiguous failure is settled by asking the engine."""
-    if docker_unreachable(result, runner):
-        where = os.environ.get("DOCKER_HOST") or os.environ.get("DOCKER_CONTEXT") or "default"
-        raise DockerUnavailable(
-            f"no Docker engine answers ({where}) during {what}: check that it runs "
-            f"(`docker info`), then run the same command again",
-            details=tail(result.stderr or result.stdout, 3),
-        )
 
 
 def tail(text: str, lines: int = 20) -> str:

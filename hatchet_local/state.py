@@ -3,7 +3,15 @@
 <state root>/stacks/<name>/stack.json    identity, ports, versions (what `ls` shows)
                           secrets.env   generated passwords, read by compose (0600)
                           compose.yaml  the rendered stack
+                          applied       the digest of the compose file the last `up` started
                           token.json    the client token and its tenant (0600)
+                          tenants.json  the token kept for each declared tenant (0600)
+                          users.json    the passwords of logins made by `user create` (0600)
+<state root>/locks/<name>.lock           one command at a time on the stack
+<state root>/locks/ports.lock            one port choice at a time on the machine
+
+Lock files live beside the stacks' directories, not in them: `destroy` removes a directory
+while it holds the stack's lock.
 """
 
 from __future__ import annotations
@@ -51,9 +59,10 @@ def state_root(environ: Mapping[str, str] | None = None) -> Path:
     return root
 
 
-@dataclass
+@dataclass(frozen=True)
 class StackRecord:
-    """What a stack is: written once at creation, ports kept for its lifetime."""
+    """What a stack is: written once at creation, ports kept for its lifetime. Frozen: a
+    change is a new record (`dataclasses.replace`) that `StackDir.save` writes."""
 
     name: str
     directory: str
@@ -76,6 +85,19 @@ class Token:
     server_url: str
 
 
+@dataclass(frozen=True)
+class TenantToken:
+    """The token hatchet-local keeps for one tenant."""
+
+    slug: str
+    tenant_id: str
+    token: str
+    server_url: str
+
+    def as_token(self) -> Token:
+        return Token(token=self.token, tenant_id=self.tenant_id, server_url=self.server_url)
+
+
 def generate_password(length: int = 24) -> str:
     """Random, URL-safe (it sits inside DATABASE_URL) and accepted by Hatchet's password
     rules (upper, lower and digit)."""
@@ -91,9 +113,13 @@ def generate_password(length: int = 24) -> str:
 
 
 class StackDir:
-    """The files of one stack. Nothing here talks to Docker."""
+    """The files of one stack. Nothing here talks to Docker.
+
+    Every file that holds a secret is refused, the same way, when others may read it.
+    """
 
     def __init__(self, root: Path, name: str) -> None:
+        self.root = root
         self.path = root / "stacks" / name
         self.name = name
 
@@ -105,32 +131,59 @@ class StackDir:
     def secrets_file(self) -> Path:
         return self.path / "secrets.env"
 
+    @property
+    def record_file(self) -> Path:
+        return self.path / "stack.json"
+
+    @property
+    def token_file(self) -> Path:
+        return self.path / "token.json"
+
+    @property
+    def tenants_file(self) -> Path:
+        return self.path / "tenants.json"
+
+    @property
+    def users_file(self) -> Path:
+        return self.path / "users.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "locks" / f"{self.name}.lock"
+
+    def secret_files(self) -> tuple[Path, ...]:
+        return (self.secrets_file, self.token_file, self.tenants_file, self.users_file)
+
     def exists(self) -> bool:
-        return (self.path / "stack.json").is_file()
+        return self.record_file.is_file()
 
     def load(self) -> StackRecord | None:
-        text = read_text(self.path / "stack.json")
+        text = read_text(self.record_file)
         if text is None:
             return None
-        data = _load_json(self.path / "stack.json", text)
+        data = _load_json(self.record_file, text)
         problem = _record_problem(data)
         if problem:
             raise ConfigError(
-                f"{self.path / 'stack.json'}: not a stack record ({problem}); fix it, or "
+                f"{self.record_file}: not a stack record ({problem}); fix it, or "
                 f"remove the stack with `hatchet-local destroy --stack {self.name}`"
             )
         return StackRecord(**data)
 
     def save(self, record: StackRecord) -> None:
         ensure_private_dir(self.path)
-        atomic_write(self.path / "stack.json", json.dumps(asdict(record), indent=2) + "\n")
+        atomic_write(self.record_file, json.dumps(asdict(record), indent=2) + "\n")
+
+    def check_secret_files(self) -> None:
+        """ConfigError, with the `chmod` to run, when a file of secrets is readable by others."""
+        for path in self.secret_files():
+            check_private(path)
 
     def secrets(self) -> dict[str, str]:
         """The stack's passwords, generated on first use and never changed afterwards.
-        A secrets or token file that others may read, or a line that is not one of our
+        A file of secrets that others may read, or a line that is not one of our
         passwords, is refused (regenerating would lock the stack out of its own data)."""
-        check_private(self.secrets_file)
-        check_private(self.path / "token.json")
+        self.check_secret_files()
         ensure_private_dir(self.path)
         current = _parse_secrets(self.secrets_file, read_text(self.secrets_file) or "")
         missing = [name for name in SECRET_NAMES if not current.get(name)]
@@ -145,33 +198,63 @@ class StackDir:
         text = read_text(self.path / "applied")
         return text.strip() if text else None
 
-    def forget_token(self) -> None:
-        """The token and the record of what ran go with the data they belonged to."""
-        for name in ("token.json", "applied", "tenants.json", "users.json"):
-            (self.path / name).unlink(missing_ok=True)
-
     def mark_applied(self, compose_digest: str) -> None:
         atomic_write(self.path / "applied", compose_digest + "\n")
 
+    def forget_data(self) -> None:
+        """The tokens, logins and the record of what ran go with the data they belonged to."""
+        for path in (self.token_file, self.path / "applied", self.tenants_file, self.users_file):
+            path.unlink(missing_ok=True)
+
     def load_token(self) -> Token | None:
-        path = self.path / "token.json"
-        check_private(path)
-        text = read_text(path)
-        if text is None:
-            return None
-        try:
-            data = _load_json(path, text)
-        except ConfigError:
-            return None  # an unreadable token is re-minted, never trusted
+        data = self._secret_json(self.token_file, corrupt_ok=True)
         if set(data) != {f.name for f in fields(Token)} or not all(
             isinstance(value, str) and value for value in data.values()
         ):
-            return None
+            return None  # an unreadable token is re-minted, never trusted
         return Token(**data)
 
     def save_token(self, token: Token) -> None:
         ensure_private_dir(self.path)
-        atomic_write(self.path / "token.json", json.dumps(asdict(token)) + "\n")
+        atomic_write(self.token_file, json.dumps(asdict(token)) + "\n")
+
+    def tenant_tokens(self) -> dict[str, TenantToken]:
+        """The token kept for each tenant, by slug; an unreadable entry is left out (and so
+        re-minted, never trusted)."""
+        tokens = {}
+        for slug, entry in self._secret_json(self.tenants_file).items():
+            try:
+                tokens[slug] = TenantToken(**entry)
+            except TypeError:
+                continue
+        return tokens
+
+    def save_tenant_tokens(self, tokens: Mapping[str, TenantToken]) -> None:
+        data = {slug: asdict(token) for slug, token in sorted(tokens.items())}
+        atomic_write(self.tenants_file, json.dumps(data, indent=2) + "\n")
+
+    def user_passwords(self) -> dict[str, str]:
+        """The password of each login `user create` made, by email."""
+        data = self._secret_json(self.users_file)
+        return {email: value for email, value in data.items() if isinstance(value, str)}
+
+    def save_user_password(self, email: str, password: str) -> None:
+        data = {**self.user_passwords(), email: password}
+        atomic_write(self.users_file, json.dumps(data, indent=2) + "\n")
+
+    def _secret_json(self, path: Path, *, corrupt_ok: bool = False) -> dict[str, Any]:
+        """A JSON object from a file of secrets; {} when it is absent. A corrupt file is a
+        ConfigError naming it, or {} with `corrupt_ok` (what it held can be made again)."""
+        check_private(path)
+        text = read_text(path)
+        if not text:
+            return {}
+        try:
+            return _load_json(path, text)
+        except ConfigError:
+            if corrupt_ok:
+                return {}
+            raise
 
 
 def all_records(root: Path) -> Iterator[StackRecord]:

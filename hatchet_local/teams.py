@@ -12,40 +12,26 @@ refuses token management to bearer tokens.
 from __future__ import annotations
 
 import contextlib
-import getpass
-import json
 import re
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hatchet_local import hatchet_api
 from hatchet_local.bootstrap import TOKEN_LIFETIME, TOKEN_NAME, token_status
-from hatchet_local.config import NAME_RULE, Config, valid_name
+from hatchet_local.client_settings import token_claims, token_settings
+from hatchet_local.config import Config
+from hatchet_local.context import Context
 from hatchet_local.defaults import ADMIN_EMAIL
 from hatchet_local.envfile import write_env_file
-from hatchet_local.errors import ConfigError, HatchetApiError, HatchetLocalError, StackNotFound
-from hatchet_local.fsutil import atomic_write, ensure_private_dir, read_text
+from hatchet_local.errors import ConfigError, HatchetApiError, HatchetLocalError, TenantNotFound
+from hatchet_local.fsutil import ensure_private_dir
 from hatchet_local.hatchet_api import Session, Tenant
-from hatchet_local.stack import Context, Stack, client_settings, load_stack, token_claims
-from hatchet_local.state import Token, generate_password
+from hatchet_local.names import check_name
+from hatchet_local.stack import Stack, load_stack
+from hatchet_local.state import TenantToken, generate_password
 
 TEAM_DIR = ".hatchet"
-DEFAULT_TENANT_SLUG = "default"  # the tenant `hatchet-admin quickstart` seeds
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-
-@dataclass(frozen=True)
-class TenantToken:
-    """The token hatchet-local keeps for one tenant."""
-
-    slug: str
-    tenant_id: str
-    token: str
-    server_url: str
-
-    def as_token(self) -> Token:
-        return Token(token=self.token, tenant_id=self.tenant_id, server_url=self.server_url)
 
 
 @dataclass(frozen=True)
@@ -61,42 +47,50 @@ class TeamResult:
     minted: list[str]  # tenants whose token was (re)minted by this run
     files: list[TeamFile]
 
-
-# --- state: tenants.json and users.json in the stack's private directory ------------------
-
-
-def _tokens_file(stack: Stack) -> Path:
-    return stack.dir.path / "tenants.json"
-
-
-def _users_file(stack: Stack) -> Path:
-    return stack.dir.path / "users.json"
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "created": self.created,
+            "minted": self.minted,
+            "files": [str(item.path) for item in self.files],
+        }
 
 
-def _load_json(path: Path) -> dict[str, object]:
-    text = read_text(path)
-    if not text:
-        return {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: corrupt JSON at line {exc.lineno}; remove it") from exc
-    return data if isinstance(data, dict) else {}
+@dataclass(frozen=True)
+class TenantRow:
+    """One line of `tenant list`."""
+
+    id: str
+    slug: str
+    name: str
+    tokens: int  # live API tokens
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
-def stored_tokens(stack: Stack) -> dict[str, TenantToken]:
-    tokens = {}
-    for slug, entry in _load_json(_tokens_file(stack)).items():
-        try:
-            tokens[slug] = TenantToken(**entry)  # type: ignore[arg-type]
-        except TypeError:
-            continue  # an unreadable entry is re-minted, never trusted
-    return tokens
+@dataclass(frozen=True)
+class TokenRow:
+    """One line of `token list`."""
+
+    id: str
+    tenant: str
+    name: str
+    expires_at: str
+    in_use: bool  # one hatchet-local keeps and hands out
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
-def _save_tokens(stack: Stack, tokens: Mapping[str, TenantToken]) -> None:
-    data = {slug: asdict(token) for slug, token in sorted(tokens.items())}
-    atomic_write(_tokens_file(stack), json.dumps(data, indent=2) + "\n")
+@dataclass(frozen=True)
+class UserRow:
+    """One line of `user list`: a login and its role in each tenant it may see."""
+
+    email: str
+    tenants: dict[str, str] = field(default_factory=dict)  # slug -> role
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
 # --- sessions ------------------------------------------------------------------------------
@@ -114,17 +108,11 @@ def running_stack(config: Config, ctx: Context) -> tuple[Stack, Session]:
     return stack, admin_session(stack, ctx)
 
 
-def check_name(name: str, what: str) -> str:
-    if not valid_name(name):
-        raise ConfigError(f"{what} {name!r}: expected {NAME_RULE}")
-    return name
-
-
 def find_tenant(session: Session, slug: str) -> Tenant:
     for tenant in session.tenants():
         if tenant.slug == slug:
             return tenant
-    raise StackNotFound(
+    raise TenantNotFound(
         f"no tenant {slug!r} on this stack; add it under tenants: in hatchet-local.yaml and "
         f"run `hatchet-local up`, or `hatchet-local tenant create {slug}`"
     )
@@ -138,7 +126,7 @@ def reconcile(config: Config, stack: Stack, ctx: Context) -> TeamResult:
     files. Tenants missing from the file are left alone (never deleted)."""
     session = admin_session(stack, ctx)
     existing = {tenant.slug: tenant for tenant in session.tenants()}
-    tokens = stored_tokens(stack)
+    tokens = stack.dir.tenant_tokens()
     created, minted = [], []
     for slug in config.tenants:
         if slug not in existing:
@@ -148,7 +136,7 @@ def reconcile(config: Config, stack: Stack, ctx: Context) -> TeamResult:
         token = _working_token(session, stack, ctx, existing[slug], tokens.get(slug))
         if token is not tokens.get(slug):
             tokens[slug] = token
-            _save_tokens(stack, tokens)
+            stack.dir.save_tenant_tokens(tokens)
             minted.append(slug)
     files = []
     for slug, namespaces in config.tenants.items():
@@ -186,9 +174,7 @@ def team_file(config: Config, tenant: str, namespace: str | None) -> Path:
 
 def settings(token: TenantToken, namespace: str | None) -> dict[str, str]:
     """Client settings for one tenant (and namespace), addresses as baked into the token."""
-    claims = token_claims(token.token)
-    grpc_address = str(claims.get("grpc_broadcast_address") or "")
-    return client_settings(token.server_url, grpc_address, token.as_token(), namespace)
+    return token_settings(token.as_token(), namespace)
 
 
 def write_team_file(path: Path, token: TenantToken, namespace: str | None) -> None:
@@ -207,40 +193,28 @@ def create_tenant(config: Config, ctx: Context, slug: str) -> Tenant:
     if any(tenant.slug == slug for tenant in session.tenants()):
         raise HatchetLocalError(f"tenant {slug!r} exists already; `hatchet-local tenant list`")
     tenant = session.create_tenant(slug)
-    tokens = stored_tokens(stack)
+    tokens = stack.dir.tenant_tokens()
     tokens[slug] = _working_token(session, stack, ctx, tenant, None)
-    _save_tokens(stack, tokens)
+    stack.dir.save_tenant_tokens(tokens)
     return tenant
 
 
-def list_tenants(config: Config, ctx: Context) -> list[dict[str, object]]:
-    """id, slug, name and the number of live tokens of every tenant the admin belongs to."""
+def list_tenants(config: Config, ctx: Context) -> list[TenantRow]:
+    """Every tenant the admin belongs to, with its number of live tokens."""
     _, session = running_stack(config, ctx)
-    return [
-        {"id": t.id, "slug": t.slug, "name": t.name, "tokens": len(session.tokens(t.id))}
-        for t in session.tenants()
-    ]
+    return [TenantRow(t.id, t.slug, t.name, len(session.tokens(t.id))) for t in session.tenants()]
 
 
 def tenant_token(config: Config, ctx: Context, slug: str) -> TenantToken:
     """The token kept for tenant `slug`, minted (and kept) when there is none yet."""
     stack = load_stack(config, ctx, create=False)
-    tokens = stored_tokens(stack)
+    tokens = stack.dir.tenant_tokens()
     if slug in tokens:
         return tokens[slug]
     session = admin_session(stack, ctx)
     tokens[slug] = _working_token(session, stack, ctx, find_tenant(session, slug), None)
-    _save_tokens(stack, tokens)
+    stack.dir.save_tenant_tokens(tokens)
     return tokens[slug]
-
-
-def default_namespace(user: str | None = None) -> str:
-    """`dev-<login name>`, made to follow the naming convention."""
-    login = user if user is not None else getpass.getuser()
-    slug = re.sub("[^a-z0-9]+", "-", login.lower()).strip("-")[:59].strip("-")
-    if not slug:
-        raise ConfigError(f"--namespace auto: cannot make a name from user {login!r}; name it")
-    return f"dev-{slug}"
 
 
 def create_token(
@@ -255,33 +229,32 @@ def create_token(
     return token_id, TenantToken(slug, tenant.id, token, stack.spec.server_url)
 
 
-def list_tokens(config: Config, ctx: Context, slug: str | None) -> list[dict[str, object]]:
+def list_tokens(config: Config, ctx: Context, slug: str | None) -> list[TokenRow]:
     """Live tokens of one tenant, or of every tenant; `in_use` marks the kept ones."""
     stack, session = running_stack(config, ctx)
     kept = {
         str(token_claims(t.token).get("token_id", ""))
-        for t in [*stored_tokens(stack).values(), stack.dir.load_token()]
+        for t in [*stack.dir.tenant_tokens().values(), stack.dir.load_token()]
         if t is not None
     }
     tenants = [find_tenant(session, slug)] if slug else session.tenants()
     return [
-        {"id": token.id, "tenant": tenant.slug, "name": token.name,
-         "expires_at": token.expires_at, "in_use": token.id in kept}
+        TokenRow(token.id, tenant.slug, token.name, token.expires_at, token.id in kept)
         for tenant in tenants
         for token in session.tokens(tenant.id)
-    ]  # fmt: skip
+    ]
 
 
 def revoke_token(config: Config, ctx: Context, token_id: str) -> None:
     """Revoke a token by id; a kept one is forgotten (the next `up` mints another)."""
     stack, session = running_stack(config, ctx)
     session.revoke_token(token_id)
-    tokens = stored_tokens(stack)
+    tokens = stack.dir.tenant_tokens()
     left = {
         slug: t for slug, t in tokens.items() if token_claims(t.token).get("token_id") != token_id
     }
     if left != tokens:
-        _save_tokens(stack, left)
+        stack.dir.save_tenant_tokens(left)
 
 
 # --- users ---------------------------------------------------------------------------------
@@ -301,8 +274,7 @@ def create_user(
         raise ConfigError("user create: name at least one --tenant the user may see")
     stack, admin = running_stack(config, ctx)
     targets = {slug: find_tenant(admin, check_name(slug, "tenant")) for slug in tenants}
-    users = _load_json(_users_file(stack))
-    password = str(users.get(email) or "")
+    password = stack.dir.user_passwords().get(email, "")
     server_url = stack.spec.server_url
     user = None
     if password:
@@ -319,7 +291,7 @@ def create_user(
                 f"cannot create user {email} ({exc.message}); a user made elsewhere keeps "
                 f"the password hatchet-local does not know"
             ) from exc
-        atomic_write(_users_file(stack), json.dumps({**users, email: password}, indent=2) + "\n")
+        stack.dir.save_user_password(email, password)
     ctx.redact.add(password)
     joined = []
     for slug, tenant in targets.items():
@@ -333,14 +305,12 @@ def create_user(
     return password, joined
 
 
-def list_users(config: Config, ctx: Context) -> list[dict[str, object]]:
+def list_users(config: Config, ctx: Context) -> list[UserRow]:
     """Everyone who may log in to a tenant of this stack, with their tenants and roles."""
     _, session = running_stack(config, ctx)
-    people: dict[str, dict[str, object]] = {}
+    people: dict[str, UserRow] = {}
     for tenant in session.tenants():
         for member in session.members(tenant.id):
-            row = people.setdefault(member.email, {"email": member.email, "tenants": {}})
-            tenants = row["tenants"]
-            assert isinstance(tenants, dict)
-            tenants[tenant.slug] = member.role
+            row = people.setdefault(member.email, UserRow(member.email))
+            row.tenants[tenant.slug] = member.role
     return [people[email] for email in sorted(people)]

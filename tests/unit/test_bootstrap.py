@@ -13,7 +13,7 @@ from hatchet_local.bootstrap import TOKEN_LIFETIME, TOKEN_NAME, mint_token, toke
 from hatchet_local.compose import Compose
 from hatchet_local.defaults import DEFAULT_TENANT_ID
 from hatchet_local.errors import BootstrapFailed
-from hatchet_local.runner import MASK, Redactor
+from hatchet_local.redact import MASK, Redactor
 from tests.unit.fakes import TOKEN_CREATE, FakeRunner
 
 TOKEN = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ0ZW5hbnQifQ.c2lnbmF0dXJl"

@@ -8,20 +8,20 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
-from hatchet_local import __version__, cli, start
-from hatchet_local import stack as stacks
+from hatchet_local import __version__, cli
 from hatchet_local.console import Console
+from hatchet_local.context import Context
 from hatchet_local.defaults import DEFAULT_TENANT_ID, HATCHET_VERSION
 from hatchet_local.errors import ConfigError
 from hatchet_local.health import READY
-from hatchet_local.stack import Context
 from tests.unit.fakes import FakeClock, FakeHatchet, FakeRunner
 
 TOKEN_1 = "eyJhbGciOiJFUzI1NiJ9.token-1.signature"
@@ -47,24 +47,38 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir: Path) ->
     return path
 
 
+@dataclass
+class Cli:
+    """The CLI with its Context made by `make_context` (in place of `Context.default`)."""
+
+    make_context: Callable[..., Context]
+
+    def invoke(self, *args: str) -> Result:
+        return CliRunner().invoke(cli.app, list(args), obj=self.make_context)
+
+    def main_exit(self, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+        """The exit code `main()` ends with."""
+        monkeypatch.setattr(sys, "argv", ["hatchet-local", *args])
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(self.make_context)
+        return int(exit_info.value.code or 0)
+
+
 @pytest.fixture
-def no_context(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Fails the test if a command builds a context (i.e. would reach Docker)."""
+def no_context() -> Iterator[tuple[Cli, list[str]]]:
+    """The CLI, failing the test if a command builds a context (i.e. would reach Docker)."""
     built: list[str] = []
 
     def refuse(*, quiet: bool = False) -> Context:
         built.append("context")
         raise AssertionError("the command must not reach Docker")
 
-    monkeypatch.setattr(cli, "_context", refuse)
-    return built
+    yield Cli(refuse), built
 
 
 @pytest.fixture
-def fake_world(
-    monkeypatch: pytest.MonkeyPatch, state_dir: Path
-) -> Iterator[tuple[FakeRunner, FakeHatchet]]:
-    """`_context` gives a Context over a fake Docker and Hatchet; the gRPC probe succeeds."""
+def fake_world(state_dir: Path) -> Iterator[tuple[FakeRunner, FakeHatchet, Cli]]:
+    """The CLI over a fake Docker and Hatchet; the gRPC probe succeeds."""
     runner = FakeRunner()
     hatchet = FakeHatchet(runner)
     clock = FakeClock()
@@ -78,11 +92,10 @@ def fake_world(
                 state_root=state_dir,
                 clock=clock,
                 sleep=clock.sleep,
+                tcp_check=lambda host, port: lambda: READY,
             )
 
-        monkeypatch.setattr(cli, "_context", context)
-        monkeypatch.setattr(start, "tcp_check", lambda host, port: lambda: READY)
-        yield runner, hatchet
+        yield runner, hatchet, Cli(context)
 
 
 def run_main(*args: str, cwd: Path, state_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -127,36 +140,47 @@ def test_version_as_a_process(tmp_path: Path, state_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "choices"),
     [
-        (["status", "--output", "yaml"], "text, json"),
-        (["env", "-o", "yaml"], "dotenv, shell, json, github"),
+        (["status", "--output", "yaml"], "'text', 'json'"),
+        (["env", "-o", "yaml"], "'dotenv', 'shell', 'json', 'github'"),
     ],
 )
 def test_bad_output_value_in_process(
-    project: Path, no_context: list[str], args: list[str], choices: str
+    project: Path,
+    no_context: tuple[Cli, list[str]],
+    args: list[str],
+    choices: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    result = CliRunner().invoke(cli.app, args)
-    assert isinstance(result.exception, ConfigError)
-    assert result.exception.message == f"--output: expected one of {choices}, got 'yaml'"
-    assert no_context == []
+    runner, built = no_context
+    assert runner.main_exit(monkeypatch, *args) == 2
+    assert f"'yaml' is not one of {choices}." in capsys.readouterr().err
+    assert built == []
 
 
 def test_bad_output_value_is_one_line_and_exit_2(project: Path, state_dir: Path) -> None:
     process = run_main("up", "--output", "yaml", cwd=project, state_dir=state_dir)
-    assert_one_line_error(
-        process, 2, "--output: expected one of text, json, env, github, got 'yaml'"
+    assert process.returncode == 2
+    assert process.stderr.startswith(
+        "error: Invalid value for '--output' / '-o': Value error, 'yaml' is not one of "
+        "'text', 'json', 'env', 'github'. (see `"
     )
+    assert process.stderr.endswith(" up --help`)\n")  # the program's name, then the command
+    assert process.stderr.count("\n") == 1
+    assert process.stdout == ""
     assert not state_dir.exists()
 
 
 def test_malformed_config_file_names_the_file(
-    project: Path, state_dir: Path, no_context: list[str]
+    project: Path, state_dir: Path, no_context: tuple[Cli, list[str]]
 ) -> None:
+    runner, built = no_context
     config = project / "hatchet-local.yaml"
     config.write_text("stack: [unclosed\n")
-    result = CliRunner().invoke(cli.app, ["status"])
+    result = runner.invoke("status")
     assert isinstance(result.exception, ConfigError)
     assert result.exception.message.startswith(f"{config}: line 2: invalid YAML")
-    assert no_context == []
+    assert built == []
 
     process = run_main("status", cwd=project, state_dir=state_dir)
     assert process.returncode == 2
@@ -169,18 +193,16 @@ def test_malformed_config_file_names_the_file(
 
 
 def test_down_volumes_without_yes_and_without_a_tty_refuses(
-    project: Path, no_context: list[str], monkeypatch: pytest.MonkeyPatch
+    project: Path, no_context: tuple[Cli, list[str]]
 ) -> None:
-    downs: list[object] = []
-    monkeypatch.setattr(stacks, "down", lambda *args, **kwargs: downs.append(args))
-    result = CliRunner().invoke(cli.app, ["down", "--volumes"])
+    runner, built = no_context
+    result = runner.invoke("down", "--volumes")
     assert isinstance(result.exception, ConfigError)
     assert result.exception.message == (
         "down --volumes deletes the stack's data: add --yes to confirm"
     )
     assert result.stdout == ""
-    assert downs == []
-    assert no_context == []
+    assert built == []  # refused before it could reach Docker
 
 
 def test_down_volumes_refusal_is_exit_2(project: Path, state_dir: Path) -> None:
@@ -191,10 +213,10 @@ def test_down_volumes_refusal_is_exit_2(project: Path, state_dir: Path) -> None:
 
 
 def test_down_volumes_with_yes_of_a_missing_stack(
-    project: Path, fake_world: tuple[FakeRunner, FakeHatchet]
+    project: Path, fake_world: tuple[FakeRunner, FakeHatchet, Cli]
 ) -> None:
-    runner, _ = fake_world
-    result = CliRunner().invoke(cli.app, ["down", "--volumes", "--yes"])
+    runner, _, cli_ = fake_world
+    result = cli_.invoke("down", "--volumes", "--yes")
     assert result.exit_code == 0, result.output
     assert result.stdout == "No stack unit to take down.\n"
     assert runner.calls == []
@@ -204,9 +226,10 @@ def test_down_volumes_with_yes_of_a_missing_stack(
 
 
 def test_up_json_masks_the_token_unless_revealed(
-    project: Path, fake_world: tuple[FakeRunner, FakeHatchet]
+    project: Path, fake_world: tuple[FakeRunner, FakeHatchet, Cli]
 ) -> None:
-    result = CliRunner().invoke(cli.app, ["up", "-o", "json"])
+    _, _, cli_ = fake_world
+    result = cli_.invoke("up", "-o", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["stack"] == "unit"
@@ -216,7 +239,7 @@ def test_up_json_masks_the_token_unless_revealed(
     assert data["settings"]["HATCHET_CLIENT_TOKEN"] == "********"
     assert TOKEN_1 not in result.output
 
-    second = CliRunner().invoke(cli.app, ["up", "-o", "json", "--reveal"])
+    second = cli_.invoke("up", "-o", "json", "--reveal")
     assert second.exit_code == 0, second.output
     revealed = json.loads(second.stdout)
     assert revealed["settings"]["HATCHET_CLIENT_TOKEN"] == TOKEN_1
@@ -224,40 +247,42 @@ def test_up_json_masks_the_token_unless_revealed(
 
 
 def test_up_flags_reach_the_configuration(
-    project: Path, fake_world: tuple[FakeRunner, FakeHatchet]
+    project: Path, fake_world: tuple[FakeRunner, FakeHatchet, Cli]
 ) -> None:
-    result = CliRunner().invoke(
-        cli.app, ["up", "--message-queue", "postgres", "--namespace", "ci", "--env-file", "x.env"]
+    runner, _, cli_ = fake_world
+    result = cli_.invoke(
+        "up", "--message-queue", "postgres", "--namespace", "ci", "--env-file", "x.env"
     )
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("Hatchet stack unit is ready.\n")
     written = (project / "x.env").read_text()
     assert "HATCHET_CLIENT_NAMESPACE=ci\n" in written
-    runner, _ = fake_world
     assert not [call for call in runner.calls if "rabbitmq" in " ".join(call.argv)]
     assert runner.called("up", "--detach", "--remove-orphans", "postgres")
 
 
 def test_env_prints_masked_settings_after_up(
-    project: Path, fake_world: tuple[FakeRunner, FakeHatchet]
+    project: Path, fake_world: tuple[FakeRunner, FakeHatchet, Cli]
 ) -> None:
-    assert CliRunner().invoke(cli.app, ["up"]).exit_code == 0
-    masked = CliRunner().invoke(cli.app, ["env"])
+    _, _, cli_ = fake_world
+    assert cli_.invoke("up").exit_code == 0
+    masked = cli_.invoke("env")
     assert masked.exit_code == 0
     assert "HATCHET_CLIENT_TOKEN=********\n" in masked.stdout
     assert TOKEN_1 not in masked.stdout
-    shell = CliRunner().invoke(cli.app, ["env", "-o", "shell", "--reveal"])
+    shell = cli_.invoke("env", "-o", "shell", "--reveal")
     assert f"export HATCHET_CLIENT_TOKEN={TOKEN_1}\n" in shell.stdout
 
 
 def test_env_github_masks_the_token_first_and_writes_github_env(
-    project: Path, fake_world: tuple[FakeRunner, FakeHatchet], monkeypatch: pytest.MonkeyPatch
+    project: Path, fake_world: tuple[FakeRunner, FakeHatchet, Cli], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert CliRunner().invoke(cli.app, ["up"]).exit_code == 0
+    _, _, cli_ = fake_world
+    assert cli_.invoke("up").exit_code == 0
     github_env, github_output = project / "github.env", project / "github.out"
     monkeypatch.setenv("GITHUB_ENV", str(github_env))
     monkeypatch.setenv("GITHUB_OUTPUT", str(github_output))
-    result = CliRunner().invoke(cli.app, ["env", "-o", "github", "--namespace", "dev-ci"])
+    result = cli_.invoke("env", "-o", "github", "--namespace", "dev-ci")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == f"::add-mask::{TOKEN_1}"
     assert result.stdout.count(TOKEN_1) == 1
@@ -269,23 +294,23 @@ def test_env_github_masks_the_token_first_and_writes_github_env(
 
 
 def main_exit(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    monkeypatch.setattr(sys, "argv", ["hatchet-local", *args])
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-    code = info.value.code
-    assert isinstance(code, int)
-    return code
+    """The exit code of `main()` with the real Context."""
+    return Cli(cli_context_default).main_exit(monkeypatch, *args)
+
+
+def cli_context_default(*, quiet: bool = False) -> Context:
+    return Context.default(quiet=quiet)
 
 
 def test_main_prints_message_and_details_and_exits_with_the_code(
     project: Path,
-    fake_world: tuple[FakeRunner, FakeHatchet],
+    fake_world: tuple[FakeRunner, FakeHatchet, Cli],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    runner, _ = fake_world
+    runner, _, cli_ = fake_world
     runner.on("docker", "version", "--format", returncode=1, stderr="Cannot connect\n")
-    assert main_exit(monkeypatch, "up") == 3
+    assert cli_.main_exit(monkeypatch, "up") == 3
     err = capsys.readouterr().err
     assert err == (
         "error: no Docker engine answers (default): start Docker (Docker Desktop, OrbStack, "
@@ -296,11 +321,12 @@ def test_main_prints_message_and_details_and_exits_with_the_code(
 
 def test_main_exit_code_of_a_stack_never_brought_up(
     project: Path,
-    fake_world: tuple[FakeRunner, FakeHatchet],
+    fake_world: tuple[FakeRunner, FakeHatchet, Cli],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main_exit(monkeypatch, "env") == 10
+    _, _, cli_ = fake_world
+    assert cli_.main_exit(monkeypatch, "env") == 10
     assert capsys.readouterr().err == (
         "error: stack unit has no token yet; run `hatchet-local up`\n"
     )
@@ -313,8 +339,7 @@ def interrupting_context(*, quiet: bool = False) -> Context:
 def test_ctrl_c_exits_130(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(cli, "_context", interrupting_context)
-    assert main_exit(monkeypatch, "status") == 130
+    assert Cli(interrupting_context).main_exit(monkeypatch, "status") == 130
     assert "Traceback" not in capsys.readouterr().err
 
 
@@ -326,8 +351,7 @@ def signalling_context(*, quiet: bool = False) -> Context:
 def test_ctrl_c_says_how_to_finish(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(cli, "_context", signalling_context)
-    assert main_exit(monkeypatch, "status") == 130
+    assert Cli(signalling_context).main_exit(monkeypatch, "status") == 130
     assert capsys.readouterr().err == "interrupted; run the same command again to finish\n"
 
 

@@ -845,3 +845,10 @@ def test_image_references_docker_accepts(tmp_path: Path, ref: str) -> None:
 def test_image_references_docker_refuses(tmp_path: Path, ref: str) -> None:
     path = write_config(tmp_path, f"images: {{postgres: '{ref}'}}\n")
     assert config_error(tmp_path) == (f"{path}: images.postgres: expected {IMAGE}, got {ref!r}")
+
+
+def test_a_deeply_nested_file_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    depth = 5000
+    (tmp_path / "hatchet-local.yaml").write_text("a: " + "[" * depth + "]" * depth + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(tmp_path, environ={})

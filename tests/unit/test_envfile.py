@@ -123,6 +123,8 @@ def test_merge_is_idempotent() -> None:
         ('say "hi"', '"say \\"hi\\""'),
         ("back\\slash", '"back\\\\slash"'),
         ("two\nlines", '"two\\nlines"'),
+        ("ends in a newline\n", '"ends in a newline\\n"'),
+        ("plain\n", '"plain\\n"'),  # the plain-value pattern must not match before "\n"
         ("it's", '"it\'s"'),
         ("$HOME", '"$HOME"'),
     ],
@@ -135,7 +137,8 @@ def test_quoting_of_values(value: str, written: str) -> None:
 def test_quoted_values_read_back_with_python_dotenv(tmp_path: Path) -> None:
     from dotenv import dotenv_values
 
-    values = {"A": "has space", "B": 'say "hi"', "C": "two\nlines", "D": "a#b", "E": "x\\y"}
+    values = {"A": "has space", "B": 'say "hi"', "C": "two\nlines", "D": "a#b", "E": "x\\y",
+              "F": "trailing\n"}  # fmt: skip
     path = tmp_path / ".env"
     path.write_text(merge_dotenv("", values))
     assert dotenv_values(path, interpolate=False) == values

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from hatchet_local import stack as stacks
+from hatchet_local import status as stacks
 from hatchet_local.compose import Compose
-from hatchet_local.engine import image_present
+from hatchet_local.docker import image_present
 from hatchet_local.errors import DockerUnavailable, HatchetLocalError, Interrupted
 from hatchet_local.fsutil import atomic_write
 from hatchet_local.locks import file_lock
-from hatchet_local.runner import Redactor
+from hatchet_local.redact import Redactor
 from tests.unit.fakes import FakeRunner, Row
 from tests.unit.test_stack_up import World, world  # noqa: F401  (the fixture)
 
@@ -156,18 +156,18 @@ def test_status_names_the_services_down_under_a_running_stack(world: World) -> N
     world.up()
     world.hatchet.services["postgres"] = [Row(state="exited", health="", exit_code=0)]
     info = stacks.status(world.config(), world.ctx, reveal=False)
-    assert info["state"] == "partial"
-    assert info["problems"] == ["postgres is exited"]
+    assert info.state == "partial"
+    assert info.problems == ["postgres is exited"]
 
     world.hatchet.services["postgres"] = [Row()]
     world.hatchet.services["hatchet-lite"] = [Row(health="unhealthy")]
     info = stacks.status(world.config(), world.ctx, reveal=False)
-    assert (info["state"], info["problems"]) == ("partial", ["hatchet-lite is unhealthy"])
+    assert (info.state, info.problems) == ("partial", ["hatchet-lite is unhealthy"])
 
     for service in world.hatchet.services:
         world.hatchet.services[service] = [Row(state="exited", health="")]
     info = stacks.status(world.config(), world.ctx, reveal=False)
-    assert (info["state"], info["problems"]) == ("stopped", [])
+    assert (info.state, info.problems) == ("stopped", [])
 
 
 def test_up_on_a_running_stack_removes_a_job_container_a_cut_off_run_left(

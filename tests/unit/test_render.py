@@ -10,7 +10,8 @@ import yaml
 
 from hatchet_local import __version__
 from hatchet_local.defaults import DEFAULT_IMAGES
-from hatchet_local.render import StackSpec, render_stack, stack_labels
+from hatchet_local.docker import stack_labels
+from hatchet_local.render import StackSpec, render_stack
 from hatchet_local.state import SECRET_NAMES
 
 LABELS = stack_labels("unit-stack", "/home/dev/my project", "2024-05-01T10:00:00+00:00")

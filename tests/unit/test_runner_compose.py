@@ -12,8 +12,10 @@ import pytest
 
 from hatchet_local import compose as compose_module
 from hatchet_local.compose import Compose, ServiceState, compose_argv, find_compose, parse_ps
+from hatchet_local.docker import require_ok
 from hatchet_local.errors import CommandFailed, DockerUnavailable
-from hatchet_local.runner import MASK, Redactor, Result, child_env, require_ok, tail
+from hatchet_local.redact import MASK, Redactor
+from hatchet_local.runner import Result, child_env, tail
 from hatchet_local.state import SECRET_NAMES
 from tests.unit.fakes import FakeRunner
 

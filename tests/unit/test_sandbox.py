@@ -11,13 +11,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hatchet_local import sandbox
+from hatchet_local import inventory
 from hatchet_local.config import load_config
+from hatchet_local.config_values import duration
 from hatchet_local.console import Console
+from hatchet_local.context import Context
+from hatchet_local.docker import stack_objects
 from hatchet_local.errors import ConfigError, PortInUse, StackBusy, VersionConflict
 from hatchet_local.locks import file_lock
 from hatchet_local.ports import port_holder, resolve_ports
-from hatchet_local.stack import Context, check_version
+from hatchet_local.stack import check_version
 from hatchet_local.state import StackDir, StackRecord
 from tests.unit.fakes import FakeClock, FakeRunner
 
@@ -110,12 +113,51 @@ def test_a_container_holding_a_port_is_named() -> None:
     assert port_holder(5432, runner) == "container db; stop it with `docker stop db`"
 
 
+def test_a_container_publishing_a_port_range_is_named() -> None:
+    runner = FakeRunner()
+    runner.on("docker", "ps", "--format", stdout="range\t0.0.0.0:8000-8010->8000-8010/tcp\n")
+    runner.on("lsof", returncode=1)
+    assert port_holder(8005, runner) == "container range; stop it with `docker stop range`"
+    assert not port_holder(8011, runner).startswith("container")
+
+
+def test_objects_are_found_by_the_label_itself_not_a_comma_joined_list(
+    tmp_path: Path,
+) -> None:
+    """A directory label holding `,io.hatchet-local.stack=X` must not make X the stack: each
+    label is asked for by its key."""
+    runner = FakeRunner()
+    for listing in (("docker", "volume", "ls"), ("docker", "network", "ls")):
+        runner.on(*listing)
+    runner.on("docker", "ps", "--all", stdout=docker_rows(("real-1", "real", "running")))
+    objects = stack_objects(runner, tmp_path)
+    assert [(o.name, o.stack) for o in objects] == [("real-1", "real")]
+    listing = runner.called("docker", "ps", "--all")[0]
+    assert '(.Label "io.hatchet-local.stack")' in listing.option("--format")
+    assert ".Labels" not in listing.option("--format")
+
+
 @pytest.mark.parametrize(
     ("data", "wanted"),
-    [("v0.101.27", "v0.101.27"), ("v0.99.3", "v0.101.27"), ("latest", "v0.90.0")],
-)
+    [("v0.101.27", "v0.101.27"), ("v0.99.3", "v0.101.27"), ("latest", "v0.90.0"),
+     ("v0.102.0-rc1", "v0.102.0"), ("v0.102.0-rc.2", "v0.102.0-rc.10"),
+     ("v0.102.0-alpha", "v0.102.0-beta")],
+)  # fmt: skip
 def test_same_or_newer_hatchet_versions_are_allowed(data: str, wanted: str, tmp_path: Path) -> None:
     check_version(record("demo", tmp_path, {}, version=data), wanted)
+
+
+@pytest.mark.parametrize(
+    ("data", "wanted"),
+    [
+        ("v0.101.27", "v0.100.0-rc1"),
+        ("v0.101.27", "v0.101.27-rc1"),
+        ("v0.102.0-rc.10", "v0.102.0-rc.2"),
+    ],
+)
+def test_an_older_pre_release_is_refused(data: str, wanted: str, tmp_path: Path) -> None:
+    with pytest.raises(VersionConflict):
+        check_version(record("demo", tmp_path, {}, version=data), wanted)
 
 
 def test_an_older_hatchet_version_than_the_data_is_refused(tmp_path: Path) -> None:
@@ -133,12 +175,11 @@ def test_an_older_hatchet_version_than_the_data_is_refused(tmp_path: Path) -> No
 
 
 def docker_rows(*rows: tuple[str, str, str]) -> str:
+    """What `docker ps` prints in docker.LISTING_FORMAT for these (name, stack, state)."""
     return "".join(
-        json.dumps({"Names": name, "State": state,
-                    "Labels": f"com.docker.compose.project={stack},io.hatchet-local.stack={stack}"})
-        + "\n"
+        json.dumps({"name": name, "stack": stack, "expires": "", "state": state}) + "\n"
         for name, stack, state in rows
-    )  # fmt: skip
+    )
 
 
 def context(tmp_path: Path, runner: FakeRunner) -> Context:
@@ -172,7 +213,7 @@ def test_ls_shows_every_stack_with_its_state_and_the_orphans(
     world: tuple[Context, FakeRunner],
 ) -> None:
     ctx, _ = world
-    rows = {row.name: row for row in sandbox.list_stacks(ctx, now=NOW)}
+    rows = {row.name: row for row in inventory.list_stacks(ctx, now=NOW)}
     assert {name: row.state for name, row in rows.items()} == {
         "up": "running", "half": "partial", "old": "stopped", "moved": "stopped",
         "lost": "orphaned",
@@ -183,18 +224,12 @@ def test_ls_shows_every_stack_with_its_state_and_the_orphans(
 
 
 def test_prune_takes_gone_directories_orphans_and_old_stopped_stacks(
-    world: tuple[Context, FakeRunner], monkeypatch: pytest.MonkeyPatch
+    world: tuple[Context, FakeRunner],
 ) -> None:
     ctx, _ = world
-    monkeypatch.setattr(sandbox, "datetime", _FixedNow)
-    assert {r.name for r in sandbox.prune_candidates(ctx, None)} == {"moved", "lost"}
-    assert {r.name for r in sandbox.prune_candidates(ctx, 7 * 86400)} == {"moved", "lost", "old"}
-
-
-class _FixedNow(datetime):
-    @classmethod
-    def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
-        return NOW
+    assert {r.name for r in inventory.prune_candidates(ctx, None, NOW)} == {"moved", "lost"}
+    week = 7 * 86400
+    assert {r.name for r in inventory.prune_candidates(ctx, week, NOW)} == {"moved", "lost", "old"}
 
 
 def test_destroy_removes_the_objects_and_the_state(world: tuple[Context, FakeRunner]) -> None:
@@ -208,7 +243,7 @@ def test_destroy_removes_the_objects_and_the_state(world: tuple[Context, FakeRun
         stdout=docker_rows(("half-1", "half", "running"), ("half-2", "half", "exited")),
     )
     runner.on("docker", "rm")
-    removed = sandbox.destroy(ctx, "half")
+    removed = inventory.destroy(ctx, "half")
     assert [o.name for o in removed] == ["half-1", "half-2"]
     assert runner.called("docker", "rm", "--force", "--volumes", "half-1", "half-2")
     assert not StackDir(ctx.state_root, "half").path.exists()
@@ -218,13 +253,13 @@ def test_destroy_removes_the_objects_and_the_state(world: tuple[Context, FakeRun
     ("text", "seconds"), [("90s", 90), ("30m", 1800), ("12h", 43200), ("7d", 604800)]
 )
 def test_durations(text: str, seconds: float) -> None:
-    assert sandbox.parse_duration(text, "--older-than") == seconds
+    assert duration(text, "--older-than") == seconds
 
 
 @pytest.mark.parametrize("text", ["", "7", "d", "0d", "-1h", "1.5h", "2w", "3651d", "٣d"])
 def test_bad_durations_name_the_option(text: str) -> None:
     with pytest.raises(ConfigError) as info:
-        sandbox.parse_duration(text, "--older-than")
+        duration(text, "--older-than")
     assert info.value.message == (
         f"--older-than: expected a duration like 90s, 30m, 12h or 7d (up to 3650d), got {text!r}"
     )

@@ -1,4 +1,4 @@
-"""`start.up` end to end over a fake Docker, a fake Hatchet API and a fake clock."""
+"""`startup.up` end to end over a fake Docker, a fake Hatchet API and a fake clock."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hatchet_local import start
+from hatchet_local import startup
 from hatchet_local.config import Config, load_config
 from hatchet_local.console import Console
+from hatchet_local.context import Context
 from hatchet_local.defaults import DEFAULT_IMAGES, DEFAULT_TENANT_ID
+from hatchet_local.docker import LISTING_FORMAT
 from hatchet_local.errors import (
     BootstrapFailed,
     CommandFailed,
@@ -32,9 +34,9 @@ from hatchet_local.errors import (
     SetupFailed,
 )
 from hatchet_local.health import READY, Check
-from hatchet_local.runner import MASK, Redactor, Result
-from hatchet_local.stack import Context
-from hatchet_local.start import UpResult
+from hatchet_local.redact import MASK, Redactor
+from hatchet_local.runner import Result
+from hatchet_local.startup import UpResult
 from hatchet_local.state import SECRET_NAMES, StackDir, Token
 from tests.unit.fakes import (
     TOKEN_CREATE,
@@ -77,7 +79,7 @@ class World:
         return load_config(self.project, environ={"HATCHET_LOCAL_STACK": "unit", **environ})
 
     def up(self, **environ: str) -> UpResult:
-        return start.up(self.config(**environ), self.ctx)
+        return startup.up(self.config(**environ), self.ctx)
 
     def up_error(self, **environ: str) -> HatchetLocalError:
         with pytest.raises(HatchetLocalError) as info:
@@ -118,7 +120,6 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
         return check
 
-    monkeypatch.setattr(start, "tcp_check", fake_tcp_check)
     project = tmp_path / "project"
     project.mkdir()
     runner = FakeRunner()
@@ -132,6 +133,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             state_root=tmp_path / "state",
             clock=clock,
             sleep=clock.sleep,
+            tcp_check=fake_tcp_check,
             interval=1.0,
         )
         yield World(project, runner, hatchet, clock, ctx, probes)
@@ -198,15 +200,15 @@ def test_up_starts_waits_mints_and_writes_the_settings(
 
     reap = (
         "--filter label=io.hatchet-local.stack "
-        f"--filter label=io.hatchet-local.state={world.ctx.state_root} --format {{{{json .}}}}"
+        f"--filter label=io.hatchet-local.state={world.ctx.state_root} --format"
     )
     assert actions(world.runner.calls) == [
         "docker version --format {{.Server.Version}}",
         "docker compose version --short",
         "docker compose --no-such-flag",
-        f"docker ps --all {reap}",
-        f"docker volume ls {reap}",
-        f"docker network ls {reap}",
+        f"docker ps --all {reap} {LISTING_FORMAT['container']}",
+        f"docker volume ls {reap} {LISTING_FORMAT['volume']}",
+        f"docker network ls {reap} {LISTING_FORMAT['network']}",
         "compose ps --all --format json",
         "docker info --format {{.MemTotal}} {{.SystemTime}}",  # preflight, before a start
         "docker image inspect --format {{.Id}} postgres:15.6",

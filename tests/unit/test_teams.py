@@ -18,12 +18,15 @@ import pytest
 import yaml
 
 from hatchet_local import hatchet_api, teams
+from hatchet_local.client_settings import token_claims
 from hatchet_local.config import load_config
 from hatchet_local.console import Console
-from hatchet_local.errors import ConfigError, HatchetApiError, StackNotFound
+from hatchet_local.context import Context
+from hatchet_local.errors import ConfigError, HatchetApiError, TenantNotFound
+from hatchet_local.names import default_namespace
 from hatchet_local.profiles import write_profile
 from hatchet_local.render import StackSpec
-from hatchet_local.stack import Context, Stack, preview, token_claims
+from hatchet_local.stack import Stack, preview
 from hatchet_local.state import StackDir, StackRecord
 from tests.unit.fakes import FakeRunner
 
@@ -318,7 +321,7 @@ def test_api_errors_are_one_line_with_the_apis_own_words(api: FakeApi) -> None:
     with pytest.raises(HatchetApiError) as info:
         hatchet_api.login(api.client(), SERVER, "admin@example.com", "wrong")
     assert info.value.message == "POST /api/v1/users/login answered HTTP 401: bad login"
-    assert info.value.exit_code == 8
+    assert info.value.exit_code == 13
 
 
 def test_an_unreachable_api_says_so() -> None:
@@ -386,9 +389,9 @@ def test_a_revoked_token_is_replaced_and_user_lines_kept(
     teams.reconcile(config, stack, ctx)
     path = project / ".hatchet" / "staging.env"
     path.write_text("# mine\nFOO=1\n" + path.read_text())
-    old = teams.stored_tokens(stack)["staging"].token
+    old = stack.dir.tenant_tokens()["staging"].token
     teams.revoke_token(config, ctx, str(token_claims(old)["token_id"]))
-    assert "staging" not in teams.stored_tokens(stack)  # a kept token is forgotten on revoke
+    assert "staging" not in stack.dir.tenant_tokens()  # a kept token is forgotten on revoke
     result = teams.reconcile(config, stack, ctx)
     assert result.minted == ["staging"]
     text = path.read_text()
@@ -431,7 +434,9 @@ def test_user_joins_only_the_tenants_named(
     assert not api.calls("POST", "/api/v1/users/register")
     assert not api.calls("POST", ".*/invites")
     rows = teams.list_users(config, ctx)
-    assert {"email": "bob@example.com", "tenants": {"development": "member"}} in rows
+    assert {"email": "bob@example.com", "tenants": {"development": "member"}} in [
+        row.as_dict() for row in rows
+    ]
 
 
 @pytest.mark.parametrize(
@@ -458,14 +463,14 @@ def test_unknown_tenant_says_how_to_make_it(
     ctx = _context(tmp_path, api.client())
     stack = make_stack(tmp_path, ctx)
     monkeypatch.setattr(teams, "load_stack", lambda *a, **k: stack)
-    with pytest.raises(StackNotFound, match="hatchet-local tenant create prod"):
+    with pytest.raises(TenantNotFound, match="hatchet-local tenant create prod"):
         teams.tenant_token(team_config(project, ""), ctx, "prod")
 
 
 def test_default_namespace_follows_the_convention() -> None:
-    assert teams.default_namespace("Alice.Smith") == "dev-alice-smith"
+    assert default_namespace("Alice.Smith") == "dev-alice-smith"
     with pytest.raises(ConfigError):
-        teams.default_namespace("___")
+        default_namespace("___")
 
 
 # --- ~/.hatchet/profiles.yaml --------------------------------------------------------------
@@ -554,5 +559,5 @@ def test_data_deleted_takes_the_team_state_with_it(tmp_path: Path) -> None:
     stack_dir.path.mkdir(parents=True)
     for name in ("token.json", "tenants.json", "users.json"):
         (stack_dir.path / name).write_text("{}")
-    stack_dir.forget_token()
+    stack_dir.forget_data()
     assert sorted(p.name for p in stack_dir.path.iterdir()) == []

@@ -1,7 +1,9 @@
-"""`up`: start a stack phase by phase, wait until it is usable, hand out a working token."""
+"""Bringing a stack up: `up` starts it phase by phase and waits until it is usable, handing
+out a working token; `reset` wipes its data and brings it up afresh."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import stat
 from collections.abc import Callable, Iterator
@@ -9,13 +11,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from hatchet_local import docker
 from hatchet_local.bootstrap import mint_token, token_status
 from hatchet_local.ci import group, in_github_actions
+from hatchet_local.client_settings import TOKEN_KEY, client_settings
 from hatchet_local.compose import Compose, ServiceState
 from hatchet_local.config import Config
-from hatchet_local.defaults import DEFAULT_TENANT_ID
+from hatchet_local.context import Context
+from hatchet_local.defaults import DEFAULT_TENANT_ID, ENGINE_SERVICE, JOBS
 from hatchet_local.doctor import preflight
-from hatchet_local.engine import engine_version, image_present
 from hatchet_local.envfile import write_env_file
 from hatchet_local.errors import (
     BootstrapFailed,
@@ -27,18 +31,12 @@ from hatchet_local.errors import (
     SetupFailed,
 )
 from hatchet_local.fsutil import atomic_write, ensure_private_dir, read_text
-from hatchet_local.health import Check, http_check, service_check, tcp_check, wait_for
+from hatchet_local.health import Check, http_check, service_check, wait_for
+from hatchet_local.inventory import reap_expired
 from hatchet_local.ports import PORT_FLAGS, port_holder, port_is_free
+from hatchet_local.redact import masked
 from hatchet_local.runner import Runner, tail
-from hatchet_local.stack import (
-    ENGINE,
-    Context,
-    Stack,
-    client_settings,
-    load_stack,
-    reap_expired,
-    stack_lock,
-)
+from hatchet_local.stack import Stack, load_stack, stack_lock
 from hatchet_local.state import Token, digest
 from hatchet_local.teams import TeamResult, reconcile
 
@@ -53,6 +51,21 @@ class UpResult:
     token_reused: bool
     settings: dict[str, str]
     team: TeamResult | None = None  # the tenants of `tenants:` in the config, when declared
+
+    def shown_settings(self, reveal: bool) -> dict[str, str]:
+        """The client settings with the token masked unless `reveal`."""
+        return {**self.settings, TOKEN_KEY: masked(self.settings[TOKEN_KEY], reveal)}
+
+    def as_dict(self, reveal: bool) -> dict[str, object]:
+        data: dict[str, object] = {
+            "stack": self.stack, "dashboard_url": self.server_url,
+            "grpc_address": self.grpc_address, "env_file": str(self.env_file),
+            "tenant_id": self.tenant_id, "token_reused": self.token_reused,
+            "settings": self.shown_settings(reveal),
+        }  # fmt: skip
+        if self.team is not None:
+            data["tenants"] = self.team.as_dict()
+        return data
 
 
 # --- up ------------------------------------------------------------------------------------
@@ -77,19 +90,19 @@ def up(
             f"another env_file"
         )
     with ctx.console.phase("docker engine"):
-        ctx.console.info(f"engine {engine_version(ctx.runner)}")
+        ctx.console.info(f"engine {docker.engine_version(ctx.runner)}")
         ctx.compose_base()  # no Compose v2: stop before any state is written
         for name in reap_expired(ctx):
             ctx.console.info(f"removed expired stack {name}")
     with stack_lock(ctx, config.stack):
         try:
-            return start_locked(config, ctx, ttl=ttl)
+            return _up_locked(config, ctx, ttl=ttl)
         except (ServiceUnhealthy, SetupFailed, BootstrapFailed) as exc:
             _diagnose(config, ctx, exc, logs_dir)
             raise
 
 
-def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> UpResult:
+def _up_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> UpResult:
     """`up` for a caller that already holds the stack's lock."""
     console = ctx.console
     with console.phase("stack files"):
@@ -98,7 +111,7 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
     states = compose.ps()  # one look serves both the health check and the port check
     if not stack.changed and _running_and_healthy(stack, states):
         console.info(f"stack {config.stack} is running; checking it")
-        for job in {s.service for s in states} & {"migrate", "setup"}:
+        for job in {s.service for s in states} & set(JOBS):
             _remove_leftovers(ctx, compose, job)  # only a run cut off from Docker leaves one
     else:
         # Only before a start: a running stack has nothing to gain from it.
@@ -112,22 +125,23 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
         _healthy(ctx, compose, "postgres", config.timeouts.postgres)
         # Migrations, config generation and the seed need only Postgres: they run while
         # RabbitMQ is still starting; only the engine needs it.
-        _job(ctx, compose, "migrate", config.timeouts.migrate)
-        _job(ctx, compose, "setup", config.timeouts.setup)
+        for job in JOBS:
+            _job(ctx, compose, job, getattr(config.timeouts, job))
         for service in stack.services()[1:]:
             _healthy(ctx, compose, service, getattr(config.timeouts, service))
-        with console.phase("engine ready"), _logs_on_failure(compose, ENGINE):
-            compose.up(ENGINE, no_deps=True)
-            _wait(ctx, "engine", service_check(compose, ENGINE), config.timeouts.engine)
+        with console.phase("engine ready"), _logs_on_failure(compose, ENGINE_SERVICE):
+            compose.up(ENGINE_SERVICE, no_deps=True)
+            check = service_check(compose, ENGINE_SERVICE)
+            _wait(ctx, "engine", check, config.timeouts.engine)
         stack.dir.mark_applied(digest(read_text(stack.dir.compose_file) or ""))
-        stack.record.hatchet_version = config.hatchet_version  # the data is at this version now
-        stack.dir.save(stack.record)
+        # The data is at this version now.
+        stack.dir.save(dataclasses.replace(stack.record, hatchet_version=config.hatchet_version))
     spec = stack.spec
-    with console.phase("API ready"), _logs_on_failure(compose, ENGINE):
+    with console.phase("API ready"), _logs_on_failure(compose, ENGINE_SERVICE):
         _wait(ctx, "API", http_check(ctx.http, f"{spec.server_url}/api/ready"), config.timeouts.api)
         # An advertised stack (maybe on a remote Docker engine) is probed where clients go.
         grpc_host = "127.0.0.1" if spec.host == "localhost" else spec.host
-        _wait(ctx, "gRPC port", tcp_check(grpc_host, spec.grpc_port), config.timeouts.api)
+        _wait(ctx, "gRPC port", ctx.tcp_check(grpc_host, spec.grpc_port), config.timeouts.api)
     with console.phase("token"):
         token, reused = _usable_token(stack, ctx, config.timeouts.bootstrap)
     settings = client_settings(spec.server_url, spec.grpc_address, token, config.namespace)
@@ -151,9 +165,58 @@ def start_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> U
     )
 
 
+# --- reset ---------------------------------------------------------------------------------
+
+
+def reset(config: Config, ctx: Context, *, tenant: str | None = None) -> UpResult:
+    """Back to a fresh stack: the database, the engine's config (its JWT keys) and the token
+    go together, so no old token can outlive them; then the stack is bootstrapped anew."""
+    if tenant is not None:
+        raise ConfigError(
+            f"reset --tenant {tenant}: Hatchet has no way to delete one tenant's data; reset "
+            f"the whole stack (`hatchet-local reset`), or give each developer a namespace"
+        )
+    load_stack(config, ctx, create=False)  # no such stack: say so before taking its lock
+    with stack_lock(ctx, config.stack):
+        stack = load_stack(config, ctx, create=False)
+        with ctx.console.phase("wipe data"):
+            if not _wipe_in_place(stack, ctx.runner):
+                stack.compose.down(volumes=True)
+            stack.dir.forget_data()
+        return _up_locked(config, ctx)
+
+
+def _wipe_in_place(stack: Stack, runner: Runner) -> bool:
+    """Wipe the data while Postgres and RabbitMQ keep running, which saves their restart:
+    drop and re-create the database, re-create RabbitMQ's vhost, remove the engine and its
+    config volume. False (nothing done) when those services are not both up."""
+    states = {s.service: s.state for s in stack.compose.ps()}
+    if any(states.get(service) != "running" for service in stack.services()):
+        return False
+    compose = stack.compose
+    compose.run("rm", "--stop", "--force", ENGINE_SERVICE, timeout=120)
+    docker.require_ok(compose.exec(
+        "postgres", "psql", "-v", "ON_ERROR_STOP=1", "-U", "hatchet", "-d", "postgres",
+        "-c", "DROP DATABASE IF EXISTS hatchet WITH (FORCE)", "-c", "CREATE DATABASE hatchet",
+    ), "dropping the database")  # fmt: skip
+    if "rabbitmq" in stack.services():
+        for command in (["delete_vhost", "/"], ["add_vhost", "/"],
+                        ["set_permissions", "-p", "/", "hatchet", ".*", ".*", ".*"]):  # fmt: skip
+            docker.require_ok(
+                compose.exec("rabbitmq", "rabbitmqctl", *command), "resetting RabbitMQ"
+            )
+    docker.remove_volume(
+        runner, f"{stack.record.name}_hatchet_config", "removing the engine's config volume"
+    )
+    return True
+
+
+# --- the phases of up ----------------------------------------------------------------------
+
+
 def _running_and_healthy(stack: Stack, rows: list[ServiceState]) -> bool:
     states = {s.service: s for s in rows}
-    wanted = [*stack.services(), ENGINE]
+    wanted = [*stack.services(), ENGINE_SERVICE]
     return all(
         s in states and states[s].state == "running" and states[s].health == "healthy"
         for s in wanted
@@ -174,8 +237,8 @@ def _check_ports(stack: Stack, states: list[ServiceState], runner: Runner) -> No
 
 def _ensure_images(stack: Stack, ctx: Context) -> None:
     policy = stack.spec.pull_policy
-    needed = [stack.spec.images[s] for s in stack.services()] + [stack.spec.images[ENGINE]]
-    missing = [ref for ref in needed if not image_present(ctx.runner, ref)]
+    needed = [stack.spec.images[s] for s in (*stack.services(), ENGINE_SERVICE)]
+    missing = [ref for ref in needed if not docker.image_present(ctx.runner, ref)]
     if policy == "never" and missing:
         raise ImageMissing(
             f"image {missing[0]} is not on this machine and pull_policy is never; "

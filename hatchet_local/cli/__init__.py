@@ -1,0 +1,94 @@
+"""The command line: parse options, call one function, print its result.
+
+Each command group lives in a module of its own (`up`, `stack`, `stacks`, `images`,
+`teams`, `doctor`) that imports only `options`; this package root assembles them into one
+app, and `main()` is the only place an error becomes an exit code.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import typer
+
+from hatchet_local.cli import doctor, images, stack, stacks, teams, up
+from hatchet_local.errors import HatchetLocalError, Interrupted
+
+if TYPE_CHECKING:
+    from hatchet_local.context import Context
+
+app = typer.Typer(
+    name="hatchet-local",
+    help="A private Hatchet stack for every developer and every CI job.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+COMMANDS: dict[str, Callable[..., None]] = {
+    "up": up.up,
+    "down": stack.down,
+    "status": stack.status,
+    "logs": stack.logs,
+    "env": stack.env,
+    "render": stack.render,
+    "ls": stacks.list_stacks,
+    "reset": up.reset,
+    "destroy": stacks.destroy,
+    "prune": stacks.prune,
+    "doctor": doctor.doctor,
+    "version": doctor.version,
+}
+GROUPS = {
+    "images": images.app,
+    "tenant": teams.tenant_app,
+    "token": teams.token_app,
+    "user": teams.user_app,
+}
+for _name, _command in COMMANDS.items():
+    app.command(_name)(_command)
+for _name, _group in GROUPS.items():
+    app.add_typer(_group, name=_name)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise Interrupted("interrupted; run the same command again to finish")
+
+
+def main(make_context: Callable[..., Context] | None = None) -> None:
+    """Entry point: every error, ours or a usage error, becomes one line and an exit code here.
+    Ctrl-C raises Interrupted (not KeyboardInterrupt, which typer would end silently).
+    `make_context(quiet=...)` replaces `Context.default` (tests run the CLI over fakes)."""
+    signal.signal(signal.SIGINT, _interrupt)
+    try:
+        code = app(standalone_mode=False, obj=make_context)
+    except HatchetLocalError as exc:
+        typer.echo(
+            exc.message if isinstance(exc, Interrupted) else f"error: {exc.message}", err=True
+        )
+        if exc.details:
+            typer.echo(exc.details, err=True)
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # a usage error: unknown option, bad value, no command
+        sys.exit(_usage_error(exc))
+    except typer.Abort:  # "no" to a confirmation, or end of input
+        typer.echo("aborted; nothing was changed", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    """Print a usage error as one line (typer's own is a framed box under a usage banner)."""
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
+        text = exc.format_message()  # empty when typer has printed the help itself
+        if text:
+            typer.echo(text, err=True)
+        return exc.exit_code
+    message = " ".join(exc.format_message().split())
+    context = getattr(exc, "ctx", None)  # only usage errors carry the command's context
+    where = f" (see `{context.command_path} --help`)" if context is not None else ""
+    typer.echo(f"error: {message}{where}", err=True)
+    return exc.exit_code

@@ -1,0 +1,137 @@
+"""What the command modules share: option types, choices, and the few steps every command
+takes (load the configuration, build the context, ask before destroying, print JSON).
+
+The command modules import from here, and the package root imports them: imports point one
+way. Heavy modules are imported inside the functions that need them, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from enum import Enum, StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from hatchet_local.errors import ConfigError
+
+if TYPE_CHECKING:
+    from hatchet_local.config import Config
+    from hatchet_local.context import Context
+
+STARTED = time.monotonic()  # for `up --timings`: the whole command, imports included
+
+
+# --- choices (the config parsers accept the same values; a unit test keeps them equal) ------
+
+
+class TextOrJson(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class UpOutput(StrEnum):
+    text = "text"
+    json = "json"
+    env = "env"
+    github = "github"
+
+
+class EnvOutput(StrEnum):
+    dotenv = "dotenv"
+    shell = "shell"
+    json = "json"
+    github = "github"
+
+
+class MessageQueue(StrEnum):
+    rabbitmq = "rabbitmq"
+    postgres = "postgres"
+
+
+class PullPolicy(StrEnum):
+    missing = "missing"
+    always = "always"
+    never = "never"
+
+
+class Profile(StrEnum):
+    default = "default"
+    ci = "ci"
+
+
+class Role(StrEnum):
+    member = "member"
+    admin = "admin"
+
+
+# --- options shared by several commands ----------------------------------------------------
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Config file (default ./hatchet-local.yaml).")
+]
+StackOpt = Annotated[str | None, typer.Option("--stack", "-s", help="Stack name.")]
+RevealOpt = Annotated[bool, typer.Option("--reveal", help="Show the token and passwords.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+OutputOpt = Annotated[TextOrJson, typer.Option("--output", "-o", help="Output format.")]
+ProfileOpt = Annotated[Profile | None, typer.Option(help="Defaults for a kind of stack.")]
+
+# The flag behind each configuration key, for error messages.
+FLAG_NAMES = {
+    "stack": "--stack",
+    "hatchet_version": "--hatchet-version",
+    "message_queue": "--message-queue",
+    "dashboard": "--dashboard",
+    "ports.dashboard": "--dashboard-port",
+    "ports.grpc": "--grpc-port",
+    "pull_policy": "--pull-policy",
+    "env_file": "--env-file",
+    "namespace": "--namespace",
+    "profile": "--profile",
+    "advertise": "--advertise",
+    "expose": "--expose",
+}
+
+
+def load(config_file: Path | None, flags: dict[str, object]) -> Config:
+    """Configuration from defaults, file, environment and these flags (dotted keys; an Enum
+    flag counts by its value)."""
+    from hatchet_local.config import load_config
+
+    given = {key: value.value if isinstance(value, Enum) else value for key, value in flags.items()}
+    return load_config(Path.cwd(), config_path=config_file, flags=given, flag_names=FLAG_NAMES)
+
+
+def context(ctx: typer.Context, *, quiet: bool = False) -> Context:
+    """The Context commands run in: the one a caller put in `ctx.obj` (a factory taking
+    `quiet`, as tests do), else the real one."""
+    if ctx.obj is not None:
+        made: Context = ctx.obj(quiet=quiet)
+        return made
+    from hatchet_local.context import Context
+
+    return Context.default(quiet=quiet)
+
+
+def confirm(question: str, yes: bool, flag_hint: str) -> None:
+    """Ask before destroying data; without a terminal, --yes is required."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{flag_hint}: add --yes to confirm")
+    typer.confirm(question, abort=True)
+
+
+def print_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2))
+
+
+def age(seconds: int) -> str:
+    """`3d`, `5h`, `12m` or `40s`: the largest whole unit."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -1,0 +1,101 @@
+"""Commands over every stack of this machine: `ls`, `destroy`, `prune`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from hatchet_local.cli.options import (
+    ConfigOpt,
+    OutputOpt,
+    StackOpt,
+    TextOrJson,
+    YesOpt,
+    age,
+    confirm,
+    context,
+    load,
+    print_json,
+)
+from hatchet_local.errors import ConfigError
+
+
+def list_stacks(ctx: typer.Context, output: OutputOpt = TextOrJson.text) -> None:
+    """Every stack on this host: state, ports, age, Hatchet version, directory."""
+    from hatchet_local import inventory
+
+    rows = inventory.list_stacks(context(ctx, quiet=True))
+    if output is TextOrJson.json:
+        print_json([row.as_dict() for row in rows])
+        return
+    typer.echo(f"{'STACK':<28}{'STATE':<10}{'DASHBOARD':<11}{'GRPC':<7}{'AGE':<7}"
+               f"{'HATCHET':<11}DIRECTORY")  # fmt: skip
+    for row in rows:
+        gone = "" if row.directory_exists or not row.directory else "  (gone)"
+        typer.echo(
+            f"{row.name:<28}{row.state:<10}{row.ports.get('dashboard', ''):<11}"
+            f"{row.ports.get('grpc', ''):<7}{age(row.age_seconds):<7}"
+            f"{row.hatchet_version:<11}{row.directory}{gone}"
+        )
+
+
+def destroy(
+    ctx: typer.Context,
+    config_file: ConfigOpt = None,
+    stack: StackOpt = None,
+    yes: YesOpt = False,
+) -> None:
+    """Remove the stack completely: containers, data, network and its state here."""
+    from hatchet_local import inventory
+
+    name = load(config_file, {"stack": stack}).stack
+    confirm(f"Remove stack {name} and all its data?", yes, "destroy deletes the stack's data")
+    removed = inventory.destroy(context(ctx), name)
+    typer.echo(f"Stack {name} destroyed ({len(removed)} docker objects removed).")
+
+
+def prune(
+    ctx: typer.Context,
+    expired: Annotated[
+        bool, typer.Option("--expired", help="Only ephemeral stacks past their --ttl.")
+    ] = False,
+    older_than: Annotated[
+        str | None, typer.Option(help="Also stopped stacks older than this, e.g. 7d, 12h.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List, remove nothing.")] = False,
+    yes: YesOpt = False,
+) -> None:
+    """Remove stacks whose directory is gone, orphaned objects, and old stopped stacks."""
+    from hatchet_local import inventory
+    from hatchet_local.config_values import duration
+
+    if expired and (older_than is not None or dry_run):
+        other = "--dry-run" if dry_run else "--older-than"
+        raise ConfigError(
+            f"prune --expired {other}: --expired removes at once and takes neither --dry-run "
+            f"nor --older-than; use one or the other"
+        )
+    seconds = duration(older_than, "--older-than") if older_than is not None else None
+    run = context(ctx, quiet=True)
+    if expired:
+        reaped = inventory.reap_expired(run)
+        typer.echo(f"Removed {len(reaped)} expired stack(s){': ' if reaped else '.'}"
+                   f"{', '.join(reaped)}")  # fmt: skip
+        return
+    rows = inventory.prune_candidates(run, seconds)
+    for row in rows:
+        if row.state == "orphaned":
+            reason = "orphaned objects"
+        elif not row.directory_exists:
+            reason = "directory gone"
+        else:
+            reason = f"stopped, {age(row.age_seconds)} old"
+        typer.echo(f"{'would remove' if dry_run else 'removing'} {row.name} ({reason})")
+    if dry_run or not rows:
+        typer.echo(f"{len(rows)} stack(s) to prune." if dry_run else "Nothing to prune.")
+        return
+    confirm(f"Remove these {len(rows)} stack(s) and their data?", yes, "prune deletes data")
+    for row in rows:
+        inventory.destroy(run, row.name)
+    typer.echo(f"Pruned {len(rows)} stack(s).")

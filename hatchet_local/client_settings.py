@@ -1,0 +1,50 @@
+"""What a Hatchet client needs to reach a stack: the settings the SDKs read, and the
+addresses a token carries."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from hatchet_local.state import Token
+
+TOKEN_KEY = "HATCHET_CLIENT_TOKEN"
+TENANT_KEY = "HATCHET_CLIENT_TENANT_ID"
+SECRET_KEYS = frozenset({TOKEN_KEY})
+
+
+def token_claims(token: str) -> dict[str, object]:
+    """The claims of a Hatchet token (a JWT), unverified: what the SDKs read from it.
+    Empty when `token` is not a JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def client_settings(
+    server_url: str, grpc_address: str, token: Token, namespace: str | None
+) -> dict[str, str]:
+    """What the Hatchet SDKs need to reach this stack."""
+    settings = {
+        TOKEN_KEY: token.token,
+        "HATCHET_CLIENT_TLS_STRATEGY": "none",
+        "HATCHET_CLIENT_HOST_PORT": grpc_address,
+        "HATCHET_CLIENT_SERVER_URL": server_url,
+        TENANT_KEY: token.tenant_id,
+    }
+    if namespace:
+        settings["HATCHET_CLIENT_NAMESPACE"] = namespace
+    return settings
+
+
+def token_settings(token: Token, namespace: str | None, grpc_fallback: str = "") -> dict[str, str]:
+    """Client settings with the addresses baked into the token (an `up --advertise` stack's
+    host), `grpc_fallback` when it names none."""
+    grpc_address = str(token_claims(token.token).get("grpc_broadcast_address") or grpc_fallback)
+    return client_settings(token.server_url, grpc_address, token, namespace)
