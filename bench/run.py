@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hatchet_local.defaults import DEFAULT_TENANT_ID, HATCHET_VERSION  # noqa: E402
-from tests.e2e.helpers import (  # noqa: E402
+from tests.support.stacks import (  # noqa: E402
     E2E,
     HATCHET_LOCAL,
     RIG_IMAGES,

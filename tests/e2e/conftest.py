@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.helpers import E2E, RIG_IMAGES, Project, running_stack
+from tests.support.stacks import E2E, RIG_IMAGES, Project, running_stack
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import (
+from tests.support.stacks import (
     HATCHET_LOCAL,
     RIG_IMAGES,
     Project,

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.dockerproxy import DockerProxy
-from tests.e2e.helpers import (
+from tests.support.dockerproxy import DockerProxy
+from tests.support.stacks import (
     CLIENT_KEYS,
     HATCHET_LOCAL,
     Project,

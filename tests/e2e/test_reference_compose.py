@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hatchet_local.state import SECRET_NAMES
-from tests.e2e.helpers import compose_command
+from tests.support.stacks import compose_command
 
 pytestmark = pytest.mark.docker
 

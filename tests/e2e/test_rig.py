@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from hatchet_local.defaults import DEFAULT_TENANT_ID
-from tests.e2e.helpers import (
+from tests.support.stacks import (
     E2E,
     clean_env,
     compose_command,

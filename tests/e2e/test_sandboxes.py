@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import (
+from tests.support.stacks import (
     HATCHET_LOCAL,
     Project,
     free_port,

@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.helpers import HATCHET_LOCAL, Project, labelled
-from tests.e2e.hostwatch import CmdlineWatch, listening_sockets
+from tests.support.hostwatch import CmdlineWatch, listening_sockets
+from tests.support.stacks import HATCHET_LOCAL, Project, labelled
 
 pytestmark = pytest.mark.e2e
 

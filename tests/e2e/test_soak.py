@@ -23,8 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import Project, labelled, workflow_names
-from tests.e2e.hostwatch import (
+from tests.support.hostwatch import (
     KINDS,
     Owner,
     children_of,
@@ -33,6 +32,7 @@ from tests.e2e.hostwatch import (
     snapshot,
     socket_holders,
 )
+from tests.support.stacks import Project, labelled, workflow_names
 
 pytestmark = pytest.mark.e2e
 

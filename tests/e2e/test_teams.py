@@ -19,8 +19,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.dockerproxy import DockerProxy
-from tests.e2e.helpers import (
+from tests.support.dockerproxy import DockerProxy
+from tests.support.stacks import (
     PROBE,
     Project,
     clean_env,

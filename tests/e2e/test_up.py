@@ -11,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.helpers import CLIENT_KEYS, Project, labelled, services_of, workflow_names
+from tests.support.stacks import CLIENT_KEYS, Project, labelled, services_of, workflow_names
 
 pytestmark = pytest.mark.e2e
 

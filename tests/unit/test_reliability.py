@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from tests.e2e.hostwatch import parse_proc_net_tcp
+from tests.support.hostwatch import parse_proc_net_tcp
 
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "reliability.py"
 

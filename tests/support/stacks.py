@@ -1,4 +1,5 @@
-"""Shared by the e2e tests: the rig's images, Compose, free ports, an SDK round trip."""
+"""Real stacks for the e2e tests and the benchmarks: the rig's images, Compose, free ports,
+projects driven through the real CLI, an SDK round trip."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from typing import Any
 
 import httpx
 
-E2E = Path(__file__).resolve().parent
-PROBE = E2E / "sdk_probe.py"
+E2E = Path(__file__).resolve().parents[1] / "e2e"
+PROBE = Path(__file__).resolve().parent / "sdk_probe.py"
 sys.path.insert(0, str(E2E / "images"))
 
 import rig  # noqa: E402
