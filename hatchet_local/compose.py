@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from hatchet_local import docker
+from hatchet_local.docker_cli import CliEngine
 from hatchet_local.errors import CommandFailed, DockerUnavailable
 from hatchet_local.redact import Redactor
 from hatchet_local.runner import Result, Runner, child_env, tail
@@ -79,25 +80,38 @@ class ServiceState:
 
 
 class Compose:
+    """One stack's compose project: Compose v2 for what changes it, `docker` (an Engine)
+    for what only looks at it."""
+
     def __init__(
         self,
         runner: Runner,
         *,
-        base: Sequence[str],
+        base: Sequence[str] | Callable[[], Sequence[str]],
         project: str,
         file: Path,
         env_file: Path,
         redact: Redactor,
+        docker: docker.Engine | None = None,
     ) -> None:
         self.runner = runner
-        self.base = list(base)
+        # Finding Compose runs two processes: a command that only looks never pays it.
+        self._base = base
         self.project = project
         self.file = file
         self.env_file = env_file
         self.redact = redact
+        self.docker = docker or CliEngine(runner)
+
+    @property
+    def base(self) -> list[str]:
+        return list(self._base() if callable(self._base) else self._base)
 
     def argv(self, *args: str) -> list[str]:
         return compose_argv(self.base, self.project, self.file, self.env_file, *args)
+
+    def container_name(self, service: str) -> str:
+        return f"{self.project}-{service}-1"
 
     def run(
         self, *args: str, timeout: float | None = None, check: bool = True, capture: bool = True
@@ -120,24 +134,20 @@ class Compose:
         return result
 
     def ps(self) -> list[ServiceState]:
-        out = self.run("ps", "--all", "--format", "json").stdout
-        return parse_ps(out)
+        """The project's service containers, as `compose ps --all` lists them (one Engine
+        API request rather than a Compose process that loads the whole project)."""
+        return [
+            ServiceState(c.service, c.state, c.health, c.exit_code, c.published)
+            for c in docker.project_containers(self.docker, self.project)
+        ]
 
     def state(self, service: str) -> ServiceState | None:
-        """One service's container, or None when it has none. Readiness polls ask several
-        times a second, so this is one `docker inspect` rather than a `compose ps` (which
-        loads the whole project); compose's view is the fallback for a container that is not
-        named `<project>-<service>-1`."""
-        raw = docker.container_state(self.runner, f"{self.project}-{service}-1")
-        if raw is None:
+        """One service's container, or None when it has none: one inspect by name, with the
+        listing as the fallback for a container not named `<project>-<service>-1`."""
+        found = self.docker.container(self.container_name(service))
+        if found is None:
             return next((s for s in self.ps() if s.service == service), None)
-        health = raw.get("Health")
-        return ServiceState(
-            service=service,
-            state=str(raw.get("Status", "")),
-            health=str(health.get("Status", "")) if isinstance(health, dict) else "",
-            exit_code=int(str(raw.get("ExitCode") or 0)),
-        )
+        return ServiceState(service, found.state, found.health, found.exit_code)
 
     def up(self, *services: str, no_deps: bool = False, timeout: float | None = None) -> None:
         # --remove-orphans: a service dropped from the file (RabbitMQ after switching to the
@@ -154,7 +164,7 @@ class Compose:
     def remove_leftover_runs(self, service: str) -> int:
         """Remove the containers of earlier one-shot runs of `service` that were never removed
         (Compose cut off from Docker mid-job cannot remove its own); returns how many."""
-        ids = docker.oneoff_containers(self.runner, self.project, service)
+        ids = docker.oneoff_containers(self.docker, self.project, service)
         if ids:
             docker.remove_containers(self.runner, ids, f"removing leftover {service} containers")
         return len(ids)

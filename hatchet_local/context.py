@@ -1,8 +1,9 @@
 """What the commands need from the outside world, in one object built in one place.
 
-Everything slow or external is a field: the runner of docker and compose commands, the HTTP
-client, the clock and sleep of every wait, the TCP probe of the gRPC port. Tests build a
-Context of fakes; the CLI calls `Context.default()`.
+Everything slow or external is a field: the runner of docker and compose commands, what
+reads the Docker engine, the HTTP client, the clock and sleep of every wait, the TCP probe
+of the gRPC port. Tests build a Context of fakes; the CLI calls `Context.default()`, whose
+HTTP client is made on first use (httpx and its CA bundle cost more than a `status` should).
 """
 
 from __future__ import annotations
@@ -11,15 +12,32 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING, Any, cast
 
 from hatchet_local.compose import find_compose
 from hatchet_local.console import Console
+from hatchet_local.docker import Engine
+from hatchet_local.docker_cli import CliEngine
 from hatchet_local.health import Check, tcp_check
 from hatchet_local.redact import Redactor
 from hatchet_local.runner import Runner, SubprocessRunner
 from hatchet_local.state import state_root
+
+if TYPE_CHECKING:
+    import httpx
+
+
+class _LazyHttp:
+    """An httpx.Client made at the first request."""
+
+    _client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            import httpx  # noqa: PLC0415
+
+            self._client = httpx.Client()
+        return getattr(self._client, name)
 
 
 @dataclass
@@ -32,20 +50,31 @@ class Context:
     sleep: Callable[[float], None] = time.sleep
     # A readiness check that connects to host:port (the gRPC port, from the host).
     tcp_check: Callable[[str, int], Callable[[], Check]] = tcp_check
-    interval: float = 0.25  # between readiness polls; each poll is one `docker inspect`
+    interval: float = 0.25  # between readiness polls; each poll is one Engine API request
     lock_wait: float = 900.0
     redact: Redactor = field(default_factory=Redactor)
+    # What reads the Docker engine; the docker CLI over `runner` unless given.
+    docker: Engine = None  # type: ignore[assignment]
     # Compose v2's argv prefix, found on first use: finding it runs a few subprocesses.
     _compose_base: list[str] | None = field(default=None, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.docker is None:
+            self.docker = CliEngine(self.runner)
+
     @classmethod
     def default(cls, *, quiet: bool = False) -> Context:
-        """The real world: subprocesses, the network, this machine's state directory."""
+        """The real world: subprocesses, the Engine API, the network, this machine's state
+        directory."""
+        from hatchet_local.docker_api import engine_for  # noqa: PLC0415
+
+        runner = SubprocessRunner()
         return cls(
-            runner=SubprocessRunner(),
+            runner=runner,
             console=Console(quiet=quiet),
-            http=httpx.Client(),
+            http=cast("httpx.Client", _LazyHttp()),
             state_root=state_root(),
+            docker=engine_for(runner),
         )
 
     def compose_base(self) -> list[str]:

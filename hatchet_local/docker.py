@@ -1,20 +1,25 @@
-"""The Docker engine, through the docker CLI (so Docker contexts and DOCKER_HOST both work):
-whether one answers, its version and facts, images, and the containers, volumes and networks
-a stack owns, found by their labels.
+"""The Docker engine: whether one answers, its version and facts, images, and the
+containers, volumes and networks a stack owns, found by their labels.
+
+What only looks goes through an `Engine`: `docker_api.ApiEngine` asks the Engine API over
+its socket (no process spawned), `CliEngine` here asks the docker CLI, for endpoints plain
+HTTP cannot reach (ssh://, TLS) and for tests over a scripted runner. Changes (removing
+objects, saving images) always go through the docker CLI.
 
 "engine" elsewhere in hatchet-local means the Hatchet engine; here everything is Docker's.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from hatchet_local import __version__
-from hatchet_local.errors import CommandFailed, DockerUnavailable, ImageMissing
+from hatchet_local.errors import CommandFailed, DockerUnavailable, HatchetLocalError, ImageMissing
 from hatchet_local.runner import Result, Runner, tail
 
 HINT = (
@@ -98,34 +103,11 @@ class EngineFacts:
     clock: str  # the engine's time, RFC 3339
 
 
-def engine_facts(runner: Runner) -> EngineFacts:
-    """Memory and clock from one `docker info`."""
-    argv = ["docker", "info", "--format", "{{.MemTotal}} {{.SystemTime}}"]
-    memory, _, clock = runner.run(argv, timeout=30).stdout.strip().partition(" ")
-    return EngineFacts(memory, clock)
-
-
-def api_version(runner: Runner) -> str:
-    argv = ["docker", "version", "--format", "{{.Server.APIVersion}}"]
-    return runner.run(argv, timeout=30).stdout.strip()
-
-
-def context_name(runner: Runner) -> str:
-    result = runner.run(["docker", "context", "show"], timeout=30)
-    return f"context {result.stdout.strip()}" if result.ok and result.stdout.strip() else "default"
-
-
 # --- images --------------------------------------------------------------------------------
 
 
-def image_present(runner: Runner, ref: str) -> bool:
-    result = runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", ref], timeout=60)
-    check_reached(result, f"looking for image {ref}")  # not "missing" for that
-    return result.ok
-
-
-def save_images(runner: Runner, refs: list[str], path: Path) -> None:
-    missing = [ref for ref in refs if not image_present(runner, ref)]
+def save_images(runner: Runner, engine: Engine, refs: list[str], path: Path) -> None:
+    missing = [ref for ref in refs if not engine.image_present(ref)]
     if missing:
         raise ImageMissing(f"image {missing[0]} is not on this machine; pull it first")
     argv = ["docker", "save", "--output", str(path), *refs]
@@ -177,52 +159,16 @@ class DockerObject:
     expires: str | None = None  # ephemeral stacks' expiry label
 
 
-_LISTS = {
-    "container": ["docker", "ps", "--all"],
-    "volume": ["docker", "volume", "ls"],
-    "network": ["docker", "network", "ls"],
-}
 _REMOVE = {
     "container": ["docker", "rm", "--force", "--volumes"],
     "volume": ["docker", "volume", "rm", "--force"],
     "network": ["docker", "network", "rm"],
 }
-# One JSON object per object, each label read by its key: the CLI's `.Labels` joins every
-# label with commas, which a directory name may contain.
-LISTING_FORMAT = {
-    kind: "{" + ",".join([
-        f'"name":{{{{json .{"Names" if kind == "container" else "Name"}}}}}',
-        f'"stack":{{{{json (.Label "{STACK_LABEL}")}}}}',
-        f'"expires":{{{{json (.Label "{EXPIRES_LABEL}")}}}}',
-        *(['"state":{{json .State}}'] if kind == "container" else []),
-    ]) + "}"
-    for kind in _LISTS
-}  # fmt: skip
 
 
-def stack_objects(runner: Runner, state: Path, stack: str | None = None) -> list[DockerObject]:
-    """Every container, volume and network of the stacks recorded in state directory `state`
-    (or of one of them). Stacks of other state directories on the same engine are not ours."""
-    label = STACK_LABEL if stack is None else f"{STACK_LABEL}={stack}"
-    filters = ["--filter", f"label={label}", "--filter", f"label={STATE_LABEL}={state}"]
-    objects = []
-    for kind, argv in _LISTS.items():
-        result = runner.run([*argv, *filters, "--format", LISTING_FORMAT[kind]], timeout=60)
-        if not result.ok:
-            engine_version(runner)  # DockerUnavailable, with what to do, when none answers
-        require_ok(result, f"listing docker {kind}s")
-        for line in result.stdout.splitlines():
-            row = json.loads(line)
-            objects.append(
-                DockerObject(
-                    kind=kind,
-                    name=str(row["name"]),
-                    stack=str(row.get("stack") or ""),
-                    state=str(row.get("state") or ""),
-                    expires=row.get("expires") or None,
-                )
-            )
-    return objects
+def stack_filters(state: Path, stack: str | None = None) -> list[str]:
+    """The labels of the objects of the stacks of state directory `state` (or of one)."""
+    return [STACK_LABEL if stack is None else f"{STACK_LABEL}={stack}", f"{STATE_LABEL}={state}"]
 
 
 def remove_objects(runner: Runner, objects: list[DockerObject]) -> None:
@@ -242,42 +188,116 @@ def remove_volume(runner: Runner, name: str, what: str) -> None:
 
 # --- containers ----------------------------------------------------------------------------
 
-
-def container_state(runner: Runner, name: str) -> dict[str, object] | None:
-    """The `State` of container `name` (one `docker inspect`, tens of ms); None when the
-    inspect failed (no such container, or no engine: the caller asks Compose, which says)."""
-    argv = ["docker", "inspect", "--type", "container", "--format", "{{json .State}}", name]
-    result = runner.run(argv, timeout=30)
-    if not result.ok:
-        return None
-    state = json.loads(result.stdout)
-    return state if isinstance(state, dict) else None
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+COMPOSE_ONEOFF = "com.docker.compose.oneoff"
 
 
-def oneoff_containers(runner: Runner, project: str, service: str) -> list[str]:
+@dataclass(frozen=True)
+class Container:
+    """One container as a listing shows it."""
+
+    name: str
+    service: str  # its compose service, "" when it has none
+    state: str  # running, exited, restarting, created, paused, dead
+    health: str  # healthy, starting, unhealthy, or "" without a healthcheck
+    exit_code: int
+    published: tuple[int, ...] = ()  # host ports it holds
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """One container as `inspect` shows it."""
+
+    state: str
+    health: str
+    exit_code: int
+    started_at: str  # RFC 3339, UTC; "0001-01-01T00:00:00Z" when it never ran
+
+
+def health_of(status: str) -> str:
+    """The health in a listing's status text: `Up 3 seconds (health: starting)`."""
+    match = re.search(r"\((?:health: )?(healthy|unhealthy|starting)\)", status)
+    return match.group(1) if match else ""
+
+
+def exit_code_of(status: str) -> int:
+    """The exit code in a listing's status text: `Exited (1) 2 seconds ago`."""
+    match = re.match(r"Exited \((-?\d+)\)", status)
+    return int(match.group(1)) if match else 0
+
+
+def expand_ports(published: str) -> tuple[int, ...]:
+    """Host ports in the CLI's `Ports` text (`0.0.0.0:8000-8002->8000-8002/tcp, ...`)."""
+    ports: list[int] = []
+    for first, last in re.findall(r":(\d+)(?:-(\d+))?->", published):
+        ports.extend(range(int(first), int(last or first) + 1))
+    return tuple(dict.fromkeys(ports))
+
+
+class Engine(Protocol):
+    """What hatchet-local reads from the Docker engine; nothing here changes anything."""
+
+    def where(self) -> str:
+        """Where the engine is, in the user's words (for messages)."""
+        ...
+
+    def version(self) -> str:
+        """The engine's version; DockerUnavailable with what to do when none answers."""
+        ...
+
+    def api_version(self) -> str: ...
+
+    def facts(self) -> EngineFacts: ...
+
+    def image_present(self, ref: str) -> bool: ...
+
+    def stack_objects(self, state: Path, stack: str | None = None) -> list[DockerObject]:
+        """The containers, volumes and networks of the stacks of state directory `state`."""
+        ...
+
+    def containers(self, labels: Sequence[str], *, all: bool = True) -> list[Container]:
+        """Containers carrying every label of `labels` (`key=value` or `key`)."""
+        ...
+
+    def container(self, name: str) -> ContainerState | None:
+        """One container's state; None when there is no such container."""
+        ...
+
+
+def api_at_least(version: str, wanted: str) -> bool:
+    """True when Engine API `version` (e.g. 1.41) is `wanted` or newer."""
+    try:
+        have = tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return False
+    return have >= tuple(int(part) for part in wanted.split("."))
+
+
+def project_containers(engine: Engine, project: str) -> list[Container]:
+    """A compose project's service containers (not its one-off job runs), as `compose ps`."""
+    return engine.containers([f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_ONEOFF}=False"])
+
+
+def oneoff_containers(engine: Engine, project: str, service: str) -> list[str]:
     """Ids of the containers that one-shot runs of `service` in compose project `project`
     left (a run cut off from Docker cannot remove its own)."""
-    labels = {"project": project, "oneoff": "True", "service": service}
-    filters = [f"--filter=label=com.docker.compose.{k}={v}" for k, v in labels.items()]
-    found = runner.run(["docker", "ps", "--all", "--quiet", *filters], timeout=60)
-    check_reached(found, f"looking for leftover {service} containers")
-    return found.stdout.split() if found.ok else []
+    labels = [
+        f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_ONEOFF}=True", f"{COMPOSE_SERVICE}={service}"
+    ]  # fmt: skip
+    return [c.id or c.name for c in engine.containers(labels)]
 
 
 def remove_containers(runner: Runner, ids: list[str], what: str) -> None:
     check_reached(runner.run(["docker", "rm", "--force", *ids], timeout=120), what)
 
 
-def container_publishing(runner: Runner, port: int) -> str | None:
-    """The name of a running container that publishes host port `port`, alone or in a
-    range (`0.0.0.0:8000-8010->8000-8010/tcp`); None when none does or Docker cannot say."""
+def container_publishing(engine: Engine, port: int) -> str | None:
+    """The name of a running container that publishes host port `port`; None when none
+    does or Docker cannot say."""
     try:
-        result = runner.run(["docker", "ps", "--format", "{{.Names}}\t{{.Ports}}"], timeout=30)
-    except CommandFailed:
+        running = engine.containers([], all=False)
+    except HatchetLocalError:
         return None
-    for line in result.stdout.splitlines():
-        name, _, published = line.partition("\t")
-        for first, last in re.findall(r":(\d+)(?:-(\d+))?->", published):
-            if int(first) <= port <= int(last or first):
-                return name
-    return None
+    return next((c.name for c in running if port in c.published), None)

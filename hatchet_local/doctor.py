@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -10,9 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from hatchet_local import docker
 from hatchet_local.compose import find_compose
 from hatchet_local.config import Config
+from hatchet_local.docker import Engine
+from hatchet_local.docker_cli import CliEngine
 from hatchet_local.errors import HatchetLocalError
 from hatchet_local.images import needed_images
 from hatchet_local.ports import port_holder, port_is_free
@@ -36,39 +36,43 @@ class Finding:
         return asdict(self)
 
 
-def diagnose(config: Config, runner: Runner, state_root: Path) -> list[Finding]:
-    """Every check, in order; a check that needs the engine is skipped when it is down."""
-    findings = [_docker(runner)]
+def diagnose(
+    config: Config, runner: Runner, state_root: Path, docker: Engine | None = None
+) -> list[Finding]:
+    """Every check, in order; a check that needs the engine is skipped when it is down.
+    `docker` reads the engine (the docker CLI over `runner` unless given)."""
+    docker = docker or CliEngine(runner)
+    findings = [_docker(docker)]
     if findings[0].status == "fail":
         return findings
-    facts = docker.engine_facts(runner)
+    facts = docker.facts()
     checks: list[Callable[[], Finding]] = [
         lambda: _compose(runner),
         lambda: _memory(facts.memory),
         lambda: _disk(state_root),
         lambda: _ports(config, runner, state_root),
-        lambda: _images(config, runner),
+        lambda: _images(config, docker),
         lambda: _clock(facts.clock),
     ]
     return findings + [check() for check in checks]
 
 
-def preflight(runner: Runner, state_root: Path) -> list[Finding]:
+def preflight(docker: Engine, state_root: Path) -> list[Finding]:
     """What `up` checks before it starts a stack, beyond what starting checks anyway (Docker,
     Compose, ports and images each fail `up` with their own message): the findings that
     are not a pass, from one `docker info` and one statvfs."""
-    facts = docker.engine_facts(runner)
+    facts = docker.facts()
     found = (_memory(facts.memory), _disk(state_root), _clock(facts.clock))
     return [finding for finding in found if finding.status != "pass"]
 
 
-def _docker(runner: Runner) -> Finding:
+def _docker(docker: Engine) -> Finding:
     try:
-        version = docker.engine_version(runner)
+        version = docker.version()
     except HatchetLocalError as exc:
         return Finding("docker engine", "fail", exc.message.split(": ")[0], exc.message)
-    where = os.environ.get("DOCKER_HOST") or docker.context_name(runner)
-    api = docker.api_version(runner)
+    where = docker.where()
+    api = docker.api_version()
     return Finding("docker engine", "pass", f"{version} (API {api}) at {where}")
 
 
@@ -125,9 +129,9 @@ def _ports(config: Config, runner: Runner, state_root: Path) -> Finding:
     return Finding("ports", "pass", chosen)
 
 
-def _images(config: Config, runner: Runner) -> Finding:
+def _images(config: Config, docker: Engine) -> Finding:
     refs = needed_images(config).values()
-    missing = [ref for ref in refs if not docker.image_present(runner, ref)]
+    missing = [ref for ref in refs if not docker.image_present(ref)]
     if not missing:
         return Finding("images", "pass", f"all present (pull_policy {config.pull_policy})")
     if config.pull_policy == "never":

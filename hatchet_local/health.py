@@ -10,12 +10,14 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import httpx
-
-from hatchet_local.compose import Compose
 from hatchet_local.errors import HealthTimeout, ServiceUnhealthy
+
+if TYPE_CHECKING:  # imported where used: `status` and `ls` need neither
+    import httpx
+
+    from hatchet_local.compose import Compose
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ def service_check(
 
 
 def http_check(client: httpx.Client, url: str) -> Callable[[], Check]:
+    import httpx  # noqa: PLC0415
+
     def check() -> Check:
         try:
             response = client.get(url, timeout=5)

@@ -16,10 +16,10 @@ def needed_images(config: Config) -> dict[str, str]:
     return {service: config.image(service) for service in stack_services(config.message_queue)}
 
 
-def save(runner: Runner, refs: list[str], path: Path) -> None:
+def save(runner: Runner, docker_engine: docker.Engine, refs: list[str], path: Path) -> None:
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory, expected a file")
-    docker.save_images(runner, refs, path)
+    docker.save_images(runner, docker_engine, refs, path)
 
 
 def load(runner: Runner, path: Path) -> list[str]:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hatchet_local.context import Context
-from hatchet_local.docker import DockerObject, remove_objects, stack_objects
+from hatchet_local.docker import DockerObject, remove_objects
 from hatchet_local.errors import StackBusy, StackNotFound
 from hatchet_local.stack import stack_lock
 from hatchet_local.state import StackDir, StackRecord, all_records
@@ -36,7 +36,7 @@ class StackRow:
 def list_stacks(ctx: Context, now: datetime | None = None) -> list[StackRow]:
     """Every stack recorded on this host, and every labelled object no record claims."""
     now = now or datetime.now(UTC)
-    objects = stack_objects(ctx.runner, ctx.state_root)
+    objects = ctx.docker.stack_objects(ctx.state_root)
     rows = [_row(record, objects, now) for record in all_records(ctx.state_root)]
     known = {row.name for row in rows}
     for orphan in sorted({o.stack for o in objects if o.stack not in known}):
@@ -75,10 +75,10 @@ def destroy(ctx: Context, name: str, wait: float | None = None) -> list[DockerOb
     stack_dir = StackDir(ctx.state_root, name)
     # Asked before the lock too, so that a mistyped name or a stopped engine leaves no lock
     # file behind.
-    if not stack_objects(ctx.runner, ctx.state_root, name) and not stack_dir.path.exists():
+    if not ctx.docker.stack_objects(ctx.state_root, name) and not stack_dir.path.exists():
         raise StackNotFound(f"no stack named {name} on this host; `hatchet-local ls` lists them")
     with stack_lock(ctx, name, wait):
-        objects = stack_objects(ctx.runner, ctx.state_root, name)
+        objects = ctx.docker.stack_objects(ctx.state_root, name)
         remove_objects(ctx.runner, objects)
         shutil.rmtree(stack_dir.path, ignore_errors=True)
     return objects
@@ -104,7 +104,8 @@ def reap_expired(ctx: Context, now: datetime | None = None) -> list[str]:
     still holds is left for the next time. Returns the names removed."""
     now = now or datetime.now(UTC)
     expired = {r.name for r in all_records(ctx.state_root) if _past(r.expires, now)}
-    expired |= {o.stack for o in stack_objects(ctx.runner, ctx.state_root) if _past(o.expires, now)}
+    expired |= {o.stack for o in ctx.docker.stack_objects(ctx.state_root)
+                if _past(o.expires, now)}  # fmt: skip
     reaped = []
     for name in sorted(expired):
         try:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hatchet_local.config import Config
 from hatchet_local.docker import container_publishing
+from hatchet_local.docker_cli import CliEngine
 from hatchet_local.errors import HatchetLocalError, PortInUse
 from hatchet_local.runner import Runner
 from hatchet_local.state import StackRecord, all_records
@@ -66,7 +67,7 @@ def describe_stack(record: StackRecord) -> str:
 
 def port_holder(port: int, runner: Runner) -> str:
     """Who listens on `port`, in words that say how to free it."""
-    container = container_publishing(runner, port)
+    container = container_publishing(CliEngine(runner), port)
     if container:
         return f"container {container}; stop it with `docker stop {container}`"
     process = _listening_process(port, runner)

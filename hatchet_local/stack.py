@@ -72,7 +72,8 @@ def load_stack(config: Config, ctx: Context, *, create: bool, ttl: float | None 
         changed = stack_dir.applied() != digest(rendered)
     compose = Compose(
         ctx.runner,
-        base=ctx.compose_base(),
+        docker=ctx.docker,
+        base=ctx.compose_base,
         project=config.stack,
         file=stack_dir.compose_file,
         env_file=stack_dir.secrets_file,

@@ -90,7 +90,7 @@ def up(
             f"another env_file"
         )
     with ctx.console.phase("docker engine"):
-        ctx.console.info(f"engine {docker.engine_version(ctx.runner)}")
+        ctx.console.info(f"engine {ctx.docker.version()}")
         ctx.compose_base()  # no Compose v2: stop before any state is written
         for name in reap_expired(ctx):
             ctx.console.info(f"removed expired stack {name}")
@@ -115,7 +115,7 @@ def _up_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> UpR
             _remove_leftovers(ctx, compose, job)  # only a run cut off from Docker leaves one
     else:
         # Only before a start: a running stack has nothing to gain from it.
-        for finding in preflight(ctx.runner, ctx.state_root):
+        for finding in preflight(ctx.docker, ctx.state_root):
             console.warn(f"{finding.check}: {finding.detail}; {finding.fix or 'see `doctor`'}")
         _check_ports(stack, states, ctx.runner)
         with console.phase("images"):
@@ -238,7 +238,7 @@ def _check_ports(stack: Stack, states: list[ServiceState], runner: Runner) -> No
 def _ensure_images(stack: Stack, ctx: Context) -> None:
     policy = stack.spec.pull_policy
     needed = [stack.spec.images[s] for s in (*stack.services(), ENGINE_SERVICE)]
-    missing = [ref for ref in needed if not docker.image_present(ctx.runner, ref)]
+    missing = [ref for ref in needed if not ctx.docker.image_present(ref)]
     if policy == "never" and missing:
         raise ImageMissing(
             f"image {missing[0]} is not on this machine and pull_policy is never; "

@@ -8,7 +8,6 @@ from hatchet_local.client_settings import token_settings
 from hatchet_local.config import Config
 from hatchet_local.context import Context
 from hatchet_local.defaults import ADMIN_EMAIL, ENGINE_SERVICE
-from hatchet_local.docker import engine_version
 from hatchet_local.errors import StackNotFound
 from hatchet_local.redact import masked
 from hatchet_local.stack import load_stack, require_ports
@@ -90,7 +89,7 @@ def settings_for(config: Config, ctx: Context) -> dict[str, str]:
 def logs(config: Config, ctx: Context, service: str | None, *, follow: bool, lines: int) -> int:
     stack = load_stack(config, ctx, create=False)
     # Compose writes straight to the terminal here, so ask first whether an engine answers.
-    engine_version(ctx.runner)
+    ctx.docker.version()
     args = ["logs", "--tail", str(lines), *(["--follow"] if follow else [])]
     result = stack.compose.run(*args, *([service] if service else []), check=False, capture=False)
     return result.returncode

@@ -12,11 +12,14 @@ def doctor(
     config_file: ConfigOpt = None, stack: StackOpt = None, output: OutputOpt = TextOrJson.text
 ) -> None:
     """Check this machine for a stack: Docker, Compose, memory, disk, ports, images, clock."""
+    from hatchet_local.docker_api import engine_for
     from hatchet_local.doctor import diagnose
     from hatchet_local.runner import SubprocessRunner
     from hatchet_local.state import state_root
 
-    findings = diagnose(load(config_file, {"stack": stack}), SubprocessRunner(), state_root())
+    runner = SubprocessRunner()
+    config = load(config_file, {"stack": stack})
+    findings = diagnose(config, runner, state_root(), engine_for(runner))
     if output is TextOrJson.json:
         print_json([f.as_dict() for f in findings])
     else:

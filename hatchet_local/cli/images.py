@@ -20,14 +20,14 @@ def images_list(
     config_file: ConfigOpt = None, profile: ProfileOpt = None, output: OutputOpt = TextOrJson.text
 ) -> None:
     """The images this configuration starts, and whether each is on this machine."""
-    from hatchet_local.docker import engine_version, image_present
+    from hatchet_local.docker_api import engine_for
     from hatchet_local.images import needed_images
     from hatchet_local.runner import SubprocessRunner
 
     refs = needed_images(load(config_file, {"profile": profile}))
-    runner = SubprocessRunner()
-    engine_version(runner)  # with no engine, every image would look missing
-    present = {service: image_present(runner, ref) for service, ref in refs.items()}
+    engine = engine_for(SubprocessRunner())
+    engine.version()  # with no engine, every image would look missing
+    present = {service: engine.image_present(ref) for service, ref in refs.items()}
     if output is TextOrJson.json:
         print_json([{"service": s, "image": r, "present": present[s]} for s, r in refs.items()])
         return
@@ -43,10 +43,12 @@ def images_save(
 ) -> None:
     """Save the images this configuration needs into one archive."""
     from hatchet_local import images
+    from hatchet_local.docker_api import engine_for
     from hatchet_local.runner import SubprocessRunner
 
     refs = list(images.needed_images(load(config_file, {"profile": profile})).values())
-    images.save(SubprocessRunner(), refs, file)
+    runner = SubprocessRunner()
+    images.save(runner, engine_for(runner), refs, file)
     typer.echo(f"Saved {len(refs)} images to {file}.")
 
 

@@ -123,16 +123,22 @@ HEALTHY = Row()
 TOKEN_CREATE = ("exec", "-T", "hatchet-lite", "/hatchet-admin", "token", "create")
 
 
-def ps_json(rows: Mapping[str, Row], project: str = "unit") -> str:
-    """`compose ps --all --format json` output of Compose >= 2.21: one object per line."""
+def status_text(row: Row) -> str:
+    """The status text a container listing shows for `row`."""
+    if row.state != "running":
+        return f"Exited ({row.exit_code}) 2 seconds ago" if row.state == "exited" else row.state
+    health = {"healthy": " (healthy)", "unhealthy": " (unhealthy)",
+              "starting": " (health: starting)"}.get(row.health, "")  # fmt: skip
+    return f"Up 3 seconds{health}"
+
+
+def container_rows(rows: Mapping[str, Row], project: str = "unit") -> str:
+    """`docker ps --format` output in docker_cli.CONTAINER_FORMAT: one object per line."""
     return "".join(
         json.dumps({
-            "Name": f"{project}-{service}-1", "Service": service, "State": row.state,
-            "Health": row.health, "ExitCode": row.exit_code,
-            "Publishers": [
-                {"URL": "127.0.0.1", "TargetPort": 0, "PublishedPort": port, "Protocol": "tcp"}
-                for port in row.published
-            ],
+            "id": f"id-{service}", "name": f"{project}-{service}-1", "service": service,
+            "state": row.state, "status": status_text(row),
+            "ports": ", ".join(f"127.0.0.1:{port}->8888/tcp" for port in row.published),
         }) + "\n"
         for service, row in rows.items()
     )  # fmt: skip
@@ -185,7 +191,7 @@ class FakeHatchet:
                         ("docker", "network", "ls")):  # fmt: skip
             r.on(*listing)  # no labelled objects: nothing expired to reap
         r.on("pull", "--quiet")
-        r.on_call("ps", "--all", "--format", "json", handler=self._ps)
+        r.on_call("docker", "ps", "--all", handler=self._ps)
         r.on_call("docker", "inspect", "--type", "container", handler=self._inspect)
         r.on_call("up", "--detach", handler=self._up)
         r.on_call("run", "--rm", handler=self._run_job)
@@ -201,11 +207,23 @@ class FakeHatchet:
         return reply(call, stdout="sha256:0123456789abcdef\n")
 
     def _ps(self, call: Call) -> Result:
+        """A project's service containers (each Row walked one call at a time); no job
+        containers left over; no labelled objects of other stacks."""
+        project = next(
+            (
+                word.rpartition("=")[2]
+                for word in call.argv
+                if word.startswith("--filter=label=com.docker.compose.project=")
+            ),
+            "",
+        )
+        if not project or "--filter=label=com.docker.compose.oneoff=True" in call.argv:
+            return reply(call)
         current = {service: states[0] for service, states in self.services.items()}
         for states in self.services.values():
             if len(states) > 1:
                 states.pop(0)
-        return reply(call, stdout=ps_json(current, call.option("--project-name")))
+        return reply(call, stdout=container_rows(current, project))
 
     def _inspect(self, call: Call) -> Result:
         """`docker inspect` of one service's container: its Row, walked like `ps` walks."""

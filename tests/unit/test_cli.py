@@ -162,7 +162,7 @@ def test_bad_output_value_is_one_line_and_exit_2(project: Path, state_dir: Path)
     process = run_main("up", "--output", "yaml", cwd=project, state_dir=state_dir)
     assert process.returncode == 2
     assert process.stderr.startswith(
-        "error: Invalid value for '--output' / '-o': Value error, 'yaml' is not one of "
+        "error: Invalid value for '--output' / '-o': 'yaml' is not one of "
         "'text', 'json', 'env', 'github'. (see `"
     )
     assert process.stderr.endswith(" up --help`)\n")  # the program's name, then the command

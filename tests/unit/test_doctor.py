@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hatchet_local.config import load_config
+from hatchet_local.docker_cli import CliEngine
 from hatchet_local.doctor import diagnose, preflight
 from tests.unit.fakes import FakeRunner
 
@@ -75,10 +76,10 @@ def test_small_memory_and_a_skewed_clock_warn(tmp_path: Path) -> None:
 
 def test_preflight_reports_only_what_is_not_a_pass(tmp_path: Path) -> None:
     now = datetime.now(UTC)
-    assert preflight(healthy_docker(now), tmp_path) == []
+    assert preflight(CliEngine(healthy_docker(now)), tmp_path) == []
     runner = healthy_docker(now)
     runner.on("docker", "info", "--format", stdout=engine_info(1024**3, now))
-    (finding,) = preflight(runner, tmp_path)
+    (finding,) = preflight(CliEngine(runner), tmp_path)
     assert (finding.check, finding.status) == ("memory", "warn")
     assert finding.fix == "give Docker at least 2 GiB for a stack"
 

@@ -12,7 +12,7 @@ import pytest
 
 from hatchet_local import status as stacks
 from hatchet_local.compose import Compose
-from hatchet_local.docker import image_present
+from hatchet_local.docker_cli import CliEngine
 from hatchet_local.errors import DockerUnavailable, HatchetLocalError, Interrupted
 from hatchet_local.fsutil import atomic_write
 from hatchet_local.locks import file_lock
@@ -132,14 +132,21 @@ def test_an_image_is_not_called_missing_when_docker_does_not_answer() -> None:
     runner = FakeRunner()
     runner.on("image", "inspect", returncode=1, stderr="error during connect: EOF\n")
     with pytest.raises(DockerUnavailable):
-        image_present(runner, "postgres:15")
+        CliEngine(runner).image_present("postgres:15")
     runner.on("image", "inspect", returncode=1, stderr="Error: No such image: postgres:15\n")
-    assert image_present(runner, "postgres:15") is False
+    assert CliEngine(runner).image_present("postgres:15") is False
+
+
+# A job container that a run cut off from Docker left, as `docker ps --format` lists it.
+LEFTOVER = (
+    '{"id": "abc123", "name": "unit-migrate-run-1", "service": "migrate", "state": "exited", '
+    '"status": "Exited (0) 1 second ago", "ports": ""}\n'
+)
 
 
 def test_leftover_job_containers_are_removed_before_the_job_runs() -> None:
     runner = FakeRunner()
-    runner.on("docker", "ps", "--all", "--quiet", stdout="abc123\n")
+    runner.on("docker", "ps", "--all", stdout=LEFTOVER)
     runner.on("docker", "rm", "--force")
     assert make_compose(runner).remove_leftover_runs("migrate") == 1
     ps, rm = runner.calls
@@ -176,7 +183,8 @@ def test_up_on_a_running_stack_removes_a_job_container_a_cut_off_run_left(
     world.up()
     world.next_process()
     world.hatchet.services["migrate"] = [Row(state="exited", health="")]
-    world.runner.on("docker", "ps", "--all", "--quiet", stdout="abc123\n")
+    world.runner.on("docker", "ps", "--all", "--filter=label=com.docker.compose.project=unit",
+                    "--filter=label=com.docker.compose.oneoff=True", stdout=LEFTOVER)  # fmt: skip
     world.runner.on("docker", "rm", "--force")
     world.up()
     assert "is running; checking it" in world.console()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hatchet_local import compose as compose_module
-from hatchet_local.compose import Compose, ServiceState, compose_argv, find_compose, parse_ps
+from hatchet_local.compose import Compose, compose_argv, find_compose
 from hatchet_local.docker import require_ok
 from hatchet_local.errors import CommandFailed, DockerUnavailable
 from hatchet_local.redact import MASK, Redactor
@@ -104,7 +103,6 @@ def test_compose_argv_is_pure() -> None:
         (lambda c: c.logs(), ["logs", "--no-color", "--tail", "30"]),
         (lambda c: c.down(), ["down", "--remove-orphans"]),
         (lambda c: c.down(volumes=True), ["down", "--remove-orphans", "--volumes"]),
-        (lambda c: c.ps(), ["ps", "--all", "--format", "json"]),
     ],
 )
 def test_every_compose_command_is_scoped_to_the_stack(
@@ -162,44 +160,13 @@ def test_run_does_not_pass_the_secrets_through_the_environment(
         monkeypatch.setenv(name, "from-the-shell")
     monkeypatch.setenv("DOCKER_CONTEXT", "colima")
     runner = FakeRunner()
-    runner.on("ps", stdout="")
-    make_compose(runner).ps()
+    runner.on("up", stdout="")
+    make_compose(runner).up("postgres")
     (call,) = runner.calls
     assert call.env is not None
     assert not set(SECRET_NAMES) & set(call.env)
     assert call.env["DOCKER_CONTEXT"] == "colima"  # the rest of the environment is kept
     assert "from-the-shell" not in " ".join(call.argv)
-
-
-# --- parse_ps -------------------------------------------------------------------------------
-
-ROWS = [
-    {"Service": "postgres", "State": "running", "Health": "healthy", "ExitCode": 0},
-    {"Service": "migrate", "State": "exited", "Health": "", "ExitCode": 1},
-]
-STATES = [
-    ServiceState("postgres", "running", "healthy", 0),
-    ServiceState("migrate", "exited", "", 1),
-]
-
-
-def test_parse_ps_reads_one_object_per_line() -> None:
-    out = "".join(json.dumps(row) + "\n" for row in ROWS)
-    assert parse_ps(out) == STATES
-
-
-def test_parse_ps_reads_a_json_array() -> None:
-    assert parse_ps(json.dumps(ROWS, indent=2)) == STATES
-
-
-@pytest.mark.parametrize("out", ["", "\n", "  \n"])
-def test_parse_ps_of_nothing(out: str) -> None:
-    assert parse_ps(out) == []
-
-
-def test_parse_ps_tolerates_missing_and_null_fields() -> None:
-    out = json.dumps({"Service": "rabbitmq", "State": "created", "ExitCode": None})
-    assert parse_ps(out) == [ServiceState("rabbitmq", "created", "", 0)]
 
 
 # --- find_compose ---------------------------------------------------------------------------
@@ -309,19 +276,6 @@ def test_candidates_include_the_packaged_binary_when_installed(
 def test_candidates_without_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert compose_module._compose_candidates() == [["docker", "compose"], ["docker-compose"]]
-
-
-def test_parse_ps_reads_the_host_ports_a_container_publishes() -> None:
-    row = {
-        "Service": "hatchet-lite", "State": "running", "Health": "healthy", "ExitCode": 0,
-        "Publishers": [
-            {"URL": "127.0.0.1", "TargetPort": 8888, "PublishedPort": 41000, "Protocol": "tcp"},
-            {"URL": "127.0.0.1", "TargetPort": 7077, "PublishedPort": 41001, "Protocol": "tcp"},
-            {"URL": "", "TargetPort": 8733, "PublishedPort": 0, "Protocol": "tcp"},
-        ],
-    }  # fmt: skip
-    (state,) = parse_ps(json.dumps(row) + "\n")
-    assert state.published == (41000, 41001)
 
 
 def test_require_ok_names_what_failed_with_its_exit_code_and_last_lines() -> None:

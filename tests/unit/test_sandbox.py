@@ -16,7 +16,7 @@ from hatchet_local.config import load_config
 from hatchet_local.config_values import duration
 from hatchet_local.console import Console
 from hatchet_local.context import Context
-from hatchet_local.docker import stack_objects
+from hatchet_local.docker_cli import CliEngine
 from hatchet_local.errors import ConfigError, PortInUse, StackBusy, VersionConflict
 from hatchet_local.locks import file_lock
 from hatchet_local.ports import port_holder, resolve_ports
@@ -102,20 +102,28 @@ def test_a_stack_keeps_its_ports(tmp_path: Path) -> None:
     assert resolve_ports(config, record(config.stack, tmp_path, kept), tmp_path) == kept
 
 
+def listing(*rows: tuple[str, str]) -> str:
+    """`docker ps --format` output in docker_cli.CONTAINER_FORMAT for (name, ports)."""
+    return "".join(
+        json.dumps({"id": name, "name": name, "service": "", "state": "running",
+                    "status": "Up 1 minute", "ports": ports}) + "\n"
+        for name, ports in rows
+    )  # fmt: skip
+
+
 def test_a_container_holding_a_port_is_named() -> None:
     runner = FakeRunner()
-    runner.on(
-        "docker",
-        "ps",
-        "--format",
-        stdout="web\t0.0.0.0:8080->80/tcp, :::8080->80/tcp\ndb\t127.0.0.1:5432->5432/tcp\n",
-    )
+    runner.on("docker", "ps", "--format", stdout=listing(
+        ("web", "0.0.0.0:8080->80/tcp, :::8080->80/tcp"), ("db", "127.0.0.1:5432->5432/tcp")
+    ))  # fmt: skip
     assert port_holder(5432, runner) == "container db; stop it with `docker stop db`"
 
 
 def test_a_container_publishing_a_port_range_is_named() -> None:
     runner = FakeRunner()
-    runner.on("docker", "ps", "--format", stdout="range\t0.0.0.0:8000-8010->8000-8010/tcp\n")
+    runner.on("docker", "ps", "--format", stdout=listing(
+        ("range", "0.0.0.0:8000-8010->8000-8010/tcp")
+    ))  # fmt: skip
     runner.on("lsof", returncode=1)
     assert port_holder(8005, runner) == "container range; stop it with `docker stop range`"
     assert not port_holder(8011, runner).startswith("container")
@@ -130,7 +138,7 @@ def test_objects_are_found_by_the_label_itself_not_a_comma_joined_list(
     for listing in (("docker", "volume", "ls"), ("docker", "network", "ls")):
         runner.on(*listing)
     runner.on("docker", "ps", "--all", stdout=docker_rows(("real-1", "real", "running")))
-    objects = stack_objects(runner, tmp_path)
+    objects = CliEngine(runner).stack_objects(tmp_path)
     assert [(o.name, o.stack) for o in objects] == [("real-1", "real")]
     listing = runner.called("docker", "ps", "--all")[0]
     assert '(.Label "io.hatchet-local.stack")' in listing.option("--format")

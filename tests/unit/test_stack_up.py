@@ -20,7 +20,7 @@ from hatchet_local.config import Config, load_config
 from hatchet_local.console import Console
 from hatchet_local.context import Context
 from hatchet_local.defaults import DEFAULT_IMAGES, DEFAULT_TENANT_ID
-from hatchet_local.docker import LISTING_FORMAT
+from hatchet_local.docker_cli import CONTAINER_FORMAT, LISTING_FORMAT
 from hatchet_local.errors import (
     BootstrapFailed,
     CommandFailed,
@@ -52,6 +52,11 @@ from tests.unit.fakes import (
 
 LITE_IMAGE = DEFAULT_IMAGES["hatchet-lite"]
 INSPECT = "docker inspect --type container --format {{json .State}}"
+PROJECT = "--filter=label=com.docker.compose.project=unit"
+PROJECT_PS = (
+    f"docker ps --all {PROJECT} --filter=label=com.docker.compose.oneoff=False "
+    f"--format {CONTAINER_FORMAT}"
+)
 TOKEN_1 = "eyJhbGciOiJFUzI1NiJ9.token-1.signature"
 TOKEN_2 = "eyJhbGciOiJFUzI1NiJ9.token-2.signature"
 
@@ -193,9 +198,8 @@ def test_up_starts_waits_mints_and_writes_the_settings(
 
     def leftovers(job: str) -> str:
         return (
-            "--filter=label=com.docker.compose.project=unit "
-            "--filter=label=com.docker.compose.oneoff=True "
-            f"--filter=label=com.docker.compose.service={job}"
+            f"docker ps --all {PROJECT} --filter=label=com.docker.compose.oneoff=True "
+            f"--filter=label=com.docker.compose.service={job} --format {CONTAINER_FORMAT}"
         )
 
     reap = (
@@ -209,16 +213,16 @@ def test_up_starts_waits_mints_and_writes_the_settings(
         f"docker ps --all {reap} {LISTING_FORMAT['container']}",
         f"docker volume ls {reap} {LISTING_FORMAT['volume']}",
         f"docker network ls {reap} {LISTING_FORMAT['network']}",
-        "compose ps --all --format json",
+        PROJECT_PS,
         "docker info --format {{.MemTotal}} {{.SystemTime}}",  # preflight, before a start
         "docker image inspect --format {{.Id}} postgres:15.6",
         "docker image inspect --format {{.Id}} rabbitmq:3-management",
         f"docker image inspect --format {{{{.Id}}}} {LITE_IMAGE}",
         "compose up --detach --remove-orphans postgres rabbitmq",
         f"{INSPECT} unit-postgres-1",  # healthy
-        f"docker ps --all --quiet {leftovers('migrate')}",
+        leftovers("migrate"),
         "compose run --rm --no-deps -T migrate",  # while RabbitMQ starts
-        f"docker ps --all --quiet {leftovers('setup')}",
+        leftovers("setup"),
         "compose run --rm --no-deps -T setup",  # still while RabbitMQ starts
         f"{INSPECT} unit-rabbitmq-1",  # healthy
         "compose up --detach --remove-orphans --no-deps hatchet-lite",
@@ -312,7 +316,7 @@ def test_second_up_on_a_healthy_stack_reuses_the_token(world: World) -> None:
     assert TOKEN_CREATE_LINE not in lines
     assert not [line for line in lines if line.startswith(("compose up", "compose run"))]
     assert not [line for line in lines if line.startswith("docker info")]  # no preflight
-    assert lines.count("compose ps --all --format json") == 1
+    assert lines.count(PROJECT_PS) == 1
     assert [(r.url.path, r.headers.get("Authorization")) for r in world.hatchet.requests] == [
         ("/api/ready", None),
         (f"/api/v1/tenants/{DEFAULT_TENANT_ID}", f"Bearer {TOKEN_1}"),
