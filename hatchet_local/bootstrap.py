@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-import httpx
+from typing import TYPE_CHECKING, Literal
 
 from hatchet_local.compose import Compose
 from hatchet_local.defaults import ENGINE_SERVICE
 from hatchet_local.errors import BootstrapFailed
 from hatchet_local.runner import tail
+
+if TYPE_CHECKING:
+    import httpx
 
 TOKEN_NAME = "hatchet-local"
 # Ten years: a local stack's token ends with the stack, not with a clock.
@@ -41,6 +42,7 @@ def token_status(
     client: httpx.Client, server_url: str, token: str, tenant_id: str
 ) -> Literal["valid", "rejected"]:
     """Ask the API whether it accepts `token` for `tenant_id` (one authenticated call)."""
+    import httpx  # noqa: PLC0415  # `status` and `ls` never ask
     url = f"{server_url}/api/v1/tenants/{tenant_id}"
     try:
         response = client.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)

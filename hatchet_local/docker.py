@@ -207,6 +207,12 @@ class Container:
 
 
 @dataclass(frozen=True)
+class Image:
+    id: str  # sha256:..., what a tag points at now
+    env: tuple[str, ...] = ()  # its configured environment, NAME=value
+
+
+@dataclass(frozen=True)
 class ContainerState:
     """One container as `inspect` shows it."""
 
@@ -252,6 +258,12 @@ class Engine(Protocol):
     def facts(self) -> EngineFacts: ...
 
     def image_present(self, ref: str) -> bool: ...
+
+    def image(self, ref: str) -> Image | None:
+        """The image `ref` names on this engine; None when there is none."""
+        ...
+
+    def volume_exists(self, name: str) -> bool: ...
 
     def stack_objects(self, state: Path, stack: str | None = None) -> list[DockerObject]:
         """The containers, volumes and networks of the stacks of state directory `state`."""

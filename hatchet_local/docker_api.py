@@ -36,6 +36,7 @@ from hatchet_local.docker import (
     DockerObject,
     Engine,
     EngineFacts,
+    Image,
     exit_code_of,
     health_of,
     stack_filters,
@@ -226,7 +227,17 @@ class ApiEngine:
         return EngineFacts(str(info.get("MemTotal", "")), str(info.get("SystemTime", "")))
 
     def image_present(self, ref: str) -> bool:
+        return self.image(ref) is not None
+
+    def image(self, ref: str) -> Image | None:
         found = self._get(f"/images/{quote(ref, safe='')}/json", f"looking for image {ref}")
+        if not isinstance(found, dict):
+            return None
+        env = (found.get("Config") or {}).get("Env") or []
+        return Image(str(found.get("Id", "")), tuple(str(item) for item in env))
+
+    def volume_exists(self, name: str) -> bool:
+        found = self._get(f"/volumes/{quote(name, safe='')}", f"looking for volume {name}")
         return found is not None
 
     def stack_objects(self, state: Path, stack: str | None = None) -> list[DockerObject]:

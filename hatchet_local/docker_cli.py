@@ -20,6 +20,7 @@ from hatchet_local.docker import (
     ContainerState,
     DockerObject,
     EngineFacts,
+    Image,
     check_reached,
     engine_version,
     exit_code_of,
@@ -82,6 +83,21 @@ class CliEngine:
         argv = ["docker", "image", "inspect", "--format", "{{.Id}}", ref]
         result = self.runner.run(argv, timeout=60)
         check_reached(result, f"looking for image {ref}")  # not "missing" for that
+        return result.ok
+
+    def image(self, ref: str) -> Image | None:
+        argv = ["docker", "image", "inspect", "--format", "{{json .Id}} {{json .Config.Env}}", ref]
+        result = self.runner.run(argv, timeout=60)
+        check_reached(result, f"looking for image {ref}")
+        if not result.ok:
+            return None
+        image_id, _, env = result.stdout.strip().partition(" ")
+        return Image(json.loads(image_id), tuple(json.loads(env or "null") or ()))
+
+    def volume_exists(self, name: str) -> bool:
+        result = self.runner.run(["docker", "volume", "inspect", "--format", "{{.Name}}", name],
+                                 timeout=60)  # fmt: skip
+        check_reached(result, f"looking for volume {name}")
         return result.ok
 
     def stack_objects(self, state: Path, stack: str | None = None) -> list[DockerObject]:

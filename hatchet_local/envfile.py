@@ -55,8 +55,10 @@ def merge_dotenv(existing: str, settings: Mapping[str, str]) -> str:
 def write_env_file(path: Path, settings: Mapping[str, str]) -> None:
     """Merge settings into the file at `path`: atomic, and private (0600) since it holds a
     token."""
-    existing = read_text(path) or ""
-    atomic_write(path, merge_dotenv(existing, settings))
+    existing = read_text(path)
+    merged = merge_dotenv(existing or "", settings)
+    if merged != existing or path.stat().st_mode & 0o077:
+        atomic_write(path, merged)  # else left alone, byte for byte and mtime
 
 
 def masked(settings: Mapping[str, str], reveal: bool) -> dict[str, str]:

@@ -60,11 +60,16 @@ def wait_for(
 
 
 def service_check(
-    compose: Compose, service: str, *, healthcheck: bool = True
+    compose: Compose,
+    service: str,
+    *,
+    healthcheck: bool = True,
+    probe: Callable[[], bool] | None = None,
 ) -> Callable[[], Check]:
     """A compose service: healthy, still starting, or gone wrong. For a service with a
     healthcheck only `healthy` is ready: a crash-looping container can show `running` with no
-    health yet between two restarts."""
+    health yet between two restarts. `probe` asks the service itself while its healthcheck
+    has not said yet (an engine without `start_interval` checks only every few seconds)."""
 
     def check() -> Check:
         state = compose.state(service)
@@ -78,11 +83,13 @@ def service_check(
             return Check("waiting", f"container {state.state}")
         if state.health == "healthy" or (state.health == "" and not healthcheck):
             return READY
-        if state.health == "":
+        if state.health == "" and probe is None:
             return Check("waiting", "no health status yet")
         if state.health == "unhealthy":
             return Check("failed", "healthcheck reports unhealthy")
-        return Check("waiting", f"health {state.health}")
+        if probe is not None and probe():
+            return READY
+        return Check("waiting", f"health {state.health or 'not reported yet'}")
 
     return check
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from hatchet_local import __version__
 from hatchet_local.defaults import ADMIN_EMAIL, DEFAULT_IMAGES
@@ -22,8 +23,14 @@ def templates_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).parent.parent / "templates"
 
 
+if TYPE_CHECKING:
+    import jinja2
+
+
 @cache
 def _environment() -> jinja2.Environment:
+    import jinja2  # noqa: PLC0415  # only a render pays for it: a warm `up` renders nothing
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         undefined=jinja2.StrictUndefined,
@@ -46,6 +53,9 @@ class StackSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     host: str = "localhost"
     bind_address: str = "127.0.0.1"
+    # Healthchecks probe every 250 ms while a service starts: Docker Engine API 1.44 (v25)
+    # and later only; Compose refuses the key on older engines.
+    start_interval: bool = False
 
     @property
     def server_url(self) -> str:
@@ -54,6 +64,14 @@ class StackSpec:
     @property
     def grpc_address(self) -> str:
         return f"{self.host}:{self.grpc_port}"
+
+
+def render_key(spec: StackSpec) -> str:
+    """What the render of `spec` depends on, as a digest: the spec, the template's text and
+    this version. An unchanged key means an unchanged render, with no need to render."""
+    template = (templates_dir() / TEMPLATE).read_bytes()
+    inputs = json.dumps([asdict(spec), __version__], sort_keys=True, default=str).encode()
+    return hashlib.sha256(template + b"\0" + inputs).hexdigest()
 
 
 def render_stack(spec: StackSpec) -> str:
@@ -72,6 +90,7 @@ def render_stack(spec: StackSpec) -> str:
         cookie_domain=spec.host,
         grpc_broadcast_address=spec.grpc_address,
         admin_email=ADMIN_EMAIL,
+        start_interval=spec.start_interval,
     )
 
 

@@ -7,11 +7,13 @@ and Ctrl-C stops the child before it is reported. What a failed command's output
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import IO, Protocol
 
 from hatchet_local.errors import CommandFailed, Interrupted
 
@@ -43,6 +45,19 @@ class Runner(Protocol):
         capture: bool = True,
     ) -> Result:
         """Run argv to completion. With capture=False the child writes to our terminal."""
+        ...
+
+    def stream(
+        self,
+        argv: Sequence[str],
+        *,
+        source: IO[bytes] | None = None,
+        sink: IO[bytes] | None = None,
+        timeout: float | None = None,
+    ) -> Result:
+        """Run argv over binary data: `source` is copied to its stdin, its stdout to `sink`
+        (without a sink, stdout is captured as text). SQL holding a password verifier and
+        the data of a snapshot travel this way, never in argv."""
         ...
 
 
@@ -81,8 +96,84 @@ class SubprocessRunner:
             raise Interrupted("interrupted; run the same command again to finish") from exc
         return Result(tuple(argv), child.returncode, stdout or "", stderr or "")
 
+    def stream(
+        self,
+        argv: Sequence[str],
+        *,
+        source: IO[bytes] | None = None,
+        sink: IO[bytes] | None = None,
+        timeout: float | None = None,
+    ) -> Result:
+        try:
+            child = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.PIPE if source is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except FileNotFoundError as exc:
+            raise CommandFailed(f"{argv[0]}: command not found; is it installed?") from exc
+        assert child.stdout is not None and child.stderr is not None
+        errors: list[bytes] = []
+        stderr = child.stderr
+        helpers = [threading.Thread(target=lambda: errors.append(stderr.read()))]
+        if source is not None:
+            helpers.append(threading.Thread(target=_feed, args=(source, child.stdin)))
+        timed_out = threading.Event()
 
-def _stop(child: subprocess.Popen[str]) -> None:
+        def expire() -> None:
+            timed_out.set()
+            child.kill()
+
+        timer = threading.Timer(timeout, expire) if timeout else None
+        for thread in [*helpers, *([timer] if timer else [])]:
+            thread.daemon = True
+            thread.start()
+        captured = bytearray()
+        try:
+            while chunk := child.stdout.read(_CHUNK):
+                if sink is None:
+                    captured += chunk
+                else:
+                    sink.write(chunk)
+            child.wait()
+        except (KeyboardInterrupt, Interrupted) as exc:
+            _stop(child)
+            raise Interrupted("interrupted; run the same command again to finish") from exc
+        except BaseException:
+            _stop(child)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            for thread in helpers:
+                thread.join(30)
+            child.stdout.close()
+            child.stderr.close()
+        if timed_out.is_set():
+            raise CommandFailed(f"{argv[0]} {argv[1] if len(argv) > 1 else ''}: "
+                                f"no answer after {timeout:.0f}s")  # fmt: skip
+        said = b"".join(errors).decode("utf-8", "replace")
+        return Result(tuple(argv), child.returncode, captured.decode("utf-8", "replace"), said)
+
+
+_CHUNK = 1 << 20
+
+
+def _feed(source: IO[bytes], stdin: IO[bytes] | None) -> None:
+    """Copy `source` into a child's stdin, then close it (the child reads to its end)."""
+    assert stdin is not None
+    try:
+        while chunk := source.read(_CHUNK):
+            stdin.write(chunk)
+    except (BrokenPipeError, ValueError):
+        pass  # the child stopped reading: its exit code says why
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            stdin.close()
+
+
+def _stop(child: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
     child.terminate()
     try:
         child.wait(10)

@@ -15,12 +15,18 @@ from hatchet_local.compose import Compose
 from hatchet_local.config import Config
 from hatchet_local.context import Context
 from hatchet_local.defaults import ENGINE_SERVICE, backing_services
-from hatchet_local.docker import stack_labels
-from hatchet_local.errors import ConfigError, StackNotFound, VersionConflict
+from hatchet_local.docker import api_at_least, stack_labels
+from hatchet_local.errors import (
+    CommandFailed,
+    ConfigError,
+    DockerUnavailable,
+    StackNotFound,
+    VersionConflict,
+)
 from hatchet_local.fsutil import atomic_write, read_text
 from hatchet_local.locks import file_lock
 from hatchet_local.ports import PORT_KEYS, resolve_ports
-from hatchet_local.render import StackSpec, render_stack
+from hatchet_local.render import StackSpec, render_key, render_stack
 from hatchet_local.state import StackDir, StackRecord, digest, now_iso
 
 
@@ -64,9 +70,7 @@ def load_stack(config: Config, ctx: Context, *, create: bool, ttl: float | None 
     spec = stack_spec(config, record, ctx)
     changed = False
     if create:
-        rendered = render_stack(spec)
-        if read_text(stack_dir.compose_file) != rendered:
-            atomic_write(stack_dir.compose_file, rendered)
+        rendered = _rendered(stack_dir, spec)
         # Compared with what the last complete `up` started, not with the file on disk: an
         # `up` interrupted after writing the file must not hide its change from the next one.
         changed = stack_dir.applied() != digest(rendered)
@@ -80,6 +84,20 @@ def load_stack(config: Config, ctx: Context, *, create: bool, ttl: float | None 
         redact=ctx.redact,
     )
     return Stack(stack_dir, record, spec, compose, secrets, changed)
+
+
+def _rendered(stack_dir: StackDir, spec: StackSpec) -> str:
+    """The stack's compose file for `spec`, rendered only when its inputs or the file
+    changed (jinja2 and a render cost more than a whole warm `up` should)."""
+    key = render_key(spec)
+    on_disk = read_text(stack_dir.compose_file)
+    if on_disk is not None and stack_dir.rendered() == f"{key} {digest(on_disk)}":
+        return on_disk
+    rendered = render_stack(spec)
+    if on_disk != rendered:
+        atomic_write(stack_dir.compose_file, rendered)
+    stack_dir.mark_rendered(f"{key} {digest(rendered)}")
+    return rendered
 
 
 def _as_configured(config: Config, record: StackRecord) -> StackRecord:
@@ -175,7 +193,19 @@ def stack_spec(config: Config, record: StackRecord, ctx: Context) -> StackSpec:
         labels=stack_labels(
             config.stack, record.directory, record.created, str(ctx.state_root), record.expires
         ),
+        start_interval=_start_interval(ctx),
     )
+
+
+START_INTERVAL_API = "1.44"
+
+
+def _start_interval(ctx: Context) -> bool:
+    """Whether the engine takes healthchecks' `start_interval` (no engine: render without)."""
+    try:
+        return api_at_least(ctx.docker.api_version(), START_INTERVAL_API)
+    except (DockerUnavailable, CommandFailed):
+        return False
 
 
 def preview(config: Config, ctx: Context) -> str:

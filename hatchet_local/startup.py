@@ -1,44 +1,50 @@
-"""Bringing a stack up: `up` starts it phase by phase and waits until it is usable, handing
-out a working token; `reset` wipes its data and brings it up afresh."""
+"""Bringing a stack up: `up` starts it phase by phase and returns once a task would be
+dispatched, handing out a working token.
+
+A new stack's database comes from a seed when one is given (a snapshot), else from the base
+of its kind when one was kept (bases.py), else from `initdb` and every migration, after
+which it is kept as that base. The phases themselves are in phases.py; what is done to the
+data before the engine sees it is in provision.py.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import re
-import stat
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from hatchet_local import docker
-from hatchet_local.bootstrap import mint_token, token_status
-from hatchet_local.ci import group, in_github_actions
+from hatchet_local import bases, postgres, provision
 from hatchet_local.client_settings import TOKEN_KEY, client_settings
-from hatchet_local.compose import Compose, ServiceState
 from hatchet_local.config import Config
 from hatchet_local.context import Context
-from hatchet_local.defaults import DEFAULT_TENANT_ID, ENGINE_SERVICE, JOBS
+from hatchet_local.defaults import ENGINE_SERVICE, JOBS
 from hatchet_local.doctor import preflight
 from hatchet_local.envfile import write_env_file
-from hatchet_local.errors import (
-    BootstrapFailed,
-    ConfigError,
-    HatchetLocalError,
-    ImageMissing,
-    PortInUse,
-    ServiceUnhealthy,
-    SetupFailed,
-)
-from hatchet_local.fsutil import atomic_write, ensure_private_dir, read_text
-from hatchet_local.health import Check, http_check, service_check, wait_for
+from hatchet_local.errors import BootstrapFailed, ConfigError, ServiceUnhealthy, SetupFailed
+from hatchet_local.fsutil import read_text
+from hatchet_local.health import READY, Check, http_check, service_check
 from hatchet_local.inventory import reap_expired
-from hatchet_local.ports import PORT_FLAGS, port_holder, port_is_free
+from hatchet_local.phases import (
+    check_ports,
+    diagnose,
+    ensure_images,
+    healthy,
+    job,
+    logs_on_failure,
+    remove_leftovers,
+    running_and_healthy,
+    usable_token,
+    wait,
+    warn_if_not_ignored,
+    warn_if_others_could_read,
+)
 from hatchet_local.redact import masked
-from hatchet_local.runner import Runner, tail
 from hatchet_local.stack import Stack, load_stack, stack_lock
-from hatchet_local.state import Token, digest
+from hatchet_local.state import StackDir, digest
 from hatchet_local.teams import TeamResult, reconcile
+
+MIGRATE, SETUP = JOBS
 
 
 @dataclass(frozen=True)
@@ -68,19 +74,32 @@ class UpResult:
         return data
 
 
-# --- up ------------------------------------------------------------------------------------
+class Seed(Protocol):
+    """Whole data for a new stack (a snapshot): its database and the engine's config."""
 
-_TOKEN_LINE = re.compile(r"^\s*(?:export\s+)?HATCHET_CLIENT_TOKEN\s*=", re.MULTILINE)
+    label: str  # "snapshot NAME", for progress lines
+
+    def unpack(self, stack: Stack, ctx: Context) -> None:
+        """Fill the new stack's volumes; its containers are created, not started."""
+        ...
+
+
+# --- up ------------------------------------------------------------------------------------
 
 
 def up(
-    config: Config, ctx: Context, *, ttl: float | None = None, logs_dir: Path | None = None
+    config: Config,
+    ctx: Context,
+    *,
+    ttl: float | None = None,
+    logs_dir: Path | None = None,
+    seed: Seed | None = None,
 ) -> UpResult:
     """Bring the stack up (or check it) and hand out a working token; one `up` at a time.
 
-    Expired ephemeral stacks are reaped first. `ttl` makes a new stack ephemeral. When a
-    service fails, every unhealthy or stopped service's last log lines join the error, and
-    `logs_dir` receives every service's full log.
+    Expired ephemeral stacks are reaped first. `ttl` makes a new stack ephemeral; `seed`
+    fills a new stack's data. When a service fails, every unhealthy or stopped service's
+    last log lines join the error, and `logs_dir` receives every service's full log.
     """
     # A settings file `up` could not merge into stops it before it starts anything.
     read_text(config.env_file)
@@ -91,68 +110,138 @@ def up(
         )
     with ctx.console.phase("docker engine"):
         ctx.console.info(f"engine {ctx.docker.version()}")
-        ctx.compose_base()  # no Compose v2: stop before any state is written
+        if not StackDir(ctx.state_root, config.stack).exists():
+            ctx.compose_base()  # no Compose v2: stop before a new stack's state is written
         for name in reap_expired(ctx):
             ctx.console.info(f"removed expired stack {name}")
     with stack_lock(ctx, config.stack):
         try:
-            return _up_locked(config, ctx, ttl=ttl)
+            return up_locked(config, ctx, ttl=ttl, seed=seed)
         except (ServiceUnhealthy, SetupFailed, BootstrapFailed) as exc:
-            _diagnose(config, ctx, exc, logs_dir)
+            diagnose(config, ctx, exc, logs_dir)
             raise
 
 
-def _up_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> UpResult:
+def up_locked(
+    config: Config, ctx: Context, *, ttl: float | None = None, seed: Seed | None = None
+) -> UpResult:
     """`up` for a caller that already holds the stack's lock."""
     console = ctx.console
     with console.phase("stack files"):
         stack = load_stack(config, ctx, create=True, ttl=ttl)
     compose = stack.compose
     states = compose.ps()  # one look serves both the health check and the port check
-    if not stack.changed and _running_and_healthy(stack, states):
+    if seed is None and not stack.changed and running_and_healthy(stack, states):
         console.info(f"stack {config.stack} is running; checking it")
-        for job in {s.service for s in states} & set(JOBS):
-            _remove_leftovers(ctx, compose, job)  # only a run cut off from Docker leaves one
+        for name in {s.service for s in states} & {MIGRATE, SETUP}:
+            remove_leftovers(ctx, compose, name)  # only a run cut off from Docker leaves one
+        if provision.engine_restarted(stack):
+            with console.phase("task dispatch"):
+                console.info("the engine restarted since the last `up`")
+                provision.dispatch_ready(stack, ctx, config.timeouts.engine)
     else:
-        # Only before a start: a running stack has nothing to gain from it.
-        for finding in preflight(ctx.docker, ctx.state_root):
-            console.warn(f"{finding.check}: {finding.detail}; {finding.fix or 'see `doctor`'}")
-        _check_ports(stack, states, ctx.runner)
-        with console.phase("images"):
-            _ensure_images(stack, ctx)
-        with console.phase("containers"):
-            compose.up(*stack.services())
-        _healthy(ctx, compose, "postgres", config.timeouts.postgres)
-        # Migrations, config generation and the seed need only Postgres: they run while
-        # RabbitMQ is still starting; only the engine needs it.
-        for job in JOBS:
-            _job(ctx, compose, job, getattr(config.timeouts, job))
-        for service in stack.services()[1:]:
-            _healthy(ctx, compose, service, getattr(config.timeouts, service))
-        with console.phase("engine ready"), _logs_on_failure(compose, ENGINE_SERVICE):
-            compose.up(ENGINE_SERVICE, no_deps=True)
-            check = service_check(compose, ENGINE_SERVICE)
-            _wait(ctx, "engine", check, config.timeouts.engine)
-        stack.dir.mark_applied(digest(read_text(stack.dir.compose_file) or ""))
-        # The data is at this version now.
-        stack.dir.save(dataclasses.replace(stack.record, hatchet_version=config.hatchet_version))
-    spec = stack.spec
-    with console.phase("API ready"), _logs_on_failure(compose, ENGINE_SERVICE):
-        _wait(ctx, "API", http_check(ctx.http, f"{spec.server_url}/api/ready"), config.timeouts.api)
+        check_ports(stack, states, ctx.runner)
+        start(stack, ctx, config, seed)
+    return finish(stack, ctx, config)
+
+
+def start(stack: Stack, ctx: Context, config: Config, seed: Seed | None = None) -> None:
+    """Start a stack that is not running (or changed), its data made first when it has none."""
+    console = ctx.console
+    # Only before a start: a running stack has nothing to gain from it.
+    for finding in preflight(ctx.docker, ctx.state_root):
+        console.warn(f"{finding.check}: {finding.detail}; {finding.fix or 'see `doctor`'}")
+    with console.phase("images"):
+        ensure_images(stack, ctx)
+    fresh = provision.fresh(stack, ctx)
+    if seed is not None and not fresh:
+        raise ConfigError(
+            f"stack {stack.record.name} already has data; `hatchet-local snapshot load` "
+            f"replaces it, or start a new stack with another --stack"
+        )
+    if fresh and seed is None:
+        stack.dir.note("pristine-pending")  # taken after `setup`, before the engine starts
+    if fresh and seed is not None:
+        with console.phase("data from snapshot"):
+            console.info(f"from {seed.label}")
+            seed.unpack(stack, ctx)
+    kind = bases.kind_of(stack, ctx, config.hatchet_version) if fresh and seed is None else None
+    base = bases.find(ctx.state_root, kind) if kind is not None else None
+    if base is not None:
+        with console.phase("database from base"), base.open("rb") as source:
+            provision.unpack(stack, ctx, source, f"base {kind.key if kind else ''}")
+    compose = stack.compose
+    with console.phase("containers"):
+        compose.up(*stack.services())
+    # Without `start_interval` Docker checks health every few seconds: ask Postgres too.
+    probe = None if stack.spec.start_interval else (lambda: postgres.accepting(compose))
+    healthy(ctx, compose, "postgres", config.timeouts.postgres, probe=probe)
+    if stack.dir.noted("password-pending") is not None:
+        with console.phase("database password"):
+            provision.own_password(stack)
+    # Migrations, config generation and the seed need only Postgres: they run while
+    # RabbitMQ is still starting; only the engine needs it. A base or a snapshot has been
+    # migrated; a snapshot has its config too.
+    if not (fresh and (base is not None or seed is not None)):
+        job(ctx, compose, MIGRATE, config.timeouts.migrate)
+    if kind is not None and base is None:
+        with console.phase("keep base"):
+            console.info("the first stack of its kind here ran initdb and every migration; "
+                         "keeping its database as a base, so the next ones skip both")  # fmt: skip
+            bases.keep(stack, ctx, kind)
+    if not (fresh and seed is not None):
+        job(ctx, compose, SETUP, config.timeouts.setup)
+    if stack.dir.noted("pristine-pending") is not None:
+        with console.phase("pristine copy"):
+            provision.keep_pristine(stack)
+    for service in stack.services()[1:]:
+        healthy(ctx, compose, service, getattr(config.timeouts, service))
+    start_engine(stack, ctx, config)
+    # The data is at this version now.
+    stack.dir.save(dataclasses.replace(stack.record, hatchet_version=config.hatchet_version))
+
+
+def start_engine(stack: Stack, ctx: Context, config: Config) -> None:
+    """Start the engine and wait until a task would be dispatched: its container runs, the
+    API answers, the gRPC port takes connections and every tenant is assigned to it."""
+    compose, spec = stack.compose, stack.spec
+    with ctx.console.phase("engine ready"), logs_on_failure(compose, ENGINE_SERVICE):
+        compose.up(ENGINE_SERVICE, no_deps=True)
+        running = service_check(compose, ENGINE_SERVICE, healthcheck=False)
+        api = http_check(ctx.http, f"{spec.server_url}/api/ready")
+
+        def engine() -> Check:
+            # The API answers only once the engine has connected to its database and queue
+            # (Docker's healthcheck would say the same, seconds later).
+            state = running()
+            return api() if state is READY else state
+
+        wait(ctx, "engine", engine, config.timeouts.engine)
+    with ctx.console.phase("task dispatch"), logs_on_failure(compose, ENGINE_SERVICE):
+        provision.dispatch_ready(stack, ctx, config.timeouts.engine)
+    stack.dir.mark_applied(digest(read_text(stack.dir.compose_file) or ""))
+
+
+def finish(stack: Stack, ctx: Context, config: Config) -> UpResult:
+    """A running stack's API answers; its token works (the stored one, or a new one); the
+    client settings are written when they changed; the declared tenants exist."""
+    console, spec = ctx.console, stack.spec
+    with console.phase("API ready"), logs_on_failure(stack.compose, ENGINE_SERVICE):
+        wait(ctx, "API", http_check(ctx.http, f"{spec.server_url}/api/ready"), config.timeouts.api)
         # An advertised stack (maybe on a remote Docker engine) is probed where clients go.
         grpc_host = "127.0.0.1" if spec.host == "localhost" else spec.host
-        _wait(ctx, "gRPC port", ctx.tcp_check(grpc_host, spec.grpc_port), config.timeouts.api)
+        wait(ctx, "gRPC port", ctx.tcp_check(grpc_host, spec.grpc_port), config.timeouts.api)
     with console.phase("token"):
-        token, reused = _usable_token(stack, ctx, config.timeouts.bootstrap)
+        token, reused = usable_token(stack, ctx, config.timeouts.bootstrap)
     settings = client_settings(spec.server_url, spec.grpc_address, token, config.namespace)
-    _warn_if_others_could_read(config.env_file, ctx)
+    warn_if_others_could_read(config.env_file, ctx)
     write_env_file(config.env_file, settings)
-    _warn_if_not_ignored(config.env_file, ctx)
+    warn_if_not_ignored(config.env_file, ctx)
     team = None
     if config.tenants:
         with console.phase("tenants"):
             team = reconcile(config, stack, ctx)
-        _warn_if_not_ignored(team.files[0].path, ctx)
+        warn_if_not_ignored(team.files[0].path, ctx)
     return UpResult(
         stack=config.stack,
         server_url=spec.server_url,
@@ -163,209 +252,3 @@ def _up_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> UpR
         settings=settings,
         team=team,
     )
-
-
-# --- reset ---------------------------------------------------------------------------------
-
-
-def reset(config: Config, ctx: Context, *, tenant: str | None = None) -> UpResult:
-    """Back to a fresh stack: the database, the engine's config (its JWT keys) and the token
-    go together, so no old token can outlive them; then the stack is bootstrapped anew."""
-    if tenant is not None:
-        raise ConfigError(
-            f"reset --tenant {tenant}: Hatchet has no way to delete one tenant's data; reset "
-            f"the whole stack (`hatchet-local reset`), or give each developer a namespace"
-        )
-    load_stack(config, ctx, create=False)  # no such stack: say so before taking its lock
-    with stack_lock(ctx, config.stack):
-        stack = load_stack(config, ctx, create=False)
-        with ctx.console.phase("wipe data"):
-            if not _wipe_in_place(stack, ctx.runner):
-                stack.compose.down(volumes=True)
-            stack.dir.forget_data()
-        return _up_locked(config, ctx)
-
-
-def _wipe_in_place(stack: Stack, runner: Runner) -> bool:
-    """Wipe the data while Postgres and RabbitMQ keep running, which saves their restart:
-    drop and re-create the database, re-create RabbitMQ's vhost, remove the engine and its
-    config volume. False (nothing done) when those services are not both up."""
-    states = {s.service: s.state for s in stack.compose.ps()}
-    if any(states.get(service) != "running" for service in stack.services()):
-        return False
-    compose = stack.compose
-    compose.run("rm", "--stop", "--force", ENGINE_SERVICE, timeout=120)
-    docker.require_ok(compose.exec(
-        "postgres", "psql", "-v", "ON_ERROR_STOP=1", "-U", "hatchet", "-d", "postgres",
-        "-c", "DROP DATABASE IF EXISTS hatchet WITH (FORCE)", "-c", "CREATE DATABASE hatchet",
-    ), "dropping the database")  # fmt: skip
-    if "rabbitmq" in stack.services():
-        for command in (["delete_vhost", "/"], ["add_vhost", "/"],
-                        ["set_permissions", "-p", "/", "hatchet", ".*", ".*", ".*"]):  # fmt: skip
-            docker.require_ok(
-                compose.exec("rabbitmq", "rabbitmqctl", *command), "resetting RabbitMQ"
-            )
-    docker.remove_volume(
-        runner, f"{stack.record.name}_hatchet_config", "removing the engine's config volume"
-    )
-    return True
-
-
-# --- the phases of up ----------------------------------------------------------------------
-
-
-def _running_and_healthy(stack: Stack, rows: list[ServiceState]) -> bool:
-    states = {s.service: s for s in rows}
-    wanted = [*stack.services(), ENGINE_SERVICE]
-    return all(
-        s in states and states[s].state == "running" and states[s].health == "healthy"
-        for s in wanted
-    )
-
-
-def _check_ports(stack: Stack, states: list[ServiceState], runner: Runner) -> None:
-    """Fail before anything starts when another program holds one of the stack's ports.
-    Ports that this stack's running engine publishes are its own: compose re-creates it."""
-    own = {port for s in states if s.state == "running" for port in s.published}
-    for name, port in (("dashboard", stack.spec.dashboard_port), ("grpc", stack.spec.grpc_port)):
-        if port not in own and not port_is_free(port):
-            raise PortInUse(
-                f"the {name} port {port} of stack {stack.record.name} is held by "
-                f"{port_holder(port, runner)}; or choose another with {PORT_FLAGS[name]}"
-            )
-
-
-def _ensure_images(stack: Stack, ctx: Context) -> None:
-    policy = stack.spec.pull_policy
-    needed = [stack.spec.images[s] for s in (*stack.services(), ENGINE_SERVICE)]
-    missing = [ref for ref in needed if not ctx.docker.image_present(ref)]
-    if policy == "never" and missing:
-        raise ImageMissing(
-            f"image {missing[0]} is not on this machine and pull_policy is never; "
-            f"load it (`docker load`) or set pull_policy: missing"
-        )
-    if policy == "always" or missing:
-        ctx.console.info(f"pulling {', '.join(missing) or 'all images'}")
-        stack.compose.run("pull", "--quiet", timeout=1800)
-    else:
-        ctx.console.info(f"{len(needed)} images present")
-
-
-def _healthy(ctx: Context, compose: Compose, service: str, timeout: float) -> None:
-    with ctx.console.phase(f"{service} healthy"), _logs_on_failure(compose, service):
-        _wait(ctx, service, service_check(compose, service), timeout)
-
-
-def _job(ctx: Context, compose: Compose, job: str, timeout: float) -> None:
-    """Run a one-shot job to completion; its exit code decides."""
-    with ctx.console.phase(f"{job} job"):
-        _remove_leftovers(ctx, compose, job)
-        result = compose.oneshot(job, timeout)
-        if not result.ok:
-            raise SetupFailed(
-                f"the {job} job exited with code {result.returncode}",
-                details=compose.redact(tail(result.stdout + result.stderr, 30)),
-            )
-
-
-def _remove_leftovers(ctx: Context, compose: Compose, job: str) -> None:
-    if leftovers := compose.remove_leftover_runs(job):
-        ctx.console.info(f"removed {leftovers} {job} container(s) an earlier run left")
-
-
-def _wait(ctx: Context, what: str, check: Callable[[], Check], timeout: float) -> float:
-    return wait_for(what, check, timeout, interval=ctx.interval, clock=ctx.clock, sleep=ctx.sleep)
-
-
-@contextmanager
-def _logs_on_failure(compose: Compose, service: str) -> Iterator[None]:
-    """A service that fails to come up is reported with its last log lines."""
-    try:
-        yield
-    except ServiceUnhealthy as exc:
-        if not exc.details:
-            title = f"last log lines of {service}:"
-            exc.details = group(title, tail(compose.logs(service), 30), in_github_actions())
-        raise
-
-
-def _usable_token(stack: Stack, ctx: Context, timeout: float) -> tuple[Token, bool]:
-    """The stored token while the server accepts it, else a new one (proven before use)."""
-    server_url = stack.spec.server_url
-    stored = stack.dir.load_token()
-    if stored is not None and stored.server_url == server_url:
-        ctx.redact.add(stored.token)
-        if token_status(ctx.http, server_url, stored.token, stored.tenant_id) == "valid":
-            ctx.console.info("stored token still accepted")
-            return stored, True
-        # The engine's config volume (its JWT keys) was re-made under a kept database, say:
-        # old tokens stop working, so clients need the new one written below.
-        ctx.console.info("the stored token is no longer accepted; minting a new one")
-    minted = mint_token(stack.compose, DEFAULT_TENANT_ID, timeout=timeout)
-    ctx.redact.add(minted)
-    if token_status(ctx.http, server_url, minted, DEFAULT_TENANT_ID) != "valid":
-        raise BootstrapFailed("the API rejects the token just minted; try `hatchet-local up` again")
-    token = Token(token=minted, tenant_id=DEFAULT_TENANT_ID, server_url=server_url)
-    stack.dir.save_token(token)
-    ctx.console.info("minted a new token")
-    return token, False
-
-
-def _diagnose(config: Config, ctx: Context, exc: HatchetLocalError, logs_dir: Path | None) -> None:
-    """Add the last log lines of every service that is down or unhealthy to `exc`, grouped
-    under GitHub Actions; write every service's full log into `logs_dir`."""
-    try:
-        stack = load_stack(config, ctx, create=False)
-        states = stack.compose.ps()
-    except HatchetLocalError:
-        return  # nothing more to say than the error itself
-    github = in_github_actions()
-    parts = [exc.details] if exc.details else []
-    for state in states:
-        shown = f"last log lines of {state.service}"
-        if (state.state != "running" or state.health == "unhealthy") and shown not in exc.details:
-            title = f"{shown} ({state.state} {state.health})".replace(" )", ")")
-            parts.append(group(title, tail(stack.compose.logs(state.service), 30), github))
-    exc.details = "\n".join(parts)
-    if logs_dir is not None:
-        ensure_private_dir(logs_dir)
-        for state in states:
-            full = stack.compose.logs(state.service, lines=None)
-            atomic_write(logs_dir / f"{state.service}.log", full, mode=0o644)
-        ctx.console.info(f"full logs of {len(states)} services in {logs_dir}")
-
-
-def _warn_if_others_could_read(path: Path, ctx: Context) -> None:
-    """The settings file is the user's (an editor may well make it 0644) and `up` rewrites
-    it 0600 anyway; a token it held while others could read it may have been read, which the
-    user should hear about. (The state's own secret files are refused instead: hatchet-local
-    always writes them 0600, so a wider mode there was set by someone.)"""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return
-    if stat.S_ISREG(mode) and mode & 0o077 and _TOKEN_LINE.search(read_text(path) or ""):
-        ctx.console.warn(
-            f"{path} held a token while other users could read it "
-            f"(mode {stat.S_IMODE(mode):04o}); it is 0600 now, but that token may have been read"
-        )
-
-
-def _warn_if_not_ignored(path: Path, ctx: Context) -> None:
-    def git(*args: str) -> int:
-        return ctx.runner.run(["git", "-C", str(path.parent), *args], timeout=10).returncode
-
-    try:
-        if git("check-ignore", "-q", path.name) != 1:
-            return  # ignored, or not in a git work tree
-        # check-ignore never reports a tracked file as ignored, whatever .gitignore says.
-        tracked = git("ls-files", "--error-unmatch", "--", path.name) == 0
-    except HatchetLocalError:
-        return  # no git: nothing to warn about
-    if tracked:
-        ctx.console.warn(
-            f"{path} holds a token and git does not ignore it: git tracks it; run "
-            f"`git rm --cached {path.name}` and add it to .gitignore"
-        )
-    else:
-        ctx.console.warn(f"{path} holds a token and git does not ignore it; add it to .gitignore")

@@ -4,6 +4,9 @@
                           secrets.env   generated passwords, read by compose (0600)
                           compose.yaml  the rendered stack
                           applied       the digest of the compose file the last `up` started
+                          rendered      what compose.yaml was rendered from, and its digest
+                          password-pending, pristine-pending, data-pending, engine-started
+                                        notes about the data (see NOTES)
                           token.json    the client token and its tenant (0600)
                           tenants.json  the token kept for each declared tenant (0600)
                           users.json    the passwords of logins made by `user create` (0600)
@@ -30,6 +33,12 @@ from typing import Any
 
 from hatchet_local.errors import ConfigError
 from hatchet_local.fsutil import atomic_write, check_private, ensure_private_dir, read_text
+
+# Notes a stack's directory may hold about its data, each written before the step it guards
+# and removed after it, so that an interrupted step is finished (or undone) by the next
+# command: the role's password still to be set, the copy `reset` restores still to be taken,
+# a data volume being filled (its source), and when the engine last started.
+NOTES = ("password-pending", "pristine-pending", "data-pending", "engine-started")
 
 # The variables the rendered compose file interpolates; they live only in secrets.env.
 SECRET_NAMES = ("HATCHET_POSTGRES_PASSWORD", "HATCHET_RABBITMQ_PASSWORD", "HATCHET_ADMIN_PASSWORD")
@@ -201,10 +210,37 @@ class StackDir:
     def mark_applied(self, compose_digest: str) -> None:
         atomic_write(self.path / "applied", compose_digest + "\n")
 
+    def rendered(self) -> str | None:
+        """What the compose file was last rendered from (render.render_key) and the
+        digest of what was written: while both hold, there is nothing to render."""
+        text = read_text(self.path / "rendered")
+        return text.strip() if text else None
+
+    def mark_rendered(self, key: str) -> None:
+        atomic_write(self.path / "rendered", key + "\n")
+
     def forget_data(self) -> None:
         """The tokens, logins and the record of what ran go with the data they belonged to."""
         for path in (self.token_file, self.path / "applied", self.tenants_file, self.users_file):
             path.unlink(missing_ok=True)
+        for note in NOTES:
+            self.forget(note)
+
+    # Small notes about the stack's data, each a file of one line (see NOTES).
+    def note(self, name: str, text: str = "") -> None:
+        assert name in NOTES, name
+        ensure_private_dir(self.path)
+        atomic_write(self.path / name, text + "\n")
+
+    def noted(self, name: str) -> str | None:
+        """The note's text ("" for a bare mark); None when there is no such note."""
+        assert name in NOTES, name
+        text = read_text(self.path / name)
+        return None if text is None else text.strip()
+
+    def forget(self, name: str) -> None:
+        assert name in NOTES, name
+        (self.path / name).unlink(missing_ok=True)
 
     def load_token(self) -> Token | None:
         data = self._secret_json(self.token_file, corrupt_ok=True)

@@ -119,18 +119,23 @@ def reset(
     config_file: ConfigOpt = None,
     stack: StackOpt = None,
     tenant: Annotated[str | None, typer.Option(help="Reset one tenant only.")] = None,
+    new_token: Annotated[
+        bool, typer.Option("--new-token", help="Also new keys and a new token (old tokens die).")
+    ] = False,
     yes: YesOpt = False,
     output: OutputOpt = TextOrJson.text,
     reveal: RevealOpt = False,
 ) -> None:
-    """Wipe the stack's data and bootstrap it afresh, with a new token in .env.hatchet."""
-    from hatchet_local import startup
+    """Back to the stack right after its first bootstrap: runs, events and extra tenants
+    go, the token in .env.hatchet stays valid and running workers keep working."""
+    from hatchet_local import resets
 
     config = load(config_file, {"stack": stack})
     if tenant is None:
-        confirm(f"Delete all data of stack {config.stack} and start afresh?", yes,
+        confirm(f"Delete all runs, events and extra tenants of stack {config.stack}?", yes,
                 "reset deletes the stack's data")  # fmt: skip
-    print_ready(startup.reset(config, context(ctx), tenant=tenant), output, reveal)
+    result = resets.reset(config, context(ctx), tenant=tenant, new_token=new_token)
+    print_ready(result, output, reveal)
 
 
 def print_github(result: UpResult, run: Context) -> None:

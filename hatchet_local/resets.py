@@ -1,0 +1,200 @@
+"""`reset`: the stack as it was right after its first bootstrap, with the same token.
+
+Right after `setup` first ran on a stack's database, before its engine first started, `up`
+keeps a copy of that database in the same cluster (provision.PRISTINE). `reset` builds the
+next database from that copy, carries into it what the default tenant's running workers
+registered (their workflows and the workers themselves: an SDK never registers again while it
+runs, so a running worker keeps working) and the row of the stack's token, and swaps it in
+with two renames in one transaction: whatever interrupts it, the data is the old or the new.
+Runs, events, logs, schedules and crons made through the API, other tokens, and extra tenants
+are gone; the engine's config volume (its keys), the ports and so the server URL are kept,
+so the token in `.env.hatchet` stays valid and the file is not rewritten.
+
+`reset --new-token` (or a stack made before pristine copies existed) wipes everything,
+config volume included, and bootstraps anew with a new token, as before.
+"""
+
+from __future__ import annotations
+
+from hatchet_local import postgres, startup
+from hatchet_local.client_settings import token_claims
+from hatchet_local.config import Config
+from hatchet_local.context import Context
+from hatchet_local.defaults import DEFAULT_TENANT_ID, ENGINE_SERVICE
+from hatchet_local.docker import remove_volume, require_ok
+from hatchet_local.errors import ConfigError
+from hatchet_local.phases import healthy
+from hatchet_local.provision import PRISTINE
+from hatchet_local.stack import Stack, load_stack, stack_lock
+
+NEXT, OLD = "hatchet_next", "hatchet_old"
+# What workers register in Hatchet v0.101 (workflows, their versions, jobs, steps, triggers,
+# the workers and their actions), and the token rows: carried over, then trimmed to the
+# default tenant's running workers by _TRIM. Tables a version lacks are skipped by pg_dump.
+CARRIED = (
+    "Workflow", "WorkflowVersion", "Job", "Step", "Action", "_StepOrder",
+    "StepDesiredWorkerLabel", "StepExpression", "StepRateLimit", "RateLimit",
+    "WorkflowConcurrency", "WorkflowTriggers", "WorkflowTriggerEventRef",
+    "WorkflowTriggerCronRef", "WorkflowTag", "_WorkflowToWorkflowTag", "Worker",
+    "_ActionToWorker", "Service", "_ServiceToWorker", "WorkerLabel", "v1_worker_slot_config",
+    "v1_step_slot_request", "v1_step_concurrency", "v1_workflow_concurrency",
+    "v1_step_match_condition", "v1_step_batch_config", "v1_filter", "v1_queue", "APIToken",
+)  # fmt: skip
+# A worker that heartbeated this recently was running when the reset began (SDKs beat
+# every 4 seconds).
+LIVE = "30 seconds"
+_TRIM = """\
+DELETE FROM "APIToken" WHERE "id" <> '{token_id}';
+DELETE FROM "Worker" WHERE "tenantId" <> '{tenant}' OR "deletedAt" IS NOT NULL
+    OR "lastHeartbeatAt" IS NULL OR "lastHeartbeatAt" < NOW() - INTERVAL '{live}';
+UPDATE "Worker" SET "dispatcherId" = NULL, "durableTaskDispatcherId" = NULL;
+DELETE FROM "Workflow" w WHERE w."tenantId" <> '{tenant}' OR NOT EXISTS (
+    SELECT 1 FROM "WorkflowVersion" v
+    JOIN "Job" j ON j."workflowVersionId" = v."id"
+    JOIN "Step" s ON s."jobId" = j."id"
+    JOIN "Action" a ON a."actionId" = s."actionId" AND a."tenantId" = s."tenantId"
+    JOIN "_ActionToWorker" aw ON aw."A" = a."id"
+    WHERE v."workflowId" = w."id");
+DELETE FROM "WorkflowTriggerCronRef" WHERE "method" = 'API';
+UPDATE "WorkflowTriggerCronRef" SET "tickerId" = NULL;
+DELETE FROM "Action" a WHERE a."tenantId" <> '{tenant}' OR (
+    NOT EXISTS (SELECT 1 FROM "Step" s
+                WHERE s."actionId" = a."actionId" AND s."tenantId" = a."tenantId")
+    AND NOT EXISTS (SELECT 1 FROM "_ActionToWorker" aw WHERE aw."A" = a."id"));
+DELETE FROM "Service" WHERE "tenantId" <> '{tenant}'
+    OR "id" NOT IN (SELECT "A" FROM "_ServiceToWorker");
+DELETE FROM "StepExpression" WHERE "stepId" NOT IN (SELECT "id" FROM "Step");
+DELETE FROM "StepRateLimit" WHERE "stepId" NOT IN (SELECT "id" FROM "Step");
+DELETE FROM "RateLimit" WHERE "tenantId" <> '{tenant}';
+DELETE FROM "WorkflowTag" WHERE "tenantId" <> '{tenant}';
+DELETE FROM v1_worker_slot_config WHERE worker_id NOT IN (SELECT "id" FROM "Worker");
+DELETE FROM v1_step_slot_request WHERE step_id NOT IN (SELECT "id" FROM "Step");
+DELETE FROM v1_step_concurrency WHERE step_id NOT IN (SELECT "id" FROM "Step");
+DELETE FROM v1_workflow_concurrency
+    WHERE workflow_version_id NOT IN (SELECT "id" FROM "WorkflowVersion");
+DELETE FROM v1_step_match_condition WHERE step_id NOT IN (SELECT "id" FROM "Step");
+DELETE FROM v1_step_batch_config WHERE step_id NOT IN (SELECT "id" FROM "Step");
+DELETE FROM v1_filter WHERE NOT is_declarative OR workflow_id NOT IN (SELECT "id" FROM "Workflow");
+DELETE FROM v1_queue WHERE tenant_id <> '{tenant}';
+"""
+
+
+def reset(
+    config: Config, ctx: Context, *, tenant: str | None = None, new_token: bool = False
+) -> startup.UpResult:
+    """Back to the stack right after its first bootstrap, keeping its token; with
+    `new_token`, or when the stack has no pristine copy, back to a new stack."""
+    if tenant is not None:
+        raise ConfigError(
+            f"reset --tenant {tenant}: Hatchet has no way to delete one tenant's data; reset "
+            f"the whole stack (`hatchet-local reset`), or give each developer a namespace"
+        )
+    load_stack(config, ctx, create=False)  # no such stack: say so before taking its lock
+    with stack_lock(ctx, config.stack):
+        stack = load_stack(config, ctx, create=False)
+        if not new_token:
+            why_not = _backing_up(stack, ctx, config)
+            if why_not is None:
+                with ctx.console.phase("restore"):
+                    _restore(stack, ctx)
+                startup.start_engine(stack, ctx, config)
+                return startup.finish(stack, ctx, config)
+            ctx.console.warn(f"{why_not}; this reset makes a new token (written to "
+                             f"{config.env_file.name})")  # fmt: skip
+        with ctx.console.phase("wipe data"):
+            if not _wipe_in_place(stack, ctx):
+                stack.compose.down(volumes=True)
+            stack.dir.forget_data()
+            stack.dir.note("pristine-pending")  # taken again after `setup`
+        return startup.up_locked(config, ctx)
+
+
+def _backing_up(stack: Stack, ctx: Context, config: Config) -> str | None:
+    """Start what the restore needs (Postgres, RabbitMQ); None when it can go ahead, else
+    why the token cannot be kept."""
+    token = stack.dir.load_token()
+    if token is None or not token_claims(token.token).get("token_id"):
+        return "the stack has no token to keep"
+    states = {s.service: s.state for s in stack.compose.ps()}
+    if any(states.get(service) != "running" for service in stack.services()):
+        with ctx.console.phase("containers"):
+            stack.compose.up(*stack.services())
+    for service in stack.services():
+        healthy(ctx, stack.compose, service, getattr(config.timeouts, service))
+    if not postgres.database_exists(stack.compose, PRISTINE):
+        return "the stack has no pristine copy (made before `reset` could keep a token)"
+    return None
+
+
+def _restore(stack: Stack, ctx: Context) -> None:
+    """The pristine database with the running workers' registrations and the token, swapped
+    in for the current one; RabbitMQ's queues emptied."""
+    token = stack.dir.load_token()
+    assert token is not None
+    token_id = str(token_claims(token.token)["token_id"])
+    # Killed, not stopped: a clean stop sleeps five seconds; its partitions are dropped below.
+    ctx.runner.run(["docker", "kill", stack.compose.container_name(ENGINE_SERVICE)], timeout=60)
+    tables = " ".join(f"-t '\"{table}\"'" for table in CARRIED)
+    trim = _TRIM.format(token_id=token_id, tenant=DEFAULT_TENANT_ID, live=LIVE)
+    psql = " ".join(postgres.PSQL)
+    script = f"""\
+{psql} -d postgres <<'SQL'
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+    WHERE datname IN ('{NEXT}', '{OLD}') AND pid <> pg_backend_pid();
+DROP DATABASE IF EXISTS {NEXT};
+DROP DATABASE IF EXISTS {OLD};
+CREATE DATABASE {NEXT} TEMPLATE {PRISTINE} STRATEGY FILE_COPY;
+SQL
+pg_dump -U {postgres.USER} --data-only --disable-triggers {tables} {postgres.DATABASE} \\
+    | {psql} -d {NEXT}
+{psql} -d {NEXT} <<'SQL'
+{trim}
+SQL
+{psql} -d postgres <<'SQL'
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+    WHERE datname = '{postgres.DATABASE}' AND pid <> pg_backend_pid();
+BEGIN;
+ALTER DATABASE {postgres.DATABASE} RENAME TO {OLD};
+ALTER DATABASE {NEXT} RENAME TO {postgres.DATABASE};
+COMMIT;
+DROP DATABASE {OLD};
+SQL
+"""
+    postgres.shell(stack.compose, script, "restoring the pristine database")
+    for path in (stack.dir.tenants_file, stack.dir.users_file):
+        path.unlink(missing_ok=True)  # the extra tenants and logins are gone
+    if "rabbitmq" in stack.services():
+        _empty_rabbitmq(stack, ctx)
+
+
+def _empty_rabbitmq(stack: Stack, ctx: Context) -> None:
+    """RabbitMQ's vhost made again: messages about the old data must not reach the new."""
+    container = stack.compose.container_name("rabbitmq")
+    for command in (["delete_vhost", "/"], ["add_vhost", "/"],
+                    ["set_permissions", "-p", "/", "hatchet", ".*", ".*", ".*"]):  # fmt: skip
+        result = ctx.runner.run(["docker", "exec", container, "rabbitmqctl", *command],
+                                timeout=120)  # fmt: skip
+        require_ok(result, "resetting RabbitMQ", ctx.runner)
+
+
+def _wipe_in_place(stack: Stack, ctx: Context) -> bool:
+    """Wipe the data while Postgres and RabbitMQ keep running, which saves their restart:
+    drop and re-create the database (and its pristine copy, made again after `setup`),
+    re-create RabbitMQ's vhost, remove the engine and its config volume. False (nothing
+    done) when those services are not both up."""
+    states = {s.service: s.state for s in stack.compose.ps()}
+    if any(states.get(service) != "running" for service in stack.services()):
+        return False
+    compose = stack.compose
+    compose.run("rm", "--stop", "--force", ENGINE_SERVICE, timeout=120)
+    sql = (
+        f"DROP DATABASE IF EXISTS {postgres.DATABASE} WITH (FORCE);\n"
+        f"DROP DATABASE IF EXISTS {PRISTINE};\nCREATE DATABASE {postgres.DATABASE};\n"
+    )
+    postgres.psql(compose, sql, "dropping the database", database="postgres")
+    if "rabbitmq" in stack.services():
+        _empty_rabbitmq(stack, ctx)
+    remove_volume(
+        ctx.runner, f"{stack.record.name}_hatchet_config", "removing the engine's config volume"
+    )
+    return True
