@@ -43,6 +43,7 @@ def token_status(
 ) -> Literal["valid", "rejected"]:
     """Ask the API whether it accepts `token` for `tenant_id` (one authenticated call)."""
     import httpx  # noqa: PLC0415  # `status` and `ls` never ask
+
     url = f"{server_url}/api/v1/tenants/{tenant_id}"
     try:
         response = client.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)

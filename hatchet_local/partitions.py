@@ -64,9 +64,13 @@ def reclaim(compose: Compose, started: str | None) -> int:
 
 
 def _timestamp(started: str | None) -> str:
-    """Docker's RFC 3339 time (nanoseconds, Z) as a UTC timestamp Postgres reads."""
+    """Docker's RFC 3339 time (nanoseconds, Z) as a UTC timestamp Postgres reads; no engine
+    running is "infinity" (every partition is dead), an engine whose start Docker does not
+    tell is "-infinity" (none is known dead)."""
     if started is None:
         return "infinity"
+    if not started:
+        return "-infinity"
     whole, _, fraction = started.rstrip("Z").partition(".")
     moment = datetime.fromisoformat(whole).replace(tzinfo=UTC)
     micros = (fraction + "000000")[:6] if fraction else "000000"

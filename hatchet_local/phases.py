@@ -40,9 +40,7 @@ def running_and_healthy(stack: Stack, rows: list[ServiceState]) -> bool:
     states = {s.service: s for s in rows}
     wanted = [*stack.services(), ENGINE_SERVICE]
     return all(
-        s in states
-        and states[s].state == "running"
-        and states[s].health in ("healthy", "starting")
+        s in states and states[s].state == "running" and states[s].health in ("healthy", "starting")
         for s in wanted
     )
 

@@ -8,9 +8,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import httpx
 
+from hatchet_local.provision import PRISTINE
 from hatchet_local.runner import Result
 
 
@@ -22,6 +24,7 @@ class Call:
     env: dict[str, str] | None
     timeout: float | None
     capture: bool
+    data: bytes | None = None  # what a `stream` call was given on stdin
 
     def has(self, *words: str) -> bool:
         return contains(self.argv, words)
@@ -87,6 +90,28 @@ class FakeRunner:
         for words, handler in reversed(self.rules):
             if contains(call.argv, words):
                 return handler(call)
+        raise AssertionError(f"FakeRunner: no answer scripted for {list(argv)}")
+
+    def stream(
+        self,
+        argv: Sequence[str],
+        *,
+        source: IO[bytes] | None = None,
+        sink: IO[bytes] | None = None,
+        timeout: float | None = None,
+    ) -> Result:
+        """Like `run`, with the source's bytes kept in `Call.data` and a handler's stdout
+        written to the sink."""
+        data = source.read() if source is not None else None
+        call = Call(tuple(argv), None, timeout, True, data)
+        self.calls.append(call)
+        for words, handler in reversed(self.rules):
+            if contains(call.argv, words):
+                result = handler(call)
+                if sink is not None:
+                    sink.write(result.stdout.encode())
+                    return Result(result.argv, result.returncode, "", result.stderr)
+                return result
         raise AssertionError(f"FakeRunner: no answer scripted for {list(argv)}")
 
     def called(self, *words: str) -> list[Call]:
@@ -175,12 +200,16 @@ class FakeHatchet:
     git_ignored: bool = True
     # What the fake observed.
     services: dict[str, list[Row]] = field(default_factory=dict)
+    volumes: set[str] = field(default_factory=set)  # the stacks' database volumes
+    pristine: bool = False  # whether a pristine copy of the database was made
+    sql: list[str] = field(default_factory=list)  # what psql was given, in order
     accepted: set[str] = field(default_factory=set)
     requests: list[httpx.Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         r = self.runner
         r.on("docker", "version", "--format", stdout="27.3.1\n")
+        r.on("docker", "version", "--format", "{{.Server.APIVersion}}", stdout="1.41\n")
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         r.on("docker", "info", "--format", stdout=f"{8 * 1024**3} {now}\n")  # a fine machine
         r.on("version", "--short", stdout="2.29.7\n")
@@ -198,13 +227,45 @@ class FakeHatchet:
         r.on_call(*TOKEN_CREATE, handler=self._token_create)
         r.on_call("logs", "--no-color", handler=self._logs)
         r.on_call("git", handler=lambda call: reply(call, 0 if self.git_ignored else 1))
+        r.on_call("docker", "volume", "inspect", handler=self._volume_inspect)
+        r.on_call("up", "--no-start", handler=self._create)
+        r.on_call("docker", "exec", "-i", handler=self._psql)
+        r.on("pg_isready")
+        r.on("pg_basebackup", stdout="a tar of the database")
+        r.on("docker", "cp", "--archive")
+        r.on("docker", "kill")
 
     # --- docker and compose --------------------------------------------------------------
 
     def _image_inspect(self, call: Call) -> Result:
-        if call.argv[-1] in self.missing_images:
-            return reply(call, 1, stderr=f"Error: No such image: {call.argv[-1]}\n")
-        return reply(call, stdout="sha256:0123456789abcdef\n")
+        ref = call.argv[-1]
+        if ref in self.missing_images:
+            return reply(call, 1, stderr=f"Error: No such image: {ref}\n")
+        if ".Config.Env" not in call.option("--format"):
+            return reply(call, stdout="sha256:0123456789abcdef\n")
+        env = ["PATH=/usr/lib/postgresql/15/bin:/usr/bin"] if "postgres" in ref else []
+        return reply(call, stdout=f'"sha256:{abs(hash(ref)):x}" {json.dumps(env)}\n')
+
+    def _volume_inspect(self, call: Call) -> Result:
+        if call.argv[-1] in self.volumes:
+            return reply(call, stdout=call.argv[-1] + "\n")
+        return reply(call, 1, stderr=f"Error: No such volume: {call.argv[-1]}\n")
+
+    def _create(self, call: Call) -> Result:
+        self.volumes.add(f"{call.option('--project-name')}_postgres_data")
+        return reply(call)
+
+    def _psql(self, call: Call) -> Result:
+        """psql (and shell scripts) in the Postgres container, SQL on stdin."""
+        sql = (call.data or b"").decode()
+        self.sql.append(sql)
+        if f"CREATE DATABASE {PRISTINE}" in sql:
+            self.pristine = True
+        if f"datname = '{PRISTINE}'" in sql:
+            return reply(call, stdout="1\n" if self.pristine else "")
+        if '"SchedulerPartition"' in sql:
+            return reply(call, stdout="0\n")  # every tenant is the live engine's
+        return reply(call)
 
     def _ps(self, call: Call) -> Result:
         """A project's service containers (each Row walked one call at a time); no job
@@ -234,10 +295,12 @@ class FakeHatchet:
         states = self.services[service]
         row = states.pop(0) if len(states) > 1 else states[0]
         health = {"Health": {"Status": row.health}} if row.health else {}
-        state = {"Status": row.state, "ExitCode": row.exit_code, **health}
+        state = {"Status": row.state, "ExitCode": row.exit_code,
+                 "StartedAt": "2026-11-29T22:53:01.123456789Z", **health}  # fmt: skip
         return reply(call, stdout=json.dumps(state) + "\n")
 
     def _up(self, call: Call) -> Result:
+        self._create(call)
         after = call.argv[call.argv.index("up") + 1 :]
         for service in (word for word in after if not word.startswith("--")):
             start = self.starts.get(service, HEALTHY)

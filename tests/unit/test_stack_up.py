@@ -52,6 +52,8 @@ from tests.unit.fakes import (
 
 LITE_IMAGE = DEFAULT_IMAGES["hatchet-lite"]
 INSPECT = "docker inspect --type container --format {{json .State}}"
+IMAGE_IDS = "docker image inspect --format {{json .Id}} {{json .Config.Env}}"
+BASEBACKUP = "pg_basebackup -U hatchet -D - -F t -X fetch --no-manifest --checkpoint=fast"
 PROJECT = "--filter=label=com.docker.compose.project=unit"
 PROJECT_PS = (
     f"docker ps --all {PROJECT} --filter=label=com.docker.compose.oneoff=False "
@@ -206,6 +208,7 @@ def test_up_starts_waits_mints_and_writes_the_settings(
         "--filter label=io.hatchet-local.stack "
         f"--filter label=io.hatchet-local.state={world.ctx.state_root} --format"
     )
+    psql = "docker exec -i unit-postgres-1 psql -X -q -t -A -v ON_ERROR_STOP=1 -U hatchet -d"
     assert actions(world.runner.calls) == [
         "docker version --format {{.Server.Version}}",
         "docker compose version --short",
@@ -213,27 +216,40 @@ def test_up_starts_waits_mints_and_writes_the_settings(
         f"docker ps --all {reap} {LISTING_FORMAT['container']}",
         f"docker volume ls {reap} {LISTING_FORMAT['volume']}",
         f"docker network ls {reap} {LISTING_FORMAT['network']}",
+        "docker version --format {{.Server.APIVersion}}",  # healthchecks' start_interval?
         PROJECT_PS,
         "docker info --format {{.MemTotal}} {{.SystemTime}}",  # preflight, before a start
         "docker image inspect --format {{.Id}} postgres:15.6",
         "docker image inspect --format {{.Id}} rabbitmq:3-management",
         f"docker image inspect --format {{{{.Id}}}} {LITE_IMAGE}",
+        "docker volume inspect --format {{.Name}} unit_postgres_data",  # no data yet
+        f"{IMAGE_IDS} {LITE_IMAGE}",  # the kind of stack, for its base
+        f"{IMAGE_IDS} postgres:15.6",
         "compose up --detach --remove-orphans postgres rabbitmq",
         f"{INSPECT} unit-postgres-1",  # healthy
         leftovers("migrate"),
         "compose run --rm --no-deps -T migrate",  # while RabbitMQ starts
+        f"{psql} postgres",  # no password on the role, for the base
+        f"docker exec unit-postgres-1 {BASEBACKUP}",
+        f"{psql} postgres",  # the stack's own password again
         leftovers("setup"),
         "compose run --rm --no-deps -T setup",  # still while RabbitMQ starts
+        f"{psql} postgres",  # the pristine copy `reset` restores
         f"{INSPECT} unit-rabbitmq-1",  # healthy
         "compose up --detach --remove-orphans --no-deps hatchet-lite",
-        f"{INSPECT} unit-hatchet-lite-1",
+        f"{INSPECT} unit-hatchet-lite-1",  # running (its API answers)
+        f"{INSPECT} unit-hatchet-lite-1",  # since when
+        f"{psql} hatchet",  # every tenant handed to the engine
         TOKEN_CREATE_LINE,
         f"git -C {world.project} check-ignore -q .env.hatchet",
     ]
+    assert world.hatchet.pristine
+    assert (world.ctx.state_root / "bases").is_dir()
     assert world.grpc_probes == [("127.0.0.1", ports["grpc"])]
     requests = world.hatchet.requests
     assert [(r.url.path, r.headers.get("Authorization")) for r in requests] == [
-        ("/api/ready", None),
+        ("/api/ready", None),  # the engine is ready
+        ("/api/ready", None),  # the API, before the token (one check for a running stack)
         (f"/api/v1/tenants/{DEFAULT_TENANT_ID}", f"Bearer {TOKEN_1}"),
     ]
     assert str(requests[0].url) == f"{server_url}/api/ready"
@@ -526,20 +542,22 @@ def test_api_never_ready(world: World) -> None:
     dashboard = world.ports()["dashboard"]
     assert type(error) is HealthTimeout
     assert error.exit_code == 6
+    # The engine counts as ready once its API answers (Docker's healthcheck says it later).
     assert error.message == (
-        f"API not ready after 120s (timeout 120s); "
+        f"engine not ready after 300s (timeout 300s); "
         f"last status: GET http://localhost:{dashboard}/api/ready: HTTP 503"
     )
     assert error.details == "last log lines of hatchet-lite:\napi | waiting for the database"
-    assert len(world.hatchet.api_calls("/api/ready")) == 121
+    assert len(world.hatchet.api_calls("/api/ready")) == 301
     assert not world.runner.called(*TOKEN_CREATE)
-    assert "!! API ready" in world.console()
+    assert "!! engine ready" in world.console()
 
 
 def test_api_ready_after_a_while(world: World) -> None:
     world.hatchet.ready = [502, 503, 503, 200]
     assert world.up().token_reused is False
-    assert len(world.hatchet.api_calls("/api/ready")) == 4
+    # Three refusals while the engine starts, its first answer, and the check before the token.
+    assert len(world.hatchet.api_calls("/api/ready")) == 5
 
 
 def test_token_mint_fails(world: World) -> None:
