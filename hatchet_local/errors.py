@@ -98,6 +98,13 @@ class TenantNotFound(HatchetLocalError):
     exit_code = 14
 
 
+class SnapshotUnusable(HatchetLocalError):
+    """A snapshot that cannot be loaded: not a snapshot, cut short, changed since it was
+    saved, made for another Postgres major version, or no snapshot of that name."""
+
+    exit_code = 20
+
+
 class Interrupted(HatchetLocalError):
     exit_code = 130
 

@@ -54,10 +54,13 @@ class Runner(Protocol):
         source: IO[bytes] | None = None,
         sink: IO[bytes] | None = None,
         timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> Result:
         """Run argv over binary data: `source` is copied to its stdin, its stdout to `sink`
         (without a sink, stdout is captured as text). SQL holding a password verifier and
-        the data of a snapshot travel this way, never in argv."""
+        the data of a snapshot travel this way, never in argv. The child runs in its own
+        process group: a Ctrl-C at the terminal reaches only hatchet-local, which stops the
+        child itself, or lets it finish when it holds interrupts back (a swap of data)."""
         ...
 
 
@@ -103,13 +106,16 @@ class SubprocessRunner:
         source: IO[bytes] | None = None,
         sink: IO[bytes] | None = None,
         timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> Result:
         try:
             child = subprocess.Popen(
                 list(argv),
+                env=dict(env) if env is not None else None,
                 stdin=subprocess.PIPE if source is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                process_group=0,
             )
         except FileNotFoundError as exc:
             raise CommandFailed(f"{argv[0]}: command not found; is it installed?") from exc

@@ -78,6 +78,7 @@ class Seed(Protocol):
     """Whole data for a new stack (a snapshot): its database and the engine's config."""
 
     label: str  # "snapshot NAME", for progress lines
+    hatchet_version: str  # the version of the data it holds
 
     def unpack(self, stack: Stack, ctx: Context) -> None:
         """Fill the new stack's volumes; its containers are created, not started."""
@@ -182,7 +183,8 @@ def start(stack: Stack, ctx: Context, config: Config, seed: Seed | None = None) 
     # Migrations, config generation and the seed need only Postgres: they run while
     # RabbitMQ is still starting; only the engine needs it. A base or a snapshot has been
     # migrated; a snapshot has its config too.
-    if not (fresh and (base is not None or seed is not None)):
+    same_version = seed is not None and seed.hatchet_version == config.hatchet_version
+    if not (fresh and (base is not None or same_version)):
         job(ctx, compose, MIGRATE, config.timeouts.migrate)
     if kind is not None and base is None:
         with console.phase("keep base"):

@@ -1,8 +1,8 @@
 """The command line: parse options, call one function, print its result.
 
 Each command group lives in a module of its own (`up`, `stack`, `stacks`, `images`,
-`teams`, `doctor`) that imports only `options`; this package root assembles them into one
-app, and `main()` is the only place an error becomes an exit code.
+`snapshots`, `teams`, `doctor`) that imports only `options`; this package root assembles
+them into one app, and `main()` is the only place an error becomes an exit code.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from hatchet_local.cli import doctor, images, stack, stacks, teams, up
+from hatchet_local.cli import doctor, images, snapshots, stack, stacks, teams, up
 from hatchet_local.errors import HatchetLocalError, Interrupted
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
 }
 GROUPS = {
     "images": images.app,
+    "snapshot": snapshots.app,
     "tenant": teams.tenant_app,
     "token": teams.token_app,
     "user": teams.user_app,

@@ -22,6 +22,7 @@ from hatchet_local.errors import ConfigError
 if TYPE_CHECKING:
     from hatchet_local.config import Config
     from hatchet_local.context import Context
+    from hatchet_local.startup import UpResult
 
 RowT = TypeVar("RowT", bound="Row")
 STARTED = time.monotonic()  # for `up --timings`: the whole command, imports included
@@ -154,3 +155,34 @@ def age(seconds: int) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def print_ready(result: UpResult, output: UpOutput | TextOrJson, reveal: bool) -> None:
+    """The summary of `up` and `reset`: where the stack is and what to run next."""
+    if output is UpOutput.env:
+        from hatchet_local.envfile import render
+
+        typer.echo(render(result.shown_settings(reveal), "dotenv"), nl=False)
+        return
+    if output.value == "json":
+        print_json(result.as_dict(reveal))
+        return
+    typer.echo(f"Hatchet stack {result.stack} is ready.")
+    typer.echo(
+        f"  dashboard  {result.server_url}  (admin@example.com; "
+        f"`hatchet-local status --reveal` shows the password)"
+    )
+    typer.echo(f"  gRPC       {result.grpc_address}")
+    reused = "token reused" if result.token_reused else "new token"
+    typer.echo(f"  settings   {result.env_file}  ({reused})")
+    if reveal:
+        typer.echo(f"  token      {result.settings['HATCHET_CLIENT_TOKEN']}")
+    if result.team is not None:
+        team = result.team
+        typer.echo(f"  tenants    {len(team.created)} created, {len(team.minted)} new token(s)")
+        for item in team.files:
+            typer.echo(f"             {item.path}")
+    typer.echo(
+        "Next: run your worker from this directory; the Hatchet Python SDK reads "
+        f"{result.env_file.name} by itself."
+    )

@@ -23,7 +23,7 @@ from hatchet_local.cli.options import (
     confirm,
     context,
     load,
-    print_json,
+    print_ready,
 )
 from hatchet_local.errors import ConfigError
 
@@ -85,8 +85,12 @@ def up(
         bool, typer.Option("--timings", help="Print how long each phase took (stderr).")
     ] = False,
     reveal: RevealOpt = False,
+    snapshot: Annotated[
+        str | None,
+        typer.Option(metavar="NAME|FILE", help="Start a new stack from a snapshot's data."),
+    ] = None,
 ) -> None:
-    """Start the stack (or check it), wait until it is usable, write the client settings."""
+    """Start the stack (or check it), wait until a task would run, write the client settings."""
     from hatchet_local import startup
     from hatchet_local.config_values import duration
 
@@ -103,7 +107,13 @@ def up(
         # Checked now: on failure, a second error would hide the first.
         raise ConfigError(f"--logs-dir: expected a directory path, got {logs_dir!r}")
     run = context(ctx)
-    result = startup.up(config, run, ttl=lifetime, logs_dir=Path(logs_dir) if logs_dir else None)
+    seed = None
+    if snapshot is not None:
+        from hatchet_local import snapshots
+
+        seed = snapshots.seed(config, run, snapshot)  # checked before anything is written
+    logs = Path(logs_dir) if logs_dir else None
+    result = startup.up(config, run, ttl=lifetime, logs_dir=logs, seed=seed)
     if timings:
         for phase, seconds in run.console.timings.items():
             typer.echo(f"timing {phase:<18}{seconds:7.2f}s", err=True)
@@ -154,34 +164,3 @@ def print_github(result: UpResult, run: Context) -> None:
     typer.echo(f"Hatchet stack {result.stack} is ready: {result.server_url}, gRPC "
                f"{result.grpc_address}; settings in {env_path.name}, outputs in "
                f"{output_path.name}.")  # fmt: skip
-
-
-def print_ready(result: UpResult, output: UpOutput | TextOrJson, reveal: bool) -> None:
-    """The summary of `up` and `reset`: where the stack is and what to run next."""
-    if output is UpOutput.env:
-        from hatchet_local.envfile import render
-
-        typer.echo(render(result.shown_settings(reveal), "dotenv"), nl=False)
-        return
-    if output.value == "json":
-        print_json(result.as_dict(reveal))
-        return
-    typer.echo(f"Hatchet stack {result.stack} is ready.")
-    typer.echo(
-        f"  dashboard  {result.server_url}  (admin@example.com; "
-        f"`hatchet-local status --reveal` shows the password)"
-    )
-    typer.echo(f"  gRPC       {result.grpc_address}")
-    reused = "token reused" if result.token_reused else "new token"
-    typer.echo(f"  settings   {result.env_file}  ({reused})")
-    if reveal:
-        typer.echo(f"  token      {result.settings['HATCHET_CLIENT_TOKEN']}")
-    if result.team is not None:
-        team = result.team
-        typer.echo(f"  tenants    {len(team.created)} created, {len(team.minted)} new token(s)")
-        for item in team.files:
-            typer.echo(f"             {item.path}")
-    typer.echo(
-        "Next: run your worker from this directory; the Hatchet Python SDK reads "
-        f"{result.env_file.name} by itself."
-    )

@@ -99,11 +99,12 @@ class FakeRunner:
         source: IO[bytes] | None = None,
         sink: IO[bytes] | None = None,
         timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> Result:
         """Like `run`, with the source's bytes kept in `Call.data` and a handler's stdout
         written to the sink."""
         data = source.read() if source is not None else None
-        call = Call(tuple(argv), None, timeout, True, data)
+        call = Call(tuple(argv), dict(env) if env is not None else None, timeout, True, data)
         self.calls.append(call)
         for words, handler in reversed(self.rules):
             if contains(call.argv, words):
