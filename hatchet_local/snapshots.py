@@ -32,7 +32,7 @@ from hatchet_local.fsutil import interrupts_deferred
 from hatchet_local.runner import child_env
 from hatchet_local.snapshot_file import CONFIG, DATABASE, STATE, Manifest
 from hatchet_local.stack import Stack, load_stack, stack_lock, version_key
-from hatchet_local.state import SECRET_NAMES, TenantToken, Token
+from hatchet_local.state import SECRET_NAMES, StackDir, TenantToken, Token
 
 ADMIN = "HATCHET_ADMIN_PASSWORD"
 
@@ -66,9 +66,11 @@ def _info(name: str, path: Path, manifest: Manifest) -> SnapshotInfo:
 def save(config: Config, ctx: Context, target: str, *, force: bool = False) -> SnapshotInfo:
     """Save the stack's whole state to a named snapshot or a file (0600), while it runs."""
     path = snapshot_file.locate(ctx.state_root, target)
+    if path.exists() and not force:
+        raise ConfigError(f"{path} exists; add --force to replace it, or choose another name")
+    load_stack(config, ctx, create=False)  # no such stack: say so before taking its lock
     if not snapshot_file.is_file_argument(target):
         snapshot_file.private_folder(ctx.state_root)
-    load_stack(config, ctx, create=False)  # no such stack: say so before taking its lock
     with stack_lock(ctx, config.stack):
         stack = load_stack(config, ctx, create=False)
         states = {s.service: s.state for s in stack.compose.ps()}
@@ -139,14 +141,22 @@ class SnapshotSeed:
 
     def unpack(self, stack: Stack, ctx: Context) -> None:
         with snapshot_file.reading(self.path) as (manifest, tar):
-            _check_major(stack, ctx, manifest)
+            _check_major(stack.spec.images["postgres"], stack.record.name, ctx, manifest)
             _unpack(stack, ctx, tar, self.label)
 
 
 def seed(config: Config, ctx: Context, target: str) -> SnapshotSeed:
-    """The snapshot `target` names, checked, for `up --snapshot`."""
+    """The snapshot `target` names, checked, for `up --snapshot`: before anything is
+    written, that it is whole and that this configuration's Hatchet and Postgres can run it."""
     path = _existing(ctx, target)
-    return SnapshotSeed(path, f"snapshot {target}", check_loadable(config, ctx, path))
+    if StackDir(ctx.state_root, config.stack).applied() is not None:
+        raise ConfigError(
+            f"stack {config.stack} already has data; `hatchet-local snapshot load {target}` "
+            f"replaces it, or start a new stack with --stack"
+        )
+    manifest = check_loadable(config, ctx, path)
+    _check_major(config.image("postgres"), config.stack, ctx, manifest)
+    return SnapshotSeed(path, f"snapshot {target}", manifest)
 
 
 def load(config: Config, ctx: Context, target: str) -> startup.UpResult:
@@ -158,7 +168,7 @@ def load(config: Config, ctx: Context, target: str) -> startup.UpResult:
         stack = load_stack(config, ctx, create=False)
         with snapshot_file.reading(path) as (manifest, tar):
             _check_version(manifest, config)
-            _check_major(stack, ctx, manifest)
+            _check_major(stack.spec.images["postgres"], stack.record.name, ctx, manifest)
             with ctx.console.phase("load snapshot"):
                 stack.compose.down()  # the containers go; the data stays until the swap
                 with interrupts_deferred():
@@ -171,14 +181,14 @@ def load(config: Config, ctx: Context, target: str) -> startup.UpResult:
         return startup.up_locked(config, ctx)
 
 
-def _check_major(stack: Stack, ctx: Context, manifest: Manifest) -> None:
-    image = ctx.docker.image(stack.spec.images["postgres"])
+def _check_major(ref: str, stack: str, ctx: Context, manifest: Manifest) -> None:
+    """A physical copy starts only on its own Postgres major version."""
+    image = ctx.docker.image(ref)
     major = postgres.image_major(image) if image is not None else None
     if major is not None and major != manifest.postgres_major:
         raise SnapshotUnusable(
-            f"the snapshot's database is Postgres {manifest.postgres_major}; stack "
-            f"{stack.record.name} runs Postgres {major} ({stack.spec.images['postgres']}): use "
-            f"an image of Postgres {manifest.postgres_major}"
+            f"the snapshot's database is Postgres {manifest.postgres_major}; stack {stack} "
+            f"runs Postgres {major} ({ref}): use an image of Postgres {manifest.postgres_major}"
         )
 
 

@@ -158,7 +158,7 @@ def start(stack: Stack, ctx: Context, config: Config, seed: Seed | None = None) 
     if seed is not None and not fresh:
         raise ConfigError(
             f"stack {stack.record.name} already has data; `hatchet-local snapshot load` "
-            f"replaces it, or start a new stack with another --stack"
+            f"replaces it, or start a new stack with --stack"
         )
     if fresh and seed is None:
         stack.dir.note("pristine-pending")  # taken after `setup`, before the engine starts

@@ -20,18 +20,24 @@ run the CLI as root without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (`setpriv
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import tarfile
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from hatchet_local import snapshot_file
 
 HATCHET_LOCAL = Path(sys.executable).parent / "hatchet-local"
 STACK_LABEL = "io.hatchet-local.stack"
@@ -146,6 +152,45 @@ BILLION_LAUGHS = "stack:\n  - &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\
 )
 BAD_PORT = "expected a port 1024-65535 or 'auto'"
 DOCKER_DOWN = {"DOCKER_HOST": "unix:///nonexistent-bad-input.sock"}
+
+def snapshot_file_bytes(tamper: bool = False, **manifest: object) -> bytes:
+    """A small snapshot as `snapshot save` writes it (a made-up database), changed as asked;
+    with `tamper`, one byte of its state.json differs from what the manifest says."""
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "team.tar"
+        with snapshot_file.writing(target, overwrite=False) as writer:
+            for name in snapshot_file.MEMBERS:
+                with writer.member(name, gzipped=name.endswith(".gz")) as out:
+                    out.write(b'{"token": null, "admin_password": "Ad0aaaaaaaaaaaaaaaaaaaaa"}'
+                              if name == snapshot_file.STATE else b"made-up data " * 64)
+            base = snapshot_file.Manifest(
+                format=snapshot_file.FORMAT, format_version=snapshot_file.FORMAT_VERSION,
+                created="2026-11-29T12:00:00+00:00", tool_version="0.1.0", stack="team-lead",
+                hatchet_version="v0.101.27", postgres_major=15, message_queue="postgres")
+            snapshot_file.finish(writer, dataclasses.replace(base, **manifest), target)
+        data = target.read_bytes()
+    if tamper:
+        at = data.index(b"Ad0aaaa")
+        data = data[:at] + b"X" + data[at + 1 :]
+    return data
+
+
+def foreign_tar() -> bytes:
+    """A tar of someone else's files."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        info = tarfile.TarInfo("notes.txt")
+        info.size = 6
+        tar.addfile(info, io.BytesIO(b"notes\n"))
+    return out.getvalue()
+
+
+SNAPSHOT = snapshot_file_bytes()
+TAMPERED = snapshot_file_bytes(tamper=True)
+# Cut inside the database member: its header stays, most of its data is gone.
+TRUNCATED = SNAPSHOT[: SNAPSHOT.rindex(snapshot_file.DATABASE.encode()) + 600]
+FOREIGN_TAR = foreign_tar()
+RIG_POSTGRES = "pull_policy: never\nimages: {postgres: 'hatchet-local-rig/postgres:15'}\n"
 
 # fmt: off
 CASES: list[Case] = [
@@ -388,7 +433,8 @@ CASES: list[Case] = [
          state=STACK_FILES, env=DOCKER_DOWN, docker=True),
     Case("docker-down-destroy", ("destroy", "--stack", "<stack>", "--yes"), 3,
          "no Docker engine answers", state=STACK_FILES, env=DOCKER_DOWN, docker=True),
-    Case("compose-missing-status", ("status", "-s", "<stack>"), 3,
+    # `status` reads through the Engine API and needs no Compose: `logs` does.
+    Case("compose-missing-logs", ("logs", "-s", "<stack>"), 3,
          "Docker Compose v2 not found: install", state=STACK_FILES,
          env={"_COMPOSE": "none"}, docker=True),
     Case("compose-missing-up", ("up",), 3, "Docker Compose v2 not found",
@@ -398,6 +444,50 @@ CASES: list[Case] = [
          env={"_COMPOSE": "v1"}, docker=True),
     Case("compose-v1-only-down", ("down", "-s", "<stack>"), 3, "is version 1.29.2",
          state=STACK_FILES, env={"_COMPOSE": "v1"}, docker=True),
+    # --- snapshots: nothing is written, nothing loaded, before every check passes ----------
+    Case("snapshot-not-a-snapshot", ("up", "--snapshot", "./notes.tar"), 20,
+         "notes.tar: not a snapshot", files={"notes.tar": b"my notes, not a tar\n" * 40}),
+    Case("snapshot-foreign-tar", ("up", "--snapshot", "./other.tar"), 20,
+         "not a hatchet-local snapshot (no manifest)", files={"other.tar": FOREIGN_TAR}),
+    Case("snapshot-truncated", ("up", "--snapshot", "./team.tar"), 20,
+         "team.tar: not a snapshot, or cut short", files={"team.tar": TRUNCATED}),
+    Case("snapshot-tampered", ("up", "--snapshot", "./team.tar"), 20,
+         "state.json does not match its checksum", files={"team.tar": TAMPERED}),
+    Case("snapshot-others-may-read", ("up", "--snapshot", "./team.tar"), 2,
+         "a snapshot holds secrets but others may read it (mode 0644); run `chmod 600",
+         files={"team.tar": SNAPSHOT}, setup=chmod("team.tar", 0o644)),
+    Case("snapshot-newer-hatchet", ("up", "--snapshot", "./team.tar"), 12,
+         "the snapshot holds data of Hatchet v0.999.0 (from stack team-lead), which v0.101.27",
+         files={"team.tar": snapshot_file_bytes(hatchet_version="v0.999.0")}),
+    Case("snapshot-newer-format", ("up", "--snapshot", "./team.tar"), 20,
+         "snapshot format 2; this hatchet-local reads format 1",
+         files={"team.tar": snapshot_file_bytes(format_version=2)}),
+    Case("snapshot-a-directory", ("up", "--snapshot", "./dir.tar/"), 20,
+         "not a snapshot (not a file)", setup=mkdir("dir.tar")),
+    Case("snapshot-missing-name", ("up", "--snapshot", "nosuch"), 20,
+         "no snapshot named nosuch; `hatchet-local snapshot ls` lists them"),
+    Case("snapshot-missing-file", ("up", "--snapshot", "./gone.tar"), 20,
+         "gone.tar: no such snapshot file"),
+    Case("snapshot-bad-name", ("snapshot", "save", "a b"), 2, "snapshot name 'a b': use"),
+    Case("snapshot-save-no-stack", ("snapshot", "save", "team", "-s", "<stack>"), 10,
+         "no stack named <stack>"),
+    Case("snapshot-save-exists", ("snapshot", "save", "team", "-s", "<stack>"), 2,
+         "<state>/snapshots/team.tar exists; add --force to replace it",
+         state={**STACK_FILES, "snapshots/team.tar": SNAPSHOT}),
+    Case("snapshot-rm-missing", ("snapshot", "rm", "nosuch"), 20, "no snapshot named nosuch"),
+    Case("snapshot-rm-a-file", ("snapshot", "rm", "./team.tar"), 2,
+         "only named snapshots are removed", files={"team.tar": SNAPSHOT}),
+    Case("snapshot-load-without-yes", ("snapshot", "load", "team", "-s", "<stack>"), 2,
+         "snapshot load replaces the stack's data: add --yes",
+         state={**STACK_FILES, "snapshots/team.tar": SNAPSHOT}),
+    Case("snapshot-load-tampered", ("snapshot", "load", "./team.tar", "--yes", "-s", "<stack>"),
+         20, "does not match its checksum", files={"team.tar": TAMPERED}, state=STACK_FILES),
+    Case("snapshot-load-no-stack", ("snapshot", "load", "./team.tar", "--yes", "-s", "<stack>"),
+         10, "no stack named <stack>", files={"team.tar": SNAPSHOT}),
+    Case("snapshot-other-postgres-major", ("up", "--snapshot", "./team.tar"), 20,
+         "runs Postgres 15 (hatchet-local-rig/postgres:15): use an image of Postgres 16",
+         config=RIG_POSTGRES, files={"team.tar": snapshot_file_bytes(postgres_major=16)},
+         docker=True),
 ]
 # fmt: on
 
@@ -435,7 +525,7 @@ def _write(root: Path, files: Mapping[str, str | bytes | None], world: World) ->
         path.parent.mkdir(parents=True, exist_ok=True)
         data = content if isinstance(content, bytes) else world.fill(content).encode()
         path.write_bytes(data)
-        if path.name in ("secrets.env", "token.json", "stack.json"):
+        if path.name in ("secrets.env", "token.json", "stack.json") or path.suffix == ".tar":
             path.chmod(0o600)  # as hatchet-local writes them
     for directory in root.rglob("*"):
         if directory.is_dir() and "stacks" in directory.parts:

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from hatchet_local.cli.options import ConfigOpt, OutputOpt, ProfileOpt, TextOrJson, load, print_json
+from hatchet_local.cli.options import (
+    ConfigOpt,
+    OutputOpt,
+    ProfileOpt,
+    TextOrJson,
+    context,
+    load,
+    print_json,
+)
 
 app = typer.Typer(
     help="The images a stack needs: list them, save them to a file, load them elsewhere.",
@@ -17,22 +25,34 @@ app = typer.Typer(
 
 @app.command("list")
 def images_list(
-    config_file: ConfigOpt = None, profile: ProfileOpt = None, output: OutputOpt = TextOrJson.text
+    ctx: typer.Context,
+    config_file: ConfigOpt = None,
+    profile: ProfileOpt = None,
+    output: OutputOpt = TextOrJson.text,
 ) -> None:
-    """The images this configuration starts, and whether each is on this machine."""
-    from hatchet_local.docker_api import engine_for
+    """The images this configuration starts, whether each is on this machine, and the
+    pre-migrated bases kept here (a base whose images changed is stale: `prune` removes it)."""
+    from hatchet_local import bases
     from hatchet_local.images import needed_images
-    from hatchet_local.runner import SubprocessRunner
 
     refs = needed_images(load(config_file, {"profile": profile}))
-    engine = engine_for(SubprocessRunner())
-    engine.version()  # with no engine, every image would look missing
-    present = {service: engine.image_present(ref) for service, ref in refs.items()}
+    run = context(ctx, quiet=True)
+    run.docker.version()  # with no engine, every image would look missing
+    present = {service: run.docker.image_present(ref) for service, ref in refs.items()}
+    kept = bases.all_bases(run.state_root)
+    stale = {base.key for base in bases.stale_bases(run.state_root, run)}
     if output is TextOrJson.json:
-        print_json([{"service": s, "image": r, "present": present[s]} for s, r in refs.items()])
+        print_json({
+            "images": [{"service": s, "image": r, "present": present[s]} for s, r in refs.items()],
+            "bases": [{**base.as_dict(), "stale": base.key in stale} for base in kept],
+        })  # fmt: skip
         return
     for service, ref in refs.items():
         typer.echo(f"{service:<14}{ref}  ({'present' if present[service] else 'missing'})")
+    for base in kept:
+        typer.echo(f"base          Hatchet {base.hatchet_version}, {base.postgres_image}, queue "
+                   f"{base.message_queue}: {base.size / 1e6:.0f} MB"
+                   f"{'  (stale: its images changed)' if base.key in stale else ''}")  # fmt: skip
 
 
 @app.command("save")

@@ -66,10 +66,14 @@ def prune(
         str | None, typer.Option(help="Also stopped stacks older than this, e.g. 7d, 12h.")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List, remove nothing.")] = False,
+    all_bases: Annotated[
+        bool, typer.Option("--bases", help="Also every pre-migrated base, not only stale ones.")
+    ] = False,
     yes: YesOpt = False,
 ) -> None:
-    """Remove stacks whose directory is gone, orphaned objects, and old stopped stacks."""
-    from hatchet_local import inventory
+    """Remove stacks whose directory is gone, orphaned objects, old stopped stacks, and
+    pre-migrated bases no stack can use (their images changed: another Hatchet version)."""
+    from hatchet_local import bases, inventory
     from hatchet_local.config_values import duration
 
     if expired and (older_than is not None or dry_run):
@@ -94,10 +98,20 @@ def prune(
         else:
             reason = f"stopped, {age(row.age_seconds)} old"
         typer.echo(f"{'would remove' if dry_run else 'removing'} {row.name} ({reason})")
-    if dry_run or not rows:
-        typer.echo(f"{len(rows)} stack(s) to prune." if dry_run else "Nothing to prune.")
+    stale = {base.key for base in bases.stale_bases(run.state_root, run)}
+    doomed = [b for b in bases.all_bases(run.state_root) if all_bases or b.key in stale]
+    for base in doomed:
+        why = "stale: its images changed" if base.key in stale else "--bases"
+        typer.echo(f"{'would remove' if dry_run else 'removing'} the base for Hatchet "
+                   f"{base.hatchet_version}, queue {base.message_queue} ({why})")  # fmt: skip
+    if dry_run or not (rows or doomed):
+        typer.echo(f"{len(rows)} stack(s) and {len(doomed)} base(s) to prune." if dry_run
+                   else "Nothing to prune.")  # fmt: skip
         return
-    confirm(f"Remove these {len(rows)} stack(s) and their data?", yes, "prune deletes data")
+    confirm(f"Remove these {len(rows)} stack(s) and their data, and {len(doomed)} base(s)?",
+            yes, "prune deletes data")  # fmt: skip
     for row in rows:
         inventory.destroy(run, row.name)
-    typer.echo(f"Pruned {len(rows)} stack(s).")
+    for base in doomed:
+        bases.remove(run.state_root, base)
+    typer.echo(f"Pruned {len(rows)} stack(s) and {len(doomed)} base(s).")
