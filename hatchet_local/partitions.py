@@ -58,12 +58,12 @@ def reclaim(compose: Compose, started: str | None) -> int:
     (all of them when None: no engine runs) and give the live engine every tenant left
     without one. Returns how many tenants still wait for a scheduler partition (the engine
     makes its own a moment after it starts; then its start-up pass takes them at once)."""
-    found = psql(compose, _RECLAIM.format(before=_timestamp(started)),
+    found = psql(compose, _RECLAIM.format(before=pg_timestamp(started)),
                  "handing the tenants to the running engine")  # fmt: skip
     return int(found.splitlines()[-1]) if found else 0
 
 
-def _timestamp(started: str | None) -> str:
+def pg_timestamp(started: str | None) -> str:
     """Docker's RFC 3339 time (nanoseconds, Z) as a UTC timestamp Postgres reads; no engine
     running is "infinity" (every partition is dead), an engine whose start Docker does not
     tell is "-infinity" (none is known dead)."""

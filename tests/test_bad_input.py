@@ -153,6 +153,7 @@ BILLION_LAUGHS = "stack:\n  - &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\
 BAD_PORT = "expected a port 1024-65535 or 'auto'"
 DOCKER_DOWN = {"DOCKER_HOST": "unix:///nonexistent-bad-input.sock"}
 
+
 def snapshot_file_bytes(tamper: bool = False, **manifest: object) -> bytes:
     """A small snapshot as `snapshot save` writes it (a made-up database), changed as asked;
     with `tamper`, one byte of its state.json differs from what the manifest says."""
@@ -161,12 +162,21 @@ def snapshot_file_bytes(tamper: bool = False, **manifest: object) -> bytes:
         with snapshot_file.writing(target, overwrite=False) as writer:
             for name in snapshot_file.MEMBERS:
                 with writer.member(name, gzipped=name.endswith(".gz")) as out:
-                    out.write(b'{"token": null, "admin_password": "Ad0aaaaaaaaaaaaaaaaaaaaa"}'
-                              if name == snapshot_file.STATE else b"made-up data " * 64)
+                    out.write(
+                        b'{"token": null, "admin_password": "Ad0aaaaaaaaaaaaaaaaaaaaa"}'
+                        if name == snapshot_file.STATE
+                        else b"made-up data " * 64
+                    )
             base = snapshot_file.Manifest(
-                format=snapshot_file.FORMAT, format_version=snapshot_file.FORMAT_VERSION,
-                created="2026-11-29T12:00:00+00:00", tool_version="0.1.0", stack="team-lead",
-                hatchet_version="v0.101.27", postgres_major=15, message_queue="postgres")
+                format=snapshot_file.FORMAT,
+                format_version=snapshot_file.FORMAT_VERSION,
+                created="2026-11-29T12:00:00+00:00",
+                tool_version="0.1.0",
+                stack="team-lead",
+                hatchet_version="v0.101.27",
+                postgres_major=15,
+                message_queue="postgres",
+            )
             snapshot_file.finish(writer, dataclasses.replace(base, **manifest), target)
         data = target.read_bytes()
     if tamper:

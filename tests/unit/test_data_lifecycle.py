@@ -1,0 +1,188 @@
+"""Where a stack's data comes from and where it goes, over the fake Docker + Hatchet: the
+base a second stack starts from, the pristine copy `reset` restores with the token kept,
+`reset --new-token`, and the tenants handed to an engine that restarted on its own."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import sys
+import time
+
+import pytest
+
+from hatchet_local import resets
+from hatchet_local.errors import CommandFailed
+from hatchet_local.runner import SubprocessRunner
+from hatchet_local.stack import load_stack
+from hatchet_local.state import StackDir
+from tests.unit import test_stack_up
+from tests.unit.fakes import TOKEN_CREATE
+from tests.unit.test_stack_up import World
+
+world = test_stack_up.world  # the fixture
+
+pytestmark = pytest.mark.usefixtures("tokens_with_ids")
+
+BASEBACKUP = ("docker", "exec", "unit-postgres-1", "pg_basebackup")
+MIGRATE = ("run", "--rm", "--no-deps", "-T", "migrate")
+
+
+def jwt(n: int) -> str:
+    """A token shaped like Hatchet's: its claims name the token's row (`token_id`)."""
+    claims = (
+        base64.urlsafe_b64encode(
+            json.dumps(
+                {"sub": "707d0855", "token_id": f"00000000-0000-4000-8000-{n:012d}"}
+            ).encode()
+        )
+        .decode()
+        .rstrip("=")
+    )
+    return f"eyJhbGciOiJFUzI1NiJ9.{claims}.signature"
+
+
+@pytest.fixture
+def tokens_with_ids(world: World) -> None:
+    world.hatchet.tokens = [jwt(n) for n in range(1, 9)]
+    world.runner.on("rm", "--stop", "--force", "hatchet-lite")
+    world.runner.on("rabbitmqctl")
+    world.runner.on("docker", "volume", "rm", "--force")
+
+
+def sql_given(world: World) -> str:
+    return "\n".join(world.hatchet.sql)
+
+
+def test_the_first_stack_keeps_a_base_the_next_one_starts_from(world: World) -> None:
+    world.up()
+    assert world.runner.called(*BASEBACKUP)
+    assert "ran initdb and every migration; keeping its database as a base" in world.console()
+    bases = list((world.ctx.state_root / "bases").glob("*.tar"))
+    assert len(bases) == 1 and bases[0].read_bytes() == b"a tar of the database"
+    # The base is made with no password on the role; the stack's own is set right after.
+    assert "ALTER ROLE hatchet PASSWORD NULL;\nVACUUM FULL pg_authid;" in sql_given(world)
+
+    world.next_process()
+    world.hatchet.sql.clear()
+    world.up(HATCHET_LOCAL_STACK="other")
+    copy = world.runner.called("docker", "cp", "--archive", "-", "other-postgres-1:"
+                               "/var/lib/postgresql/data")  # fmt: skip
+    assert len(copy) == 1 and copy[0].data == b"a tar of the database"
+    assert not world.runner.called(*MIGRATE)  # the base is migrated
+    assert not world.runner.called(*BASEBACKUP)  # and says so only once
+    assert "keeping its database as a base" not in world.console()
+    assert world.runner.called("run", "--rm", "--no-deps", "-T", "setup")  # own keys, admin
+    # Its own password, set before any job connects, as a SCRAM verifier (never the password).
+    password = StackDir(world.ctx.state_root, "other").secrets()["HATCHET_POSTGRES_PASSWORD"]
+    setting = next(sql for sql in world.hatchet.sql if "ALTER ROLE hatchet PASSWORD" in sql)
+    assert "SCRAM-SHA-256$4096:" in setting and password not in setting
+    order = [" ".join(c.argv) for c in world.runner.calls]
+    assert order.index(next(o for o in order if "psql" in o)) < order.index(
+        next(o for o in order if "setup" in o)
+    )
+    assert password not in "\n".join(order)
+    assert StackDir(world.ctx.state_root, "other").noted("password-pending") is None
+
+
+def test_a_base_that_cannot_be_written_is_only_a_warning(world: World) -> None:
+    world.runner.on("pg_basebackup", returncode=1, stderr="pg_basebackup: error: out of space\n")
+    world.up()
+    assert "no base kept (copying the database (pg_basebackup) failed (exit 1))" in (
+        world.console()
+    )
+    assert list((world.ctx.state_root / "bases").glob("*")) == []
+    assert sql_given(world).count("ALTER ROLE hatchet PASSWORD 'SCRAM-SHA-256$") == 1
+
+
+def test_reset_keeps_the_token_and_the_settings_file(world: World) -> None:
+    first = world.up()
+    assert world.hatchet.pristine
+    before = world.env_file.read_bytes(), world.env_file.stat().st_mtime_ns
+    world.next_process()
+    time.sleep(0.01)
+
+    result = resets.reset(world.config(), world.ctx)
+
+    assert result.token_reused and result.settings == first.settings
+    assert (world.env_file.read_bytes(), world.env_file.stat().st_mtime_ns) == before
+    assert not world.runner.called(*TOKEN_CREATE)
+    assert world.runner.called("docker", "kill", "unit-hatchet-lite-1")
+    (script,) = [c for c in world.runner.calls if c.argv[-2:] == ("sh", "-eu")]
+    text = (script.data or b"").decode()
+    assert "CREATE DATABASE hatchet_next TEMPLATE hatchet_pristine" in text
+    assert "ALTER DATABASE hatchet RENAME TO hatchet_old;\nALTER DATABASE hatchet_next" in text
+    assert text.index("BEGIN;") < text.index("RENAME") < text.index("COMMIT;")
+    assert "-t '\"Worker\"'" in text and "pg_dump" in text  # running workers carried over
+    assert not world.runner.called(*MIGRATE)  # nothing more than the engine restarts
+
+
+def test_a_stack_without_a_pristine_copy_is_reset_with_a_new_token(world: World) -> None:
+    world.up()
+    world.hatchet.pristine = False  # a stack made before reset could keep a token
+    world.next_process()
+    result = resets.reset(world.config(), world.ctx)
+    assert not result.token_reused
+    assert "the stack has no pristine copy" in world.console()
+    assert "this reset makes a new token" in world.console()
+    assert world.runner.called(*TOKEN_CREATE)
+
+
+def test_reset_new_token_wipes_everything_as_before(world: World) -> None:
+    first = world.up()
+    world.next_process()
+    result = resets.reset(world.config(), world.ctx, new_token=True)
+    assert result.settings["HATCHET_CLIENT_TOKEN"] != first.settings["HATCHET_CLIENT_TOKEN"]
+    assert "DROP DATABASE IF EXISTS hatchet_pristine;" in sql_given(world)
+    assert world.runner.called("docker", "volume", "rm", "--force", "unit_hatchet_config")
+    assert world.runner.called(*MIGRATE)
+    assert world.hatchet.pristine  # taken again after setup
+
+
+def test_an_engine_restarted_behind_our_back_gets_its_tenants_at_once(world: World) -> None:
+    world.up()
+    world.next_process()
+    world.hatchet.sql.clear()
+    world.up()  # nothing changed: the tenants are left alone
+    assert not world.hatchet.sql
+    StackDir(world.ctx.state_root, "unit").note("engine-started", "2026-11-29T20:00:00Z")
+    world.next_process()
+    world.up()  # the engine started since (a Docker restart): its tenants are handed over
+    assert "the engine restarted since the last `up`" in world.console()
+    (reclaim,) = world.hatchet.sql
+    assert "TIMESTAMP '2026-11-29 22:53:01.123456'" in reclaim
+
+
+def test_a_volume_an_interrupted_copy_left_is_made_again(world: World) -> None:
+    world.up()
+    stack = load_stack(world.config(), world.ctx, create=False)
+    stack.dir.note("data-pending", "base x")
+    world.runner.on("rm", "--stop", "--force", "postgres")
+    world.runner.on("docker", "volume", "rm", "--force", "unit_postgres_data")
+    world.hatchet.volumes.clear()  # what `docker volume rm` did
+    world.hatchet.services.clear()
+    world.next_process()
+    world.up()
+    assert "removing a database volume an interrupted copy left half-filled" in world.console()
+    assert world.runner.called("docker", "cp", "--archive")  # made again, from the base
+
+
+# --- the runner's binary streams -------------------------------------------------------------
+
+
+def test_stream_copies_bytes_both_ways_in_a_process_group_of_its_own() -> None:
+    sink = io.BytesIO()
+    data = bytes(range(256)) * 5000  # more than a pipe holds
+    result = SubprocessRunner().stream(["cat"], source=io.BytesIO(data), sink=sink)
+    assert result.ok and sink.getvalue() == data
+    code = "import os; print(os.getpgid(0) == os.getpid())"
+    said = SubprocessRunner().stream([sys.executable, "-c", code])
+    assert said.stdout.strip() == "True"
+
+
+def test_stream_stops_a_child_that_does_not_end() -> None:
+    started = time.monotonic()
+    with pytest.raises(CommandFailed, match="no answer after 1s"):
+        SubprocessRunner().stream(["sleep", "30"], timeout=1)
+    assert time.monotonic() - started < 20
