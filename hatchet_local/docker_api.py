@@ -10,14 +10,13 @@ module cannot reach by plain HTTP (ssh://, TLS, a context it cannot read or that
 exist) is left to the docker CLI (`CliEngine`), which then resolves it itself: `status`
 never looks at another engine than the one `up` starts stacks on.
 
-The client is the standard library's http.client (importing httpx costs more than a whole
-`status` should; see README "Benchmarks").
+The client is a few lines of HTTP/1.1 over the socket (importing httpx, or http.client with
+email and ssl, costs more than a whole `status` should; see README "Benchmarks").
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import socket
@@ -123,20 +122,54 @@ def _http_endpoint(host: str, source: str, tls: bool) -> Endpoint:
     return Endpoint(host, source, why_not=f"{scheme or host} endpoint")
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
+class _Connection:
+    """HTTP/1.1 GETs on one kept-alive socket: all the Engine API needs here. (http.client
+    would do, but importing it, with email and ssl, costs a tenth of a `status`.)"""
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
+    def __init__(self, endpoint: Endpoint, timeout: float) -> None:
+        if endpoint.unix_path is not None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            address: str | tuple[str, int] = endpoint.unix_path
+        else:
+            assert endpoint.tcp is not None
+            sock = socket.socket(socket.AF_INET6 if ":" in endpoint.tcp[0] else socket.AF_INET)
+            address = endpoint.tcp
+        sock.settimeout(timeout)
         try:
-            sock.connect(self.path)
+            sock.connect(address)
         except OSError:
             sock.close()
             raise
         self.sock = sock
+        self.reader = sock.makefile("rb")
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sock.close()
+
+    def get(self, path: str) -> tuple[int, bytes, bool]:
+        """(status, body, whether the connection can be used again)."""
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: docker\r\n\r\n".encode())
+        status_line = self.reader.readline()
+        if not status_line:
+            raise ConnectionResetError("the engine closed the connection")
+        status = int(status_line.split()[1])
+        headers = {}
+        while (line := self.reader.readline()) not in (b"\r\n", b"\n", b""):
+            key, _, value = line.decode("latin-1").partition(":")
+            headers[key.strip().lower()] = value.strip().lower()
+        keep = headers.get("connection") != "close"
+        if headers.get("transfer-encoding") == "chunked":
+            body = bytearray()
+            while size := int(self.reader.readline().split(b";")[0], 16):
+                body += self.reader.read(size)
+                self.reader.readline()
+            while self.reader.readline() not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return status, bytes(body), keep
+        if "content-length" in headers:
+            return status, self.reader.read(int(headers["content-length"])), keep
+        return status, self.reader.read(), False
 
 
 # (path with query) -> (HTTP status, body); tests replace it.
@@ -152,7 +185,7 @@ class ApiEngine:
         self.endpoint = endpoint
         self.timeout = timeout
         self._transport = transport or self._http_get
-        self._connection: http.client.HTTPConnection | None = None
+        self._connection: _Connection | None = None
         self._version: dict[str, Any] | None = None
 
     # --- transport ---------------------------------------------------------------------
@@ -162,25 +195,22 @@ class ApiEngine:
             self._connection.close()
             self._connection = None
 
-    def _connect(self) -> http.client.HTTPConnection:
-        if self.endpoint.unix_path is not None:
-            return _UnixConnection(self.endpoint.unix_path, self.timeout)
-        assert self.endpoint.tcp is not None
-        return http.client.HTTPConnection(*self.endpoint.tcp, timeout=self.timeout)
-
     def _http_get(self, path: str) -> tuple[int, bytes]:
+        """One GET; a kept-alive connection the engine closed meanwhile is opened again."""
         for attempt in (1, 2):
+            reused = self._connection is not None
             if self._connection is None:
-                self._connection = self._connect()
+                self._connection = _Connection(self.endpoint, self.timeout)
             try:
-                self._connection.request("GET", path, headers={"Host": "docker"})
-                response = self._connection.getresponse()
-                return response.status, response.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                self._connection.close()
-                self._connection = None
-                if attempt == 2:
+                status, body, keep = self._connection.get(path)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close()
+                if attempt == 2 or not reused:
                     raise
+                continue
+            if not keep:
+                self.close()
+            return status, body
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _get(self, path: str, during: str | None, **query: object) -> Any:
@@ -190,10 +220,8 @@ class ApiEngine:
         full = path + (f"?{urlencode(params)}" if params else "")
         try:
             status, body = self._transport(full)
-        except (OSError, http.client.HTTPException) as exc:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        except (OSError, ValueError, IndexError) as exc:  # refused, cut, or not HTTP at all
+            self.close()
             raise unavailable(during, str(exc)) from exc
         if status == 404:
             return None

@@ -26,6 +26,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: rich's formatting costs more than the rest of `--help` together.
+    rich_markup_mode=None,
 )
 
 COMMANDS: dict[str, Callable[..., None]] = {

@@ -20,6 +20,7 @@ from hatchet_local.cli.options import (
 app = typer.Typer(
     help="The images a stack needs: list them, save them to a file, load them elsewhere.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 

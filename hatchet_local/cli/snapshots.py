@@ -24,6 +24,7 @@ app = typer.Typer(
     help="Snapshots of a stack's whole state: save one, load it into a stack, list, remove. "
     "`up --snapshot NAME|FILE` starts a new stack from one.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 Target = Annotated[
     str,

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from hatchet_local import snapshot_file
 from tests.support.dockerproxy import DockerProxy
 from tests.support.stacks import (
     CLIENT_KEYS,
@@ -47,9 +48,14 @@ FAULTS = [
     "disk full while writing the state directory",
     "disk full while writing the client settings file",
     "engine config volume removed while the database survives",
+    "ctrl-c during snapshot save",
+    "ctrl-c during snapshot load",
+    "ctrl-c during reset",
 ]
 
-# `up`'s phases in order, as a stack that is not running goes through them.
+# `up`'s phases in order, as a stack that is not running goes through them. (A new stack's
+# "keep base" happens only while it has no data: after "containers", no later `up` shows it.
+# "pristine copy" is taken again until one `up` finishes it.)
 UP_PHASES = [
     "docker engine",
     "stack files",
@@ -58,8 +64,10 @@ UP_PHASES = [
     "postgres healthy",
     "migrate job",
     "setup job",
+    "pristine copy",
     "rabbitmq healthy",
     "engine ready",
+    "task dispatch",
     "API ready",
     "token",
 ]
@@ -542,3 +550,69 @@ def test_disk_full_while_writing_the_client_settings(faulty: Project) -> None:
     finally:
         subprocess.run(["umount", str(small)], check=False)
         shutil.rmtree(small, ignore_errors=True)
+
+
+# --- Ctrl-C during snapshot save, snapshot load and reset: the old data or the new ------------
+# (Last in the module: `reset` and `snapshot load` leave the data the marker fixture set.)
+
+
+def tenants(project: Project) -> list[str]:
+    rows = json.loads(project.hl("tenant", "list", "--output", "json").stdout)
+    return sorted(row["slug"] for row in rows)
+
+
+def interrupted(project: Project, phase: str, *args: str) -> int:
+    """Run `hatchet-local ARGS`, Ctrl-C it once `phase` starts; its exit code (0 when the
+    work was done before the signal landed, 130 otherwise)."""
+    run = Watched(project, *args)
+    run.wait_for(f"-> {phase}")
+    run.interrupt()
+    code = run.finish()
+    assert code in (0, 130), f"exit {code}\n{run.err}"
+    assert "Traceback" not in run.err
+    return code
+
+
+def test_ctrl_c_during_snapshot_save(faulty: Project) -> None:
+    """The snapshot file is the old one, or the new one whole; nothing half-written."""
+    faulty.hl("up")
+    target = faulty.dir / "team.tar"
+    faulty.hl("snapshot", "save", "./team.tar", "--force")
+    old = target.read_bytes()
+    for phase in ("database", "engine config"):
+        code = interrupted(faulty, phase, "snapshot", "save", "./team.tar", "--force")
+        if code == 130:
+            assert target.read_bytes() == old, f"interrupted at {phase}"
+        with snapshot_file.reading(target):  # whichever it is, it is whole
+            pass
+        assert_consistent(faulty)
+
+
+def test_ctrl_c_during_snapshot_load(faulty: Project) -> None:
+    """Interrupted while the data is swapped: the old data, or the snapshot's, never half."""
+    faulty.hl("up")
+    faulty.hl("snapshot", "save", "./before.tar", "--force")
+    faulty.hl("tenant", "create", "after-save")  # only the old data has it
+    assert "after-save" in tenants(faulty)
+    interrupted(faulty, "load snapshot", "snapshot", "load", "./before.tar", "--yes")
+    assert_consistent(faulty)
+    faulty.hl("up")
+    assert "after-save" in tenants(faulty) or tenants(faulty) == ["default"]
+    settings = faulty.env_file()
+    assert token_accepted(settings, settings["HATCHET_CLIENT_TOKEN"])
+    assert_usable(faulty)
+
+
+def test_ctrl_c_during_reset(faulty: Project) -> None:
+    """Interrupted while the pristine database is swapped in: old or new, the token kept."""
+    faulty.hl("up")
+    token = faulty.env_file()["HATCHET_CLIENT_TOKEN"]
+    faulty.hl("tenant", "create", "before-reset")  # a reset removes it
+    interrupted(faulty, "restore", "reset", "--yes")
+    assert_consistent(faulty)
+    faulty.hl("up")
+    assert faulty.env_file()["HATCHET_CLIENT_TOKEN"] == token
+    assert token_accepted(faulty.env_file(), token)
+    assert "before-reset" in tenants(faulty) or tenants(faulty) == ["default"]
+    assert_usable(faulty)
+

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from tests.support.hostwatch import CmdlineWatch, listening_sockets
-from tests.support.stacks import HATCHET_LOCAL, Project, labelled
+from tests.support.stacks import HATCHET_LOCAL, Project, labelled, tenant_get
 
 pytestmark = pytest.mark.e2e
 
@@ -119,7 +119,9 @@ def scanned(
             run.hl("env --output json", "env", "--output", "json")
             run.hl("env --output shell", "env", "--output", "shell")
             run.hl("logs", "logs", "--tail", "100000")
-            run.hl("reset", "reset", "--yes")
+            run.hl("reset (keeps the token)", "reset", "--yes")
+            run.hl("snapshot save", "snapshot", "save", "sec")
+            run.hl("reset --new-token", "reset", "--new-token", "--yes")
             run.hl("status after reset", "status")
             # A failing up: the engine stopped, one second to come back, full logs kept.
             subprocess.run(["docker", "stop", f"{name}-hatchet-lite-1"], check=True,
@@ -171,7 +173,7 @@ def test_the_scan_sees_short_lived_processes_and_hatchet_locals_own(scanned: Sca
 
 def test_no_secret_in_any_command_line(scanned: Scanned) -> None:
     run = scanned.run
-    assert len(run.tokens) >= 2, "reset should have minted a second token"
+    assert len(run.tokens) >= 2, "reset --new-token should have minted a second token"
     leaked = [
         line for line in scanned.watch.command_lines()
         if any(secret in line for secret in run.secrets)
@@ -240,6 +242,81 @@ def test_secrets_are_random_per_stack(scanned: Scanned, shared_stack: Project) -
     # Three different passwords within one stack too, and a new token after the reset.
     assert len({mine[k] for k in mine if k.startswith("HATCHET_")}) == 3
     assert run.tokens[0] != run.tokens[-1]
+
+
+@pytest.fixture(scope="module")
+def from_base(scanned: Scanned) -> Iterator[tuple[Project, str, str]]:
+    """A second stack in the scanned stack's state directory: it starts from the base the
+    first one kept. Removed afterwards."""
+    first = scanned.run.project
+    name = f"sec2-{uuid.uuid4().hex[:6]}"
+    project = Project(first.dir.parent / "app2", first.state, f"stack: {name}\n")
+    try:
+        yield project, name, project.hl("up").stderr
+    finally:
+        project.hl("destroy", "--yes", ok=False)
+
+
+def role_verifier(stack: str) -> str:
+    """The SCRAM verifier Postgres keeps for the stack's role."""
+    return subprocess.run(
+        ["docker", "exec", f"{stack}-postgres-1", "psql", "-U", "hatchet", "-d", "postgres",
+         "-tAc", "SELECT rolpassword FROM pg_authid WHERE rolname = 'hatchet'"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
+KEYS = ("secrets:", "privateJWTKeyset:", "publicJWTKeyset:", "masterKeyset:")
+
+
+def engine_keys(stack: str) -> dict[str, str]:
+    """The cookie secrets and the JWT and master keysets `setup` wrote for the stack."""
+    server_yaml = subprocess.run(
+        ["docker", "exec", f"{stack}-hatchet-lite-1", "cat", "/config/server.yaml"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    keys = {}
+    for line in server_yaml.splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key in KEYS:
+            keys[key] = value
+    assert set(keys) == set(KEYS), server_yaml[:200]
+    return keys
+
+
+def test_no_two_stacks_share_a_password_key_or_token_through_the_base(
+    scanned: Scanned, from_base: tuple[Project, str, str]
+) -> None:
+    """The second stack's database is a copy of the base the first made; everything secret
+    is its own all the same."""
+    project, name, up = from_base
+    assert "-> database from base" in up
+    first = scanned.run
+    mine, theirs = stack_secrets(project, name), stack_secrets(first.project, first.name)
+    for key in ("HATCHET_POSTGRES_PASSWORD", "HATCHET_RABBITMQ_PASSWORD",
+                "HATCHET_ADMIN_PASSWORD", "token.json"):  # fmt: skip
+        assert mine[key] != theirs[key], key
+    assert role_verifier(name).startswith("SCRAM-SHA-256$")
+    assert role_verifier(name) != role_verifier(first.name)
+    # The base holds no password verifier of any stack: it was taken with none on the role.
+    (base,) = (first.project.state / "bases").glob("*.tar")
+    assert b"SCRAM-SHA-256$" not in base.read_bytes()
+    ours, others = engine_keys(name), engine_keys(first.name)
+    assert {k: v for k, v in ours.items() if others[k] == v} == {}
+    # And a token of one stack opens nothing on the other.
+    settings = project.env_file()
+    assert tenant_get(settings, settings["HATCHET_CLIENT_TOKEN"]) == 200
+    assert tenant_get(settings, theirs["token.json"]) in (401, 403)
+
+
+def test_a_snapshot_is_private_and_its_secrets_stay_out_of_command_lines(
+    scanned: Scanned,
+) -> None:
+    path = scanned.run.project.state / "snapshots" / "sec.tar"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert "mode 0600, it holds the stack's token and passwords" in scanned.run.outputs[
+        "snapshot save"]  # fmt: skip
 
 
 def published_bindings(stack: str) -> list[tuple[str, str]]:

@@ -7,6 +7,9 @@
     python sdk_probe.py on-event NAME EVENT FILE   # serve workflow NAME triggered by EVENT;
                                            # each run appends its input as a line to FILE
     python sdk_probe.py push EVENT MESSAGE  # push EVENT once
+    python sdk_probe.py cron NAME CRON      # add a cron named CRON to workflow NAME (API)
+    python sdk_probe.py inventory NAME      # print {"workflows", "crons", "runs"} as JSON
+    python sdk_probe.py many NAME COUNT     # run task NAME COUNT times (a worker must serve)
 
 The client takes every setting from its environment or from the env files the SDK
 loads by itself (`.env.hatchet` in the working directory among them), so a test
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +73,25 @@ def trigger(hatchet: Hatchet, name: str) -> int:
     return 0
 
 
+def inventory(hatchet: Hatchet) -> int:
+    """What the tenant holds: workflow names, cron names, and how many runs (a year back)."""
+    since = datetime.now(UTC) - timedelta(days=365)
+    print(json.dumps({
+        "workflows": sorted(w.name for w in hatchet.workflows.list().rows or []),
+        "crons": sorted(c.name or "" for c in hatchet.cron.list().rows or []),
+        "runs": len(hatchet.runs.list(since=since, limit=10000).rows or []),
+    }))  # fmt: skip
+    return 0
+
+
 def main() -> int:
     mode, name = sys.argv[1], sys.argv[2]
     hatchet = Hatchet()
+    if mode == "cron":
+        hatchet.cron.create(name, sys.argv[3], "0 3 * * *", {"message": "cron"}, {})
+        return 0
+    if mode == "inventory":
+        return inventory(hatchet)
     if mode == "on-event":
         return on_event(hatchet, name, sys.argv[3], sys.argv[4])
     if mode == "push":
@@ -84,6 +104,11 @@ def main() -> int:
         hatchet.worker(f"{name}-worker", slots=2, workflows=[task]).start()
         return 0
     wait_until_registered(hatchet, task.name)
+    if mode == "many":
+        items = [task.create_bulk_run_item(ProbeInput(message=str(n)))
+                 for n in range(int(sys.argv[3]))]  # fmt: skip
+        print(json.dumps({"done": len(task.run_many(items))}))
+        return 0
     print(json.dumps(task.run(ProbeInput(message=sys.argv[3]))))
     return 0
 

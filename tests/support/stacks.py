@@ -96,6 +96,47 @@ def run_sdk_task(cwd: Path, env: dict[str, str], name: str, timeout: float = 180
     return dict(json.loads(run.stdout.strip().splitlines()[-1]))
 
 
+def probe(cwd: Path, *args: str, timeout: float = 600) -> str:
+    """stdout of one `sdk_probe.py ARGS` run in `cwd` (which gives it its settings)."""
+    run = subprocess.run(
+        [sys.executable, str(PROBE), *args], cwd=cwd, env=clean_env(), capture_output=True,
+        text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, f"sdk_probe {' '.join(args)} failed:\n{run.stderr[-3000:]}"
+    return run.stdout
+
+
+class Worker:
+    """An SDK worker serving task `name`, kept running until `stop` (or the `with` ends)."""
+
+    def __init__(self, cwd: Path, name: str) -> None:
+        self.name = name
+        self.log = cwd / f"{name}-worker.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, str(PROBE), "worker", name], cwd=cwd, env=clean_env(),
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
 def labelled(label: str) -> dict[str, list[str]]:
     """Containers, volumes and networks carrying `label` (key=value): what a test left."""
     found = {}

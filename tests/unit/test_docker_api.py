@@ -238,10 +238,25 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the Docker engine
 
     def do_GET(self) -> None:
+        if self.path.startswith("/containers/json"):  # chunked, as Go sends a long body
+            rows = [{"Names": [f"/c{n}"], "State": "running", "Status": "Up", "Labels": {}}
+                    for n in range(300)]  # fmt: skip
+            body = json.dumps(rows).encode()
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for start in range(0, len(body), 4000):
+                part = body[start : start + 4000]
+                self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+            return
         body = json.dumps({"Version": "27.3.1", "ApiVersion": "1.47", "Path": self.path}).encode()
         self.send_response(200 if self.path.startswith("/version") else 404)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        if self.path.startswith("/info"):
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(body)
 
@@ -273,6 +288,9 @@ def test_reads_over_a_real_unix_socket_on_one_connection(unix_engine: Path) -> N
     try:
         assert engine.api_version() == "1.47"
         assert engine.container("nothing") is None  # 404, same kept-alive connection
+        assert len(engine.containers([])) == 300  # a chunked body
+        engine.facts()  # the engine closes this connection after answering
+        assert engine.container("still") is None  # a new one is opened
         assert engine.where() == f"unix://{unix_engine}"
     finally:
         engine.close()
