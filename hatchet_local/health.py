@@ -69,7 +69,9 @@ def service_check(
     """A compose service: healthy, still starting, or gone wrong. For a service with a
     healthcheck only `healthy` is ready: a crash-looping container can show `running` with no
     health yet between two restarts. `probe` asks the service itself while its healthcheck
-    has not said yet (an engine without `start_interval` checks only every few seconds)."""
+    has not said yet (an engine without `start_interval` checks only every few seconds).
+    Without `healthcheck`, a running container that is not unhealthy is ready (the caller
+    then asks the service itself)."""
 
     def check() -> Check:
         state = compose.state(service)
@@ -81,8 +83,8 @@ def service_check(
             return Check("failed", f"container keeps restarting (last exit {state.exit_code})")
         if state.state != "running":
             return Check("waiting", f"container {state.state}")
-        if state.health == "healthy" or (state.health == "" and not healthcheck):
-            return READY
+        if state.health == "healthy" or (not healthcheck and state.health != "unhealthy"):
+            return READY  # without `healthcheck`, running is enough: the caller asks more
         if state.health == "" and probe is None:
             return Check("waiting", "no health status yet")
         if state.health == "unhealthy":

@@ -510,14 +510,26 @@ def test_setup_job_fails(world: World) -> None:
     assert not world.runner.called("--no-deps", "hatchet-lite")
 
 
+def test_an_engine_whose_api_answers_is_ready_before_its_healthcheck_says(world: World) -> None:
+    world.hatchet.starts["hatchet-lite"] = Row("running", "starting")
+    started = world.clock.now
+    world.up()
+    assert world.clock.now == started  # no wait for Docker's next healthcheck
+
+
 def test_engine_health_timeout(world: World) -> None:
     world.hatchet.starts["hatchet-lite"] = Row("running", "starting")
+    world.hatchet.ready = 503
     world.hatchet.logs["hatchet-lite"] = "".join(f"engine line {n}\n" for n in range(1, 41))
     started = world.clock.now
     error = world.up_error(HATCHET_LOCAL_TIMEOUTS_ENGINE="45")
     assert type(error) is HealthTimeout
     assert error.exit_code == 6
-    assert error.message == "engine not ready after 45s (timeout 45s); last status: health starting"
+    dashboard = world.ports()["dashboard"]
+    assert error.message == (
+        f"engine not ready after 45s (timeout 45s); last status: "
+        f"GET http://localhost:{dashboard}/api/ready: HTTP 503"
+    )
     lines = error.details.splitlines()
     assert lines[0] == "last log lines of hatchet-lite:"
     assert lines[1:] == [f"engine line {n}" for n in range(11, 41)]
@@ -528,6 +540,7 @@ def test_engine_health_timeout(world: World) -> None:
 
 def test_engine_exits(world: World) -> None:
     world.hatchet.starts["hatchet-lite"] = [Row("running", "starting"), Row("exited", "", 2)]
+    world.hatchet.ready = 503  # it never gets as far as serving its API
     world.hatchet.logs["hatchet-lite"] = "panic: config missing\n"
     error = world.up_error()
     assert type(error) is ServiceUnhealthy
