@@ -615,4 +615,3 @@ def test_ctrl_c_during_reset(faulty: Project) -> None:
     assert token_accepted(faulty.env_file(), token)
     assert "before-reset" in tenants(faulty) or tenants(faulty) == ["default"]
     assert_usable(faulty)
-
