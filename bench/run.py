@@ -431,7 +431,17 @@ under the names it asks for; its stack is Postgres (queue too) and hatchet-lite 
 dashboard, closest to `--profile ci` plus the dashboard. It binds its ports on 0.0.0.0 and
 keeps Hatchet's default admin password; its Postgres healthcheck runs every 10 s, which is
 most of its extra start time. Every figure is the median (min, max) of the runs; start-up
-scenarios run round-robin, one of each per round."""
+scenarios run round-robin, one of each per round.
+
+The hatchet-local rows start from a base (a stack of each kind ran once before anything was
+timed, as on a machine that has run a stack before); *first stack on the machine* runs each
+time in a state directory of its own, so it runs initdb and every migration and keeps the
+base. *reset (keeps the token)* is the command alone; *first task after* adds a task run by an
+SDK worker that was started before and kept running across it (no restart). *engine killed,
+then up* is `docker kill` of the engine, `up`, and a task through that same worker. The
+snapshot rows save a stack holding 1000 finished runs and start new stacks from it; their
+*time to usable* includes starting a worker, as a developer would. Warm `up`, `status`, `env`,
+`--help` and `version` are medians of 5."""
 
 
 def machine() -> str:
