@@ -16,6 +16,7 @@ from typing import Protocol
 
 from hatchet_local import bases, postgres, provision
 from hatchet_local.client_settings import TOKEN_KEY, client_settings
+from hatchet_local.compose import ServiceState
 from hatchet_local.config import Config
 from hatchet_local.context import Context
 from hatchet_local.defaults import ENGINE_SERVICE, JOBS
@@ -140,10 +141,28 @@ def up_locked(
             with console.phase("task dispatch"):
                 console.info("the engine restarted since the last `up`")
                 provision.dispatch_ready(stack, ctx, config.timeouts.engine)
+    elif seed is None and not stack.changed and _only_the_engine_is_down(stack, states, ctx):
+        # The engine was killed or stopped on its own: its data and config are as the last
+        # `up` left them, so it only needs starting (and its tenants handing over).
+        console.info("only the engine is down; starting it")
+        check_ports(stack, states, ctx.runner)
+        start_engine(stack, ctx, config)
     else:
         check_ports(stack, states, ctx.runner)
         start(stack, ctx, config, seed)
     return finish(stack, ctx, config)
+
+
+def _only_the_engine_is_down(stack: Stack, rows: list[ServiceState], ctx: Context) -> bool:
+    states = {s.service: s for s in rows}
+    backing_up = all(
+        s in states and states[s].state == "running" and states[s].health == "healthy"
+        for s in stack.services()
+    )
+    engine = states.get(ENGINE_SERVICE)
+    engine_down = engine is None or engine.state in ("exited", "dead", "created")
+    return (backing_up and engine_down and stack.dir.noted("password-pending") is None
+            and ctx.docker.volume_exists(f"{stack.record.name}_hatchet_config"))  # fmt: skip
 
 
 def start(stack: Stack, ctx: Context, config: Config, seed: Seed | None = None) -> None:

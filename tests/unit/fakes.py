@@ -253,7 +253,8 @@ class FakeHatchet:
         return reply(call, 1, stderr=f"Error: No such volume: {call.argv[-1]}\n")
 
     def _create(self, call: Call) -> Result:
-        self.volumes.add(f"{call.option('--project-name')}_postgres_data")
+        project = call.option("--project-name")
+        self.volumes |= {f"{project}_postgres_data", f"{project}_hatchet_config"}
         return reply(call)
 
     def _psql(self, call: Call) -> Result:

@@ -18,7 +18,7 @@ from hatchet_local.runner import SubprocessRunner
 from hatchet_local.stack import load_stack
 from hatchet_local.state import StackDir
 from tests.unit import test_stack_up
-from tests.unit.fakes import TOKEN_CREATE
+from tests.unit.fakes import TOKEN_CREATE, Row
 from tests.unit.test_stack_up import World
 
 world = test_stack_up.world  # the fixture
@@ -152,6 +152,20 @@ def test_an_engine_restarted_behind_our_back_gets_its_tenants_at_once(world: Wor
     assert "the engine restarted since the last `up`" in world.console()
     (reclaim,) = world.hatchet.sql
     assert "TIMESTAMP '2026-11-29 22:53:01.123456'" in reclaim
+
+
+def test_an_engine_that_died_alone_is_only_started_again(world: World) -> None:
+    world.up()
+    world.hatchet.services["hatchet-lite"] = [Row(state="exited", health="")]
+    world.next_process()
+    world.hatchet.sql.clear()
+    result = world.up()
+    assert result.token_reused
+    assert "only the engine is down; starting it" in world.console()
+    assert not world.runner.called("run", "--rm")  # no job runs again
+    assert world.runner.called("up", "--detach", "--remove-orphans", "--no-deps", "hatchet-lite")
+    (reclaim,) = world.hatchet.sql  # its tenants handed to it at once
+    assert '"SchedulerPartition"' in reclaim
 
 
 def test_a_volume_an_interrupted_copy_left_is_made_again(world: World) -> None:
