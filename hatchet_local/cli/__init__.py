@@ -20,15 +20,21 @@ from hatchet_local.errors import HatchetLocalError, Interrupted
 if TYPE_CHECKING:
     from hatchet_local.context import Context
 
-app = typer.Typer(
-    name="hatchet-local",
-    help="A private Hatchet stack for every developer and every CI job.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    # Plain help: rich's formatting costs more than the rest of `--help` together.
-    rich_markup_mode=None,
-)
+def _new_app() -> typer.Typer:
+    made = typer.Typer(
+        name="hatchet-local",
+        help="A private Hatchet stack for every developer and every CI job.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        # Plain help: rich's formatting costs more than the rest of `--help` together.
+        rich_markup_mode=None,
+    )
+    made.callback()(lambda: None)  # a group even with one command (see _app_for)
+    return made
+
+
+app = _new_app()
 
 COMMANDS: dict[str, Callable[..., None]] = {
     "up": up.up,
@@ -57,6 +63,21 @@ for _name, _group in GROUPS.items():
     app.add_typer(_group, name=_name)
 
 
+def _app_for(args: list[str]) -> typer.Typer:
+    """The app with only the command `args` name: typer builds every option of every
+    command it holds, each call, which costs more than a whole `status` should. Without a
+    known command (`--help`, a typo), the whole app."""
+    name = next((arg for arg in args if not arg.startswith("-")), None)
+    if name not in COMMANDS and name not in GROUPS:
+        return app
+    lean = _new_app()
+    if name in COMMANDS:
+        lean.command(name)(COMMANDS[name])
+    else:
+        lean.add_typer(GROUPS[name], name=name)
+    return lean
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise Interrupted("interrupted; run the same command again to finish")
 
@@ -67,7 +88,7 @@ def main(make_context: Callable[..., Context] | None = None) -> None:
     `make_context(quiet=...)` replaces `Context.default` (tests run the CLI over fakes)."""
     signal.signal(signal.SIGINT, _interrupt)
     try:
-        code = app(standalone_mode=False, obj=make_context)
+        code = _app_for(sys.argv[1:])(standalone_mode=False, obj=make_context)
     except HatchetLocalError as exc:
         typer.echo(
             exc.message if isinstance(exc, Interrupted) else f"error: {exc.message}", err=True
