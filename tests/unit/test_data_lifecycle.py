@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from hatchet_local import resets
+from hatchet_local import bases, resets
 from hatchet_local.errors import CommandFailed
 from hatchet_local.runner import SubprocessRunner
 from hatchet_local.stack import load_stack
@@ -84,6 +84,22 @@ def test_the_first_stack_keeps_a_base_the_next_one_starts_from(world: World) -> 
     )
     assert password not in "\n".join(order)
     assert StackDir(world.ctx.state_root, "other").noted("password-pending") is None
+
+
+def test_a_base_of_another_hatchet_image_is_never_used(world: World) -> None:
+    world.up()
+    world.next_process()
+    other = "ghcr.io/hatchet-dev/hatchet/hatchet-lite:v0.102.0"
+    world.up(HATCHET_LOCAL_STACK="newer", HATCHET_LOCAL_IMAGES_HATCHET_LITE=other,
+             HATCHET_LOCAL_HATCHET_VERSION="v0.102.0")  # fmt: skip
+    assert not world.runner.called("docker", "cp", "--archive")
+    assert world.runner.called(*MIGRATE)  # full price, and a base of its own kept
+    assert len(list((world.ctx.state_root / "bases").glob("*.tar"))) == 2
+    ctx = world.ctx
+    assert bases.stale_bases(ctx.state_root, ctx) == []
+    world.hatchet.missing_images.add(other)  # its image gone: its base can serve no stack
+    (stale,) = bases.stale_bases(ctx.state_root, ctx)
+    assert (stale.hatchet_image, stale.hatchet_version) == (other, "v0.102.0")
 
 
 def test_a_base_that_cannot_be_written_is_only_a_warning(world: World) -> None:
