@@ -559,6 +559,7 @@ def main() -> int:
         "hatchet-cli": (HATCHET_CLI, lambda: bench.hatchet_cli(hatchet_cli_binary())),
     }
     tagged: list[str] = []
+    command = "python bench/run.py" + (f" --repeat {args.repeat}" if args.repeat != 3 else "")
     try:
         bench.image_sizes()
         if "hatchet-cli" not in args.skip:
@@ -577,7 +578,11 @@ def main() -> int:
         for tag in tagged:
             docker("image", "rm", tag, check=False)
         shutil.rmtree(root, ignore_errors=True)
-    command = "python bench/run.py" + (f" --repeat {args.repeat}" if args.repeat != 3 else "")
+        # What was measured is kept even when a later part fails.
+        saved = {"command": command, "machine": machine(), "results": bench.results,
+                 "extra": bench.extra}  # fmt: skip
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(saved, indent=2))
     where = machine()
     text = markdown(bench, command, where)
     print("\n" + text)

@@ -31,7 +31,10 @@ def pick_free_port(taken: set[int]) -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a server could listen on `port` now. With SO_REUSEADDR, as Docker's proxy
+    binds: connections a stopped engine closed a moment ago (TIME_WAIT) hold no port."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
