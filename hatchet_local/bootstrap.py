@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 from hatchet_local.compose import Compose
 from hatchet_local.defaults import ENGINE_SERVICE
 from hatchet_local.errors import BootstrapFailed
+from hatchet_local.plainhttp import is_transport_error
 from hatchet_local.runner import tail
 
 if TYPE_CHECKING:
@@ -42,12 +43,12 @@ def token_status(
     client: httpx.Client, server_url: str, token: str, tenant_id: str
 ) -> Literal["valid", "rejected"]:
     """Ask the API whether it accepts `token` for `tenant_id` (one authenticated call)."""
-    import httpx  # noqa: PLC0415  # `status` and `ls` never ask
-
     url = f"{server_url}/api/v1/tenants/{tenant_id}"
     try:
         response = client.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
-    except httpx.HTTPError as exc:
+    except Exception as exc:
+        if not is_transport_error(exc):
+            raise
         raise BootstrapFailed(f"GET {url} failed: {type(exc).__name__}: {exc}") from exc
     if response.status_code == 200:
         return "valid"

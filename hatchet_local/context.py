@@ -19,6 +19,7 @@ from hatchet_local.console import Console
 from hatchet_local.docker import Engine
 from hatchet_local.docker_cli import CliEngine
 from hatchet_local.health import Check, tcp_check
+from hatchet_local.plainhttp import plain_get
 from hatchet_local.redact import Redactor
 from hatchet_local.runner import Runner, SubprocessRunner
 from hatchet_local.state import state_root
@@ -28,9 +29,16 @@ if TYPE_CHECKING:
 
 
 class _LazyHttp:
-    """An httpx.Client made at the first request."""
+    """An httpx.Client made at its first use. A plain GET of an http:// URL (the stack's
+    own API: `/api/ready`, the token check of a warm `up`) goes over a socket instead."""
 
     _client: Any = None
+
+    def get(self, url: str, *, headers: dict[str, str] | None = None,
+            timeout: float = 10, **other: Any) -> Any:  # fmt: skip
+        if url.startswith("http://") and not other:
+            return plain_get(url, headers, timeout)
+        return self.__getattr__("get")(url, headers=headers, timeout=timeout, **other)
 
     def __getattr__(self, name: str) -> Any:
         if self._client is None:

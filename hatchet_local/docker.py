@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -276,6 +277,17 @@ class Engine(Protocol):
     def container(self, name: str) -> ContainerState | None:
         """One container's state; None when there is no such container."""
         ...
+
+    def logs(self, name: str, since: str) -> str:
+        """The last lines a container printed since `since` (RFC 3339), stdout and stderr."""
+        ...
+
+
+def unix_time(moment: str) -> str:
+    """Docker's RFC 3339 time (nanoseconds, Z) as the seconds.nanoseconds its API takes."""
+    whole, _, fraction = moment.rstrip("Z").partition(".")
+    seconds = int(datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp())
+    return f"{seconds}.{(fraction + '000000000')[:9]}"
 
 
 def api_at_least(version: str, wanted: str) -> bool:

@@ -10,8 +10,8 @@ module cannot reach by plain HTTP (ssh://, TLS, a context it cannot read or that
 exist) is left to the docker CLI (`CliEngine`), which then resolves it itself: `status`
 never looks at another engine than the one `up` starts stacks on.
 
-The client is a few lines of HTTP/1.1 over the socket (importing httpx, or http.client with
-email and ssl, costs more than a whole `status` should; see README "Benchmarks").
+The client is plainhttp.py, a few lines of HTTP/1.1 over the socket (importing httpx, or
+http.client with email and ssl, costs more than a whole `status` should; README "Benchmarks").
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +39,11 @@ from hatchet_local.docker import (
     health_of,
     stack_filters,
     unavailable,
+    unix_time,
 )
 from hatchet_local.docker_cli import CliEngine, state_from
 from hatchet_local.errors import CommandFailed
+from hatchet_local.plainhttp import Connection
 from hatchet_local.runner import Runner
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
@@ -122,56 +123,6 @@ def _http_endpoint(host: str, source: str, tls: bool) -> Endpoint:
     return Endpoint(host, source, why_not=f"{scheme or host} endpoint")
 
 
-class _Connection:
-    """HTTP/1.1 GETs on one kept-alive socket: all the Engine API needs here. (http.client
-    would do, but importing it, with email and ssl, costs a tenth of a `status`.)"""
-
-    def __init__(self, endpoint: Endpoint, timeout: float) -> None:
-        if endpoint.unix_path is not None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            address: str | tuple[str, int] = endpoint.unix_path
-        else:
-            assert endpoint.tcp is not None
-            sock = socket.socket(socket.AF_INET6 if ":" in endpoint.tcp[0] else socket.AF_INET)
-            address = endpoint.tcp
-        sock.settimeout(timeout)
-        try:
-            sock.connect(address)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-        self.reader = sock.makefile("rb")
-
-    def close(self) -> None:
-        self.reader.close()
-        self.sock.close()
-
-    def get(self, path: str) -> tuple[int, bytes, bool]:
-        """(status, body, whether the connection can be used again)."""
-        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: docker\r\n\r\n".encode())
-        status_line = self.reader.readline()
-        if not status_line:
-            raise ConnectionResetError("the engine closed the connection")
-        status = int(status_line.split()[1])
-        headers = {}
-        while (line := self.reader.readline()) not in (b"\r\n", b"\n", b""):
-            key, _, value = line.decode("latin-1").partition(":")
-            headers[key.strip().lower()] = value.strip().lower()
-        keep = headers.get("connection") != "close"
-        if headers.get("transfer-encoding") == "chunked":
-            body = bytearray()
-            while size := int(self.reader.readline().split(b";")[0], 16):
-                body += self.reader.read(size)
-                self.reader.readline()
-            while self.reader.readline() not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            return status, bytes(body), keep
-        if "content-length" in headers:
-            return status, self.reader.read(int(headers["content-length"])), keep
-        return status, self.reader.read(), False
-
-
 # (path with query) -> (HTTP status, body); tests replace it.
 Transport = Callable[[str], tuple[int, bytes]]
 
@@ -185,7 +136,7 @@ class ApiEngine:
         self.endpoint = endpoint
         self.timeout = timeout
         self._transport = transport or self._http_get
-        self._connection: _Connection | None = None
+        self._connection: Connection | None = None
         self._version: dict[str, Any] | None = None
 
     # --- transport ---------------------------------------------------------------------
@@ -195,12 +146,18 @@ class ApiEngine:
             self._connection.close()
             self._connection = None
 
+    def _address(self) -> str | tuple[str, int]:
+        if self.endpoint.unix_path is not None:
+            return self.endpoint.unix_path
+        assert self.endpoint.tcp is not None
+        return self.endpoint.tcp
+
     def _http_get(self, path: str) -> tuple[int, bytes]:
         """One GET; a kept-alive connection the engine closed meanwhile is opened again."""
         for attempt in (1, 2):
             reused = self._connection is not None
             if self._connection is None:
-                self._connection = _Connection(self.endpoint, self.timeout)
+                self._connection = Connection(self._address(), self.timeout)
             try:
                 status, body, keep = self._connection.get(path)
             except (BrokenPipeError, ConnectionResetError):
@@ -297,11 +254,34 @@ class ApiEngine:
             for row in rows
         ]
 
+    def logs(self, name: str, since: str) -> str:
+        query = {"stdout": "1", "stderr": "1", "tail": "300", "since": unix_time(since)}
+        path = f"/containers/{quote(name, safe='')}/logs?{urlencode(query)}"
+        try:
+            status, body = self._transport(path)
+        except OSError as exc:
+            self.close()
+            raise unavailable(f"reading the logs of {name}", str(exc)) from exc
+        return _demultiplex(body).decode("utf-8", "replace") if status == 200 else ""
+
     def container(self, name: str) -> ContainerState | None:
         found = self._get(f"/containers/{quote(name, safe='')}/json", f"looking at {name}")
         if not isinstance(found, dict) or not isinstance(found.get("State"), dict):
             return None
         return state_from(found["State"])
+
+
+def _demultiplex(body: bytes) -> bytes:
+    """A container's log stream without the 8-byte frame headers Docker puts before each
+    chunk of a container without a TTY (a stream that does not start with one is raw)."""
+    if not body or body[0] not in (0, 1, 2) or body[1:4] != b"\0\0\0":
+        return body
+    out, at = bytearray(), 0
+    while at + 8 <= len(body):
+        size = int.from_bytes(body[at + 4 : at + 8], "big")
+        out += body[at + 8 : at + 8 + size]
+        at += 8 + size
+    return bytes(out)
 
 
 def _public_ports(ports: object) -> tuple[int, ...]:

@@ -152,6 +152,11 @@ class CliEngine:
         return state_from(raw) if isinstance(raw, dict) else None
 
 
+    def logs(self, name: str, since: str) -> str:
+        argv = ["docker", "logs", "--since", since, "--tail", "300", name]
+        return self.runner.run(argv, timeout=30).output
+
+
 def state_from(raw: dict[str, object]) -> ContainerState:
     """A ContainerState from an inspect's `State` object (the CLI's and the API's alike)."""
     health = raw.get("Health")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from hatchet_local.errors import HealthTimeout, ServiceUnhealthy
+from hatchet_local.plainhttp import is_transport_error
 
 if TYPE_CHECKING:  # imported where used: `status` and `ls` need neither
     import httpx
@@ -96,13 +97,27 @@ def service_check(
     return check
 
 
-def http_check(client: httpx.Client, url: str) -> Callable[[], Check]:
-    import httpx  # noqa: PLC0415
+def log_probe(compose: Compose, service: str, line: str) -> Callable[[], bool]:
+    """True once the service's container has printed `line` since it last started: one
+    Engine API request, where a probe inside the container would start a process."""
 
+    def probe() -> bool:
+        name = compose.container_name(service)
+        state = compose.docker.container(name)
+        if state is None or state.state != "running" or not state.started_at:
+            return False
+        return line in compose.docker.logs(name, state.started_at)
+
+    return probe
+
+
+def http_check(client: httpx.Client, url: str) -> Callable[[], Check]:
     def check() -> Check:
         try:
             response = client.get(url, timeout=5)
-        except httpx.HTTPError as exc:
+        except Exception as exc:
+            if not is_transport_error(exc):
+                raise
             return Check("waiting", f"GET {url}: {type(exc).__name__}")
         if response.status_code == 200:
             return READY

@@ -24,7 +24,7 @@ from hatchet_local.doctor import preflight
 from hatchet_local.envfile import write_env_file
 from hatchet_local.errors import BootstrapFailed, ConfigError, ServiceUnhealthy, SetupFailed
 from hatchet_local.fsutil import read_text
-from hatchet_local.health import READY, Check, http_check, service_check
+from hatchet_local.health import READY, Check, http_check, log_probe, service_check
 from hatchet_local.inventory import reap_expired
 from hatchet_local.phases import (
     check_ports,
@@ -46,6 +46,7 @@ from hatchet_local.state import StackDir, digest
 from hatchet_local.teams import TeamResult, reconcile
 
 MIGRATE, SETUP = JOBS
+RABBITMQ_UP = "Server startup complete"  # what RabbitMQ 3.8 and later log once it serves
 
 
 @dataclass(frozen=True)
@@ -187,10 +188,12 @@ def start(stack: Stack, ctx: Context, config: Config, seed: Seed | None = None) 
             seed.unpack(stack, ctx)
     kind = bases.kind_of(stack, ctx, config.hatchet_version) if fresh and seed is None else None
     base = bases.find(ctx.state_root, kind) if kind is not None else None
+    compose = stack.compose
     if base is not None:
+        if "rabbitmq" in stack.services():
+            compose.up("rabbitmq")  # its boot, the longest, goes on while the base is copied
         with console.phase("database from base"), base.open("rb") as source:
             provision.unpack(stack, ctx, source, f"base {kind.key if kind else ''}")
-    compose = stack.compose
     with console.phase("containers"):
         compose.up(*stack.services())
     # Without `start_interval` Docker checks health every few seconds: ask Postgres too.
@@ -216,7 +219,9 @@ def start(stack: Stack, ctx: Context, config: Config, seed: Seed | None = None) 
         with console.phase("pristine copy"):
             provision.keep_pristine(stack)
     for service in stack.services()[1:]:
-        healthy(ctx, compose, service, getattr(config.timeouts, service))
+        # RabbitMQ says when it is up; its healthcheck runs every 3 s and starts an Erlang VM.
+        ready = None if stack.spec.start_interval else log_probe(compose, service, RABBITMQ_UP)
+        healthy(ctx, compose, service, getattr(config.timeouts, service), probe=ready)
     start_engine(stack, ctx, config)
     # The data is at this version now.
     stack.dir.save(dataclasses.replace(stack.record, hatchet_version=config.hatchet_version))

@@ -20,6 +20,7 @@ from hatchet_local.errors import HatchetLocalError, Interrupted
 if TYPE_CHECKING:
     from hatchet_local.context import Context
 
+
 def _new_app() -> typer.Typer:
     made = typer.Typer(
         name="hatchet-local",

@@ -235,6 +235,7 @@ class FakeHatchet:
         r.on("pg_basebackup", stdout="a tar of the database")
         r.on("docker", "cp", "--archive")
         r.on("docker", "kill")
+        r.on_call("docker", "logs", "--since", handler=self._logs_of_container)
 
     # --- docker and compose --------------------------------------------------------------
 
@@ -317,6 +318,10 @@ class FakeHatchet:
         token = self.tokens.pop(0)
         self.accepted.add(token)
         return reply(call, stdout=f'level=info msg="loaded config"\n{token}\n')
+
+    def _logs_of_container(self, call: Call) -> Result:
+        service = next((s for s in self.logs if call.argv[-1].endswith(f"-{s}-1")), "")
+        return reply(call, stdout=self.logs.get(service, ""))
 
     def _logs(self, call: Call) -> Result:
         return reply(call, stdout=self.logs.get(call.argv[-1], ""))

@@ -216,3 +216,14 @@ def test_stream_stops_a_child_that_does_not_end() -> None:
     with pytest.raises(CommandFailed, match="no answer after 1s"):
         SubprocessRunner().stream(["sleep", "30"], timeout=1)
     assert time.monotonic() - started < 20
+
+
+def test_rabbitmq_is_ready_once_it_says_so(world: World) -> None:
+    """Without `start_interval`, Docker checks RabbitMQ every 3 s; its own log line is read
+    over the Engine API at once (a probe in the container would start an Erlang VM)."""
+    world.hatchet.starts["rabbitmq"] = Row("running", "starting")
+    world.hatchet.logs["rabbitmq"] = "... Server startup complete; 4 plugins started.\n"
+    started = world.clock.now
+    world.up()
+    assert world.clock.now == started
+    assert world.runner.called("docker", "logs", "--since")

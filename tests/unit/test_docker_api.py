@@ -24,6 +24,7 @@ from hatchet_local.docker import (
 from hatchet_local.docker_api import DEFAULT_HOST, ApiEngine, Endpoint, engine_for, resolve_endpoint
 from hatchet_local.docker_cli import CliEngine
 from hatchet_local.errors import CommandFailed, DockerUnavailable
+from hatchet_local.plainhttp import is_transport_error, plain_get
 from tests.unit.fakes import FakeRunner
 
 # --- the endpoint ----------------------------------------------------------------------------
@@ -294,3 +295,59 @@ def test_reads_over_a_real_unix_socket_on_one_connection(unix_engine: Path) -> N
         assert engine.where() == f"unix://{unix_engine}"
     finally:
         engine.close()
+
+
+# --- a plain GET of the stack's own API --------------------------------------------------------
+
+
+class _ApiHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        body = json.dumps({"path": self.path, "auth": self.headers.get("Authorization")})
+        data = body.encode()
+        self.send_response(200 if self.headers.get("Authorization") else 401)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_plain_get_carries_its_headers_and_reads_the_answer() -> None:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _ApiHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api/v1/tenants/x?a=1"
+        response = plain_get(url, {"Authorization": "Bearer t"}, timeout=5)
+        assert response.status_code == 200
+        assert response.json() == {"path": "/api/v1/tenants/x?a=1", "auth": "Bearer t"}
+        assert plain_get(url, timeout=5).status_code == 401
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(OSError) as refused:
+        plain_get(url, timeout=5)
+    assert is_transport_error(refused.value)
+    assert not is_transport_error(ValueError("a bug, not the network"))
+
+
+def test_logs_over_the_api_without_frame_headers() -> None:
+    frames = b"".join(
+        bytes([stream, 0, 0, 0]) + len(text).to_bytes(4, "big") + text
+        for stream, text in ((1, b"starting\n"), (2, b"warn\n"), (1, b"Server startup complete\n"))
+    )
+    asked: list[str] = []
+
+    def transport(path: str) -> tuple[int, bytes]:
+        asked.append(path)
+        return 200, frames
+
+    endpoint = Endpoint(DEFAULT_HOST, "default", unix_path="/var/run/docker.sock")
+    engine = ApiEngine(endpoint, transport=transport)
+    assert engine.logs("r-1", "2026-11-29T22:53:01.5Z") == (
+        "starting\nwarn\nServer startup complete\n"
+    )
+    assert "since=1795992781.500000000" in asked[-1]  # 2026-11-29 22:53:01.5 UTC
