@@ -11,7 +11,10 @@ assigned to one of them waits up to two minutes for its first task.
 A stack runs exactly one engine, so every partition made before that engine started is dead.
 `reclaim` deletes those rows (the tenants' references become NULL by their foreign keys) and
 hands every tenant without a partition to the live engine's, which is what the engine's own
-sweep does a minute later. Call it whenever the engine (re)starts on kept data: after
+sweep does a minute later. The same goes for the scheduler's leases on workers and queues
+(`Lease`, 30 s from their last extension, 15 min for table maintenance): a dead engine's
+lease on a worker kept its tasks waiting up to 30 s; one last extended before the running
+engine started is dead, and deleted. Call it whenever the engine (re)starts on kept data: after
 `up` starts it, after a restore, and when the engine was restarted behind our back (a
 Docker restart), which `engine_restarted` tells.
 """
@@ -38,6 +41,9 @@ UPDATE "Tenant" SET "schedulerPartitionId" =
 UPDATE "Tenant" SET "workerPartitionId" =
     (SELECT "id" FROM "TenantWorkerPartition" ORDER BY "createdAt" DESC LIMIT 1)
     WHERE "workerPartitionId" IS NULL AND "slug" <> 'internal';
+DELETE FROM "Lease" WHERE "expiresAt" <= TIMESTAMP '{before}' + CASE
+    WHEN "kind" = 'TABLE_PARTITION_MAINTENANCE' THEN INTERVAL '15 minutes'
+    ELSE INTERVAL '30 seconds' END;
 COMMIT;
 SELECT count(*) FROM "Tenant"
     WHERE "slug" <> 'internal' AND "deletedAt" IS NULL AND "schedulerPartitionId" IS NULL;

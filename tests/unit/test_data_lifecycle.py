@@ -168,6 +168,7 @@ def test_an_engine_restarted_behind_our_back_gets_its_tenants_at_once(world: Wor
     assert "the engine restarted since the last `up`" in world.console()
     (reclaim,) = world.hatchet.sql
     assert "TIMESTAMP '2026-11-29 22:53:01.123456'" in reclaim
+    assert 'DELETE FROM "Lease"' in reclaim  # a dead engine's leases on workers go too
 
 
 def test_an_engine_that_died_alone_is_only_started_again(world: World) -> None:
