@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from hatchet_local.config import PROFILES, Config, default_stack, env_var, load_config
@@ -106,6 +106,8 @@ def load(project: Path, given_: Given, **flags: Any) -> Config:
     return load_config(project, environ=given_.environment, flags={**given_.flags, **flags})
 
 
+# Each example loads the configuration from a file of its own: fewer than hypothesis's 100.
+@settings(max_examples=60)
 @given(layers())
 def test_every_key_resolves_to_flag_then_environment_then_file_then_default(
     given_: Given,
@@ -126,6 +128,7 @@ def test_every_key_resolves_to_flag_then_environment_then_file_then_default(
             assert key.read(config) == expected, name
 
 
+@settings(max_examples=60)
 @given(layers(), st.sampled_from(sorted(PROFILES)), st.sampled_from(sorted(PROFILES)))
 def test_a_profile_changes_only_the_defaults(given_: Given, first: str, second: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:

@@ -132,9 +132,9 @@ def test_objects_are_found_by_the_label_itself_not_a_comma_joined_list(
     runner.on("docker", "ps", "--all", stdout=docker_rows(("real-1", "real", "running")))
     objects = stack_objects(runner, tmp_path)
     assert [(o.name, o.stack) for o in objects] == [("real-1", "real")]
-    listing = runner.called("docker", "ps", "--all")[0]
-    assert '(.Label "io.hatchet-local.stack")' in listing.option("--format")
-    assert ".Labels" not in listing.option("--format")
+    ps = runner.called("docker", "ps", "--all")[0]
+    assert '(.Label "io.hatchet-local.stack")' in ps.option("--format")
+    assert ".Labels" not in ps.option("--format")
 
 
 @pytest.mark.parametrize(
