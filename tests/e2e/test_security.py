@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from tests.support.hostwatch import CmdlineWatch, listening_sockets
-from tests.support.stacks import HATCHET_LOCAL, Project, labelled
+from tests.support.stacks import HATCHET_LOCAL, NOTHING, Project, labelled
 
 pytestmark = pytest.mark.e2e
 
@@ -134,9 +134,7 @@ def scanned(
         write_findings(Scanned(run, watch, marker, logs_dir))
     finally:
         project.hl("destroy", "--yes", ok=False)
-        assert labelled(f"io.hatchet-local.stack={name}") == {
-            "containers": [], "volumes": [], "networks": [],
-        }  # fmt: skip
+        assert labelled(f"io.hatchet-local.stack={name}") == NOTHING
         assert not (project.state / "stacks" / name).exists()
 
 

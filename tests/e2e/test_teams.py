@@ -310,10 +310,10 @@ def test_advertised_stack_hands_out_its_host(
     """--advertise 127.0.0.2 on an engine reached through a Docker context: ports bound beyond
     loopback, tokens point at 127.0.0.2, and a worker elsewhere needs only the token."""
     project = Project(tmp_path / f"adv-{uuid.uuid4().hex[:6]}", tmp_path / "state", TEAM_CONFIG)
-    project.hl("up", "--advertise", "127.0.0.2")
-    assert docker_context.connections > 0  # the context's engine did the work
-    name = project.status()["stack"]
+    name = project.stack
     try:
+        project.hl("up", "--advertise", "127.0.0.2")
+        assert docker_context.connections > 0  # the context's engine did the work
         info = project.status()
         assert info["dashboard_url"].startswith("http://127.0.0.2:")
         for path in [project.dir / ".env.hatchet", project.dir / ".hatchet" / "staging.env"]:
@@ -334,9 +334,10 @@ def test_advertised_stack_hands_out_its_host(
         work = tmp_path / "remote-dev"
         work.mkdir()
         assert run_sdk_task(work, clean_env(**only_token), "advertised")["echo"] == "HELLO"
-    finally:
         project.hl("down", "--volumes", "--yes")
-    assert labelled(f"io.hatchet-local.stack={name}")["containers"] == []
+        assert labelled(f"io.hatchet-local.stack={name}")["containers"] == []
+    finally:
+        project.destroy()
 
 
 @pytest.mark.parametrize(
