@@ -37,7 +37,8 @@ from hatchet_local.health import READY, Check
 from hatchet_local.redact import MASK, Redactor
 from hatchet_local.runner import Result
 from hatchet_local.startup import UpResult
-from hatchet_local.state import SECRET_NAMES, StackDir, Token
+from hatchet_local.state import SECRET_NAMES, StackDir
+from hatchet_local.team_state import Token
 from tests.unit.fakes import (
     TOKEN_CREATE,
     Call,

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from hatchet_local import hatchet_api, teams
+from hatchet_local import hatchet_api, server, teams, tokens
 from hatchet_local.client_settings import token_claims
 from hatchet_local.config import load_config
 from hatchet_local.console import Console
@@ -52,7 +52,7 @@ def test_tenants_and_namespaces_are_read_in_order(tmp_path: Path) -> None:
         tmp_path,
         "tenants:\n  development:\n    namespaces: [dev-alice, dev-bob]\n  staging: {}\n  qa:\n",
     )
-    assert dict(config.tenants) == {
+    assert {slug: spec.namespaces for slug, spec in config.tenants.items()} == {
         "development": ("dev-alice", "dev-bob"),
         "staging": (),
         "qa": (),
@@ -83,7 +83,10 @@ def test_no_tenants_by_default(tmp_path: Path) -> None:
             "tenants.dev.namespaces[2]: expected a namespace not already listed for tenant dev,"
             " got 'a'",
         ),
-        ("tenants:\n  dev:\n    users: [x]\n", "tenants.dev.users: expected only 'namespaces'"),
+        (
+            "tenants:\n  dev:\n    users: [x]\n",
+            "tenants.dev.users: expected one of namespaces, members, environment",
+        ),
         (
             "tenants:\n  dev:\n    namespaces: dev-alice\n",
             "tenants.dev.namespaces: expected a list",
@@ -185,6 +188,10 @@ class FakeApi:
         self.requests.append(request)
         path, method = request.url.path, request.method
         body = json.loads(request.content) if request.content else {}
+        if path == "/api/v1/meta":
+            return httpx.Response(200, json={"auth": {"schemes": ["basic"]}})
+        if path == "/api/v1/version":
+            return httpx.Response(200, json={"version": "v0.101.27"})
         if path == "/api/v1/users/login":
             if self.users.get(body["email"]) != body["password"]:
                 return httpx.Response(401, json={"errors": [{"description": "bad login"}]})
@@ -210,6 +217,8 @@ class FakeApi:
 
     def _session_call(self, user: str, method: str, path: str, body: Any) -> httpx.Response:
         by_id = {tenant_id: slug for slug, tenant_id in self.tenants.items()}
+        if path == "/api/v1/users/current":
+            return httpx.Response(200, json={"email": user})
         if path == "/api/v1/users/memberships":
             rows = [
                 {"tenant": {"metadata": {"id": tid}, "slug": by_id[tid], "name": by_id[tid]},
@@ -261,6 +270,12 @@ class FakeApi:
             rows = [
                 {"metadata": {"id": token_id}, "name": "hatchet-local", "expiresAt": "2036"}
                 for token_id, tid, ok in self.tokens.values() if tid == tenant_id and ok
+            ]  # fmt: skip
+            return httpx.Response(200, json={"rows": rows})
+        if what == "invites" and method == "GET":
+            rows = [
+                {"metadata": {"id": iid}, "email": email, "role": role}
+                for iid, (tid, email, role) in self.invites.items() if tid == tenant_id
             ]  # fmt: skip
             return httpx.Response(200, json={"rows": rows})
         if what == "invites":
@@ -384,13 +399,13 @@ def test_a_revoked_token_is_replaced_and_user_lines_kept(
 ) -> None:
     ctx = _context(tmp_path, api.client())
     stack = make_stack(tmp_path, ctx)
-    monkeypatch.setattr(teams, "load_stack", lambda *a, **k: stack)
+    monkeypatch.setattr(server, "load_stack", lambda *a, **k: stack)
     config = team_config(project, "tenants:\n  staging: {}\n")
     teams.reconcile(config, stack, ctx)
     path = project / ".hatchet" / "staging.env"
     path.write_text("# mine\nFOO=1\n" + path.read_text())
     old = stack.dir.tenant_tokens()["staging"].token
-    teams.revoke_token(config, ctx, str(token_claims(old)["token_id"]))
+    tokens.revoke_token(server.connect_config(config, ctx), str(token_claims(old)["token_id"]))
     assert "staging" not in stack.dir.tenant_tokens()  # a kept token is forgotten on revoke
     result = teams.reconcile(config, stack, ctx)
     assert result.minted == ["staging"]
@@ -419,7 +434,7 @@ def test_user_joins_only_the_tenants_named(
     stack = make_stack(tmp_path, ctx)
     config = team_config(project, TEAM)
     teams.reconcile(config, stack, ctx)
-    monkeypatch.setattr(teams, "load_stack", lambda *a, **k: stack)
+    monkeypatch.setattr(server, "load_stack", lambda *a, **k: stack)
     password, joined = teams.create_user(config, ctx, "bob@example.com", ["development"], "member")
     assert joined == ["development"]
     assert api.users["bob@example.com"] == password
@@ -462,7 +477,7 @@ def test_unknown_tenant_says_how_to_make_it(
 ) -> None:
     ctx = _context(tmp_path, api.client())
     stack = make_stack(tmp_path, ctx)
-    monkeypatch.setattr(teams, "load_stack", lambda *a, **k: stack)
+    monkeypatch.setattr(server, "load_stack", lambda *a, **k: stack)
     with pytest.raises(TenantNotFound, match="hatchet-local tenant create prod"):
         teams.tenant_token(team_config(project, ""), ctx, "prod")
 
@@ -545,7 +560,7 @@ def test_a_user_of_wiped_data_is_signed_up_again(
     stack = make_stack(tmp_path, ctx)
     config = team_config(project, TEAM)
     teams.reconcile(config, stack, ctx)
-    monkeypatch.setattr(teams, "load_stack", lambda *a, **k: stack)
+    monkeypatch.setattr(server, "load_stack", lambda *a, **k: stack)
     first, _ = teams.create_user(config, ctx, "bob@example.com", ["staging"], "admin")
     del api.users["bob@example.com"]  # as after `reset`: the stored password is of old data
     second, joined = teams.create_user(config, ctx, "bob@example.com", ["development"], "admin")
