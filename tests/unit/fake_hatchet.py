@@ -63,7 +63,9 @@ class FakeHatchet:
         return httpx.Client(transport=httpx.MockTransport(self.handle))
 
     def calls(self, method: str, pattern: str) -> list[httpx.Request]:
-        return [r for r in self.requests if r.method == method and re.fullmatch(pattern, r.url.path)]
+        return [
+            r for r in self.requests if r.method == method and re.fullmatch(pattern, r.url.path)
+        ]
 
     def writes(self) -> list[str]:
         """Every call that changes something (logins aside)."""
@@ -134,9 +136,8 @@ class FakeHatchet:
             if body["slug"] in self.tenants:
                 return error(400, "Tenant with that slug already exists.")
             tenant_id = self.add_tenant(body["slug"], user)
-            return httpx.Response(
-                200, json={"metadata": {"id": tenant_id}, "slug": body["slug"], "name": body["name"]}
-            )
+            data = {"metadata": {"id": tenant_id}, "slug": body["slug"], "name": body["name"]}
+            return httpx.Response(200, json=data)
         if match := re.fullmatch(r"/api/v1/api-tokens/([^/]+)", path):
             for row in self.tokens.values():
                 if row["id"] == match.group(1):
@@ -193,6 +194,7 @@ class FakeHatchet:
         token = jwt({"sub": tenant_id, "token_id": token_id, "server_url": URL,
                      "grpc_broadcast_address": "grpc.example.com:443",
                      "exp": int(time.time()) + seconds})  # fmt: skip
+        read_only = bool(body.get("readOnly"))
         self.tokens[token] = {"id": token_id, "tenant": tenant_id, "ok": True,
-                              "name": body["name"], "read_only": bool(body.get("readOnly"))}  # fmt: skip
+                              "name": body["name"], "read_only": read_only}  # fmt: skip
         return httpx.Response(200, json={"token": token})

@@ -106,8 +106,11 @@ def test_server_settings_follow_the_usual_precedence(tmp_path: Path) -> None:
     assert config.server.email == "a@example.com"
     assert config.server.ca_bundle == tmp_path / "ca.pem"
     assert config.server.token_lifetime == "7776000s" and not config.server.insecure
-    env = {"HATCHET_LOCAL_SERVER_URL": "https://env.example.com",
-           "HATCHET_LOCAL_SERVER_INSECURE": "true", "HATCHET_LOCAL_SERVER_PASSWORD": "x"}  # fmt: skip
+    env = {
+        "HATCHET_LOCAL_SERVER_URL": "https://env.example.com",
+        "HATCHET_LOCAL_SERVER_INSECURE": "true",
+        "HATCHET_LOCAL_SERVER_PASSWORD": "x",
+    }
     config = load_config(tmp_path, environ=env)
     assert (config.server.url, config.server.insecure) == ("https://env.example.com", True)
     config = load_config(tmp_path, environ=env, flags={"server.url": "https://flag.example.com"})
@@ -183,23 +186,24 @@ def test_no_password_and_no_terminal_says_how(world: World) -> None:
 
 
 def test_wrong_password_is_one_line_and_keeps_nothing(world: World) -> None:
-    with pytest.raises(LoginRefused, match="wrong email or password for ops@example.com"):
+    with pytest.raises(LoginRefused, match=r"wrong email or password for ops@example\.com"):
         world.connect(environ={"HATCHET_LOCAL_SERVER_PASSWORD": "Wrong1234567"})
     assert not (world.ctx.state_root / "servers").exists()
 
 
 def test_sso_only_server_is_refused_before_asking_a_password(world: World) -> None:
     world.fake.meta["auth"] = {"schemes": ["google"]}
-    with pytest.raises(LoginRefused, match="password login is off .* google only"):
+    with pytest.raises(LoginRefused, match=r"password login is off .* google only"):
         world.connect()
     assert world.asked == [] and not world.fake.calls("POST", "/api/v1/users/login")
 
 
-@pytest.mark.parametrize(("header", "said"), [("42", "retry in 42 s (as the server asks)"),
-                                              (None, "retry in 10 s (the server named no time)")])  # fmt: skip
-def test_rate_limited_login_says_when_to_retry(
-    world: World, header: str | None, said: str
-) -> None:
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [("42", "retry in 42 s (as the server asks)"),
+     (None, "retry in 10 s (the server named no time)")],
+)  # fmt: skip
+def test_rate_limited_login_says_when_to_retry(world: World, header: str | None, said: str) -> None:
     world.fake.login_limit, world.fake.retry_after = 0, header
     with pytest.raises(RateLimited) as info:
         world.connect()
@@ -312,7 +316,7 @@ def test_refusals_are_found_while_planning(world: World) -> None:
 
 def test_a_slug_taken_by_a_tenant_the_admin_cannot_see(world: World) -> None:
     world.fake.add_tenant("development", owner="someone@else.com")
-    with pytest.raises(TenantAccessDenied, match="'development' is taken .* cannot see") as info:
+    with pytest.raises(TenantAccessDenied, match=r"'development' is taken .* cannot see") as info:
         world.apply(yes=True)
     assert info.value.exit_code == 20
     assert world.fake.writes() == ["POST /api/v1/tenants"]  # the create that found out
@@ -374,7 +378,8 @@ def test_rotate_writes_the_new_token_then_revokes_the_old(world: World, tmp_path
 
 def test_read_only_tokens_only_where_the_server_has_them(world: World) -> None:
     world.apply(yes=True)
-    with pytest.raises(ServerRefuses, match=r"need Hatchet v0\.116\.0 or newer; .* runs v0\.101\.27"):
+    refusal = r"need Hatchet v0\.116\.0 or newer; .* runs v0\.101\.27"
+    with pytest.raises(ServerRefuses, match=refusal):
         tokens.create_token(world.connect(), "staging", "dash", "3600s", read_only=True)
     world.fake.version = "v0.116.0"
     _, token = tokens.create_token(world.connect(), "staging", "dash", "3600s", read_only=True)
