@@ -8,6 +8,7 @@ Context of fakes; the CLI calls `Context.default()`.
 from __future__ import annotations
 
 import getpass
+import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +28,8 @@ from hatchet_local.state import state_root
 def make_http(verify: bool | str) -> httpx.Client:
     """An HTTP client for one server: verify its certificate against the system's CAs
     (True), a CA bundle (a path), or not at all (False, only when the user said --insecure)."""
+    if isinstance(verify, str):
+        return httpx.Client(verify=ssl.create_default_context(cafile=verify))
     return httpx.Client(verify=verify)
 
 

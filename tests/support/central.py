@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import ssl
 import subprocess
 import time
 import uuid
@@ -275,7 +276,7 @@ class Central:
 
     def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
-        with httpx.Client(verify=str(self.ca)) as http:
+        with httpx.Client(verify=ssl.create_default_context(cafile=self.ca)) as http:
             while True:
                 try:
                     if http.get(f"{self.url}/api/ready", timeout=5).status_code == 200:
