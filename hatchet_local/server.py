@@ -152,10 +152,10 @@ def connect(
 ) -> Connection:
     """The admin's session on `server`: the kept one while the server accepts it (unless
     `fresh`), else a new login, kept (0600) for the next command."""
+    stored = None if fresh else server.store.session()  # a widened file stops us first
     http = ctx.http if server.local else ctx.make_http(server.verify)
     info = hatchet_api.server_info(http, server.url, server.hint)
     check_password_login(server, info)
-    stored = None if fresh else server.store.session()
     if stored is not None and stored.email == server.email:
         ctx.redact.add(stored.cookie)
         session = Session(http, server.url, stored.cookie, server.email, server.hint)
