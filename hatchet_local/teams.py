@@ -175,10 +175,17 @@ def check_namespace(config: Config, slug: str, namespace: str | None) -> None:
         )
 
 
+def production(config: Config) -> list[str]:
+    """The production tenants of the file: their tokens and members change only with --yes."""
+    return [slug for slug, spec in config.tenants.items() if spec.production(slug)]
+
+
 def tenant_token(config: Config, ctx: Context, slug: str) -> tuple[Connection, TenantToken]:
-    """The token kept for tenant `slug` (minted and kept when there is none that works)."""
+    """The token kept for tenant `slug` (minted and kept when there is none that works,
+    unless the tenant is a production one of a server hatchet-local did not start)."""
     conn = connect_config(config, ctx)
-    return conn, kept_token(conn, slug)
+    may_mint = conn.server.local or slug not in production(config)
+    return conn, kept_token(conn, slug, may_mint=may_mint)
 
 
 def hand_out(

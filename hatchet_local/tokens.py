@@ -7,6 +7,7 @@ listed and revoked; and the env files they are handed out in.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from hatchet_local.bootstrap import TOKEN_NAME, token_status
 from hatchet_local.client_settings import server_settings, token_claims, token_settings
 from hatchet_local.config import Config
 from hatchet_local.envfile import write_env_file
-from hatchet_local.errors import HatchetApiError, ServerRefuses, TenantNotFound
+from hatchet_local.errors import ConfigError, HatchetApiError, ServerRefuses, TenantNotFound
 from hatchet_local.fsutil import ensure_private_dir, read_text
 from hatchet_local.hatchet_api import Tenant
 from hatchet_local.server import READ_ONLY_SINCE, Connection
@@ -135,12 +136,18 @@ def keep(conn: Connection, token: TenantToken) -> None:
     conn.store.save_tenant_tokens(tokens)
 
 
-def kept_token(conn: Connection, slug: str) -> TenantToken:
-    """The token kept for tenant `slug`, minted (and kept) when there is none that works."""
+def kept_token(conn: Connection, slug: str, *, may_mint: bool = True) -> TenantToken:
+    """The token kept for tenant `slug`, minted (and kept) when there is none that works and
+    `may_mint` (a production tenant's tokens change only through `apply --yes`)."""
     tenant = find_tenant(conn, slug)
     stored = conn.store.tenant_tokens().get(slug)
     if stored is not None and kept_state(conn, tenant, stored) in ("ok", "expiring"):
         return stored
+    if not may_mint:
+        raise ConfigError(
+            f"no working token kept for production tenant {slug}; `hatchet-local apply --yes` "
+            f"mints it (a production tenant's tokens change only with --yes)"
+        )
     token = mint(conn, tenant)
     keep(conn, token)
     return token
@@ -221,8 +228,20 @@ def list_tokens(conn: Connection, slug: str | None) -> list[TokenRow]:
     ]
 
 
-def revoke_token(conn: Connection, revoked_id: str) -> None:
-    """Revoke a token by id; a kept one is forgotten (the next `apply`/`up` mints another)."""
+def revoke_token(
+    conn: Connection, revoked_id: str, production: Iterable[str] = (), *, yes: bool = True
+) -> None:
+    """Revoke a token by id; a kept one is forgotten (the next `apply`/`up` mints another).
+    A token of a `production` tenant is revoked only with `yes`."""
+    if not yes:
+        for tenant in conn.session.tenants():
+            if tenant.slug in production and revoked_id in {
+                token.id for token in conn.session.tokens(tenant.id)
+            }:
+                raise ConfigError(
+                    f"token {revoked_id} belongs to production tenant {tenant.slug}: add --yes "
+                    f"to revoke it; nothing was changed"
+                )
     conn.session.revoke_token(revoked_id)
     tokens = conn.store.tenant_tokens()
     left = {slug: t for slug, t in tokens.items() if token_id(t.token) != revoked_id}

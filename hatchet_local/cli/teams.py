@@ -53,6 +53,15 @@ def _load(
     return load(config_file, flags)
 
 
+def _production_needs_yes(config: Config, tenant: str, yes: bool, command: str) -> None:
+    from hatchet_local.errors import ConfigError
+
+    spec = config.tenants.get(tenant)
+    if spec is not None and spec.production(tenant) and not yes:
+        raise ConfigError(f"{command} --tenant {tenant}: a production tenant's tokens and "
+                          f"members change only with --yes; nothing was changed")  # fmt: skip
+
+
 @tenant_app.command("create")
 def tenant_create(
     ctx: typer.Context,
@@ -147,8 +156,10 @@ def token_create(
         Path | None, typer.Option("--write", "-w", help="Merge its client settings into this file.")
     ] = None,
     reveal: RevealOpt = False,
+    yes: YesOpt = False,
 ) -> None:
-    """Mint a new API token for a tenant (shown only with --reveal, or written with --write)."""
+    """Mint a new API token for a tenant (shown only with --reveal, or written with --write);
+    a production tenant's only with --yes."""
     from hatchet_local import envfile, tokens
     from hatchet_local.config_values import duration
     from hatchet_local.names import check_name
@@ -157,6 +168,7 @@ def token_create(
     seconds = int(duration(expires, "--expires"))
     config = _load(config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure)
     check_name(tenant, "--tenant")
+    _production_needs_yes(config, tenant, yes, "token create")
     conn = connect_config(config, context(ctx, quiet=True))
     token_id, token = tokens.create_token(conn, tenant, name, f"{seconds}s", read_only=read_only)
     kind = "read-only token" if read_only else "Token"
@@ -208,13 +220,16 @@ def token_revoke(
     ca_bundle: CaBundleOpt = None,
     admin_email: AdminEmailOpt = None,
     insecure: InsecureOpt = None,
+    yes: YesOpt = False,
 ) -> None:
-    """Revoke an API token at once; clients holding it are refused from then on."""
-    from hatchet_local import tokens
+    """Revoke an API token at once; clients holding it are refused from then on (a
+    production tenant's only with --yes)."""
+    from hatchet_local import teams, tokens
     from hatchet_local.server import connect_config
 
     config = _load(config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure)
-    tokens.revoke_token(connect_config(config, context(ctx, quiet=True)), token_id)
+    conn = connect_config(config, context(ctx, quiet=True))
+    tokens.revoke_token(conn, token_id, teams.production(config), yes=yes)
     typer.echo(f"Token {token_id} revoked; the engine refuses it within seconds (it caches "
                f"tokens for 5 s).")  # fmt: skip
 
@@ -235,16 +250,12 @@ def token_rotate(
     """Replace a tenant's kept token: the new one is minted and proven, written to every file
     the old one was handed out to, and only then is the old one revoked."""
     from hatchet_local import tokens
-    from hatchet_local.errors import ConfigError
     from hatchet_local.names import check_name
     from hatchet_local.server import connect_config
 
     config = _load(config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure)
     check_name(tenant, "--tenant")
-    spec = config.tenants.get(tenant)
-    if spec is not None and spec.production(tenant) and not yes:
-        raise ConfigError(f"token rotate --tenant {tenant}: a production tenant's tokens change "
-                          f"only with --yes; nothing was changed")  # fmt: skip
+    _production_needs_yes(config, tenant, yes, "token rotate")
     result = tokens.rotate(connect_config(config, context(ctx, quiet=True)), tenant)
     old = result.old_id or "(none)"
     typer.echo(f"Tenant {tenant}: new token {result.new_id} written to "
@@ -264,12 +275,15 @@ def user_create(
     stack: StackOpt = None,
     role: Annotated[Role, typer.Option(help="Their role in those tenants.")] = Role.member,
     reveal: RevealOpt = False,
+    yes: YesOpt = False,
 ) -> None:
     """Give a person a dashboard login limited to the tenants named (the project's stack;
     on a central server, declare members in the file and `apply`: they accept invites)."""
     from hatchet_local import teams
 
     config = load(config_file, {"stack": stack})
+    for slug in tenant:
+        _production_needs_yes(config, slug, yes, "user create")
     run = context(ctx, quiet=True)
     password, joined = teams.create_user(config, run, email, tenant, role.value)
     typer.echo(f"User {email}: {role.value} of {', '.join(tenant)}"

@@ -296,8 +296,14 @@ def bearer(central: Central, token: str, tenant_id: str) -> int:
 
 
 def test_rotate_writes_the_new_token_and_revokes_the_old(admin: Admin) -> None:
+    production_ids = [row["id"] for row in admin.json("token", "list", "--tenant", "production")]
+    kept = admin.hl("token", "revoke", production_ids[0], code=2)
+    assert "belongs to production tenant production: add --yes" in kept.stderr
+    assert [row["id"] for row in admin.json("token", "list", "--tenant", "production")] == (
+        production_ids
+    )
     refused = admin.hl("token", "rotate", "--tenant", "production", code=2)
-    assert "a production tenant's tokens change only with --yes" in refused.stderr
+    assert "a production tenant's tokens and members change only with --yes" in refused.stderr
     before = read_env(admin.dir / "charlie.env")
     old = before["HATCHET_CLIENT_TOKEN"]
     out = admin.hl("token", "rotate", "--tenant", "development").stdout

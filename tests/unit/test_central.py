@@ -405,3 +405,20 @@ def test_members_and_pending_invites_are_listed(world: World) -> None:
         (ADMIN, "owner", False), ("alice@example.com", "member", True),
         ("bob@example.com", "admin", True),
     }  # fmt: skip
+
+
+def test_production_tokens_change_only_with_yes(world: World) -> None:
+    world.apply()  # production created, its token skipped
+    config = world.config()
+    with pytest.raises(ConfigError, match="apply --yes` mints it"):
+        teams.tenant_token(config, world.ctx, "production")
+    assert world.fake.live_tokens("production") == []
+    world.apply(yes=True)
+    conn = world.connect()
+    kept = conn.store.tenant_tokens()["production"]
+    production_id = tokens.token_id(kept.token)
+    with pytest.raises(ConfigError, match="belongs to production tenant production: add --yes"):
+        tokens.revoke_token(conn, production_id, teams.production(config), yes=False)
+    assert world.fake.live_tokens("production") != []
+    tokens.revoke_token(conn, production_id, teams.production(config), yes=True)
+    assert world.fake.live_tokens("production") == []
