@@ -24,13 +24,14 @@ from hatchet_local.cli.options import (
     confirm,
     context,
     load,
-    print_json,
+    print_rows,
     server_flags,
 )
 from hatchet_local.redact import masked
 
 if TYPE_CHECKING:
     from hatchet_local.config import Config
+    from hatchet_local.teams import MemberRow
 
 tenant_app = typer.Typer(help="Tenants: create, list, archive.", no_args_is_help=True)
 token_app = typer.Typer(
@@ -100,12 +101,9 @@ def tenant_list(
 
     config = _load(config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure)
     rows = teams.list_tenants(config, context(ctx, quiet=True))
-    if output is TextOrJson.json:
-        print_json([row.as_dict() for row in rows])
-        return
-    typer.echo(f"{'ID':<38}{'SLUG':<24}TOKENS")
-    for row in rows:
-        typer.echo(f"{row.id:<38}{row.slug:<24}{row.tokens}{'  archived' if row.archived else ''}")
+    print_rows(rows, output, f"{'ID':<38}{'SLUG':<24}TOKENS",
+               lambda row: f"{row.id:<38}{row.slug:<24}{row.tokens}"
+               + ("  archived" if row.archived else ""))  # fmt: skip
 
 
 @tenant_app.command("archive")
@@ -199,14 +197,10 @@ def token_list(
 
     config = _load(config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure)
     rows = tokens.list_tokens(connect_config(config, context(ctx, quiet=True)), tenant)
-    if output is TextOrJson.json:
-        print_json([row.as_dict() for row in rows])
-        return
-    typer.echo(f"{'ID':<38}{'TENANT':<20}{'NAME':<20}{'EXPIRES':<30}HANDED OUT")
-    for row in rows:
-        mark = " *" if row.in_use else ""
-        typer.echo(f"{row.id:<38}{row.tenant:<20}{row.name:<20}{row.expires_at:<30}"
-                   f"{row.handed_out}{mark}{'  read-only' if row.read_only else ''}")  # fmt: skip
+    print_rows(rows, output, f"{'ID':<38}{'TENANT':<20}{'NAME':<20}{'EXPIRES':<30}HANDED OUT",
+               lambda row: f"{row.id:<38}{row.tenant:<20}{row.name:<20}{row.expires_at:<30}"
+               f"{row.handed_out}{' *' if row.in_use else ''}"
+               + ("  read-only" if row.read_only else ""))  # fmt: skip
 
 
 @token_app.command("revoke")
@@ -302,12 +296,9 @@ def user_list(
     from hatchet_local import teams
 
     rows = teams.list_users(load(config_file, {"stack": stack}), context(ctx, quiet=True))
-    if output is TextOrJson.json:
-        print_json([row.as_dict() for row in rows])
-        return
-    for row in rows:
-        roles = ", ".join(f"{slug} ({role})" for slug, role in sorted(row.tenants.items()))
-        typer.echo(f"{row.email:<36}{roles}")
+    print_rows(rows, output, None, lambda row: f"{row.email:<36}" + ", ".join(
+        f"{slug} ({role})" for slug, role in sorted(row.tenants.items())
+    ))  # fmt: skip
 
 
 @member_app.command("list")
@@ -329,12 +320,11 @@ def member_list(
 
     config = _load(config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure)
     rows = teams.list_members(config, context(ctx, quiet=True), tenant)
-    if output is TextOrJson.json:
-        print_json([row.as_dict() for row in rows])
-        return
-    typer.echo(f"{'TENANT':<20}{'EMAIL':<36}{'ROLE':<10}STATE")
-    for row in rows:
-        state = "pending: they accept in their own session" if row.pending else "member"
-        if row.declared and row.declared != row.role:
-            state += f" (the file says {row.declared})"
-        typer.echo(f"{row.tenant:<20}{row.email:<36}{row.role:<10}{state}")
+    print_rows(rows, output, f"{'TENANT':<20}{'EMAIL':<36}{'ROLE':<10}STATE", _member_line)
+
+
+def _member_line(row: MemberRow) -> str:
+    state = "pending: they accept in their own session" if row.pending else "member"
+    if row.declared and row.declared != row.role:
+        state += f" (the file says {row.declared})"
+    return f"{row.tenant:<20}{row.email:<36}{row.role:<10}{state}"
