@@ -33,7 +33,13 @@ def profiles_file(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def write_profile(
-    path: Path, name: str, token: str, claims: Mapping[str, object], tenant_id: str
+    path: Path,
+    name: str,
+    token: str,
+    claims: Mapping[str, object],
+    tenant_id: str,
+    *,
+    tls_strategy: str = "none",
 ) -> bool:
     """Add or replace profile `name`; True when it was new."""
     text = read_text(path)
@@ -57,7 +63,7 @@ def write_profile(
         ),
         "apiServerURL": str(claims.get("server_url", "")),
         "grpcHostPort": str(claims.get("grpc_broadcast_address", "")),
-        "tlsStrategy": "none",
+        "tlsStrategy": tls_strategy,
     }
     new = name not in profiles
     profiles[name] = profile

@@ -37,7 +37,8 @@ from hatchet_local.ports import PORT_FLAGS, port_holder, port_is_free
 from hatchet_local.redact import masked
 from hatchet_local.runner import Runner, tail
 from hatchet_local.stack import Stack, load_stack, stack_lock
-from hatchet_local.state import Token, digest
+from hatchet_local.state import digest
+from hatchet_local.team_state import Token
 from hatchet_local.teams import TeamResult, reconcile
 
 

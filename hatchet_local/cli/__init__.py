@@ -1,7 +1,7 @@
 """The command line: parse options, call one function, print its result.
 
 Each command group lives in a module of its own (`up`, `stack`, `stacks`, `images`,
-`teams`, `doctor`) that imports only `options`; this package root assembles them into one
+`teams`, `central`, `doctor`) that imports only `options`; this package root assembles them into one
 app, and `main()` is the only place an error becomes an exit code.
 """
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from hatchet_local.cli import doctor, images, stack, stacks, teams, up
+from hatchet_local.cli import central, doctor, images, stack, stacks, teams, up
 from hatchet_local.errors import HatchetLocalError, Interrupted
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "reset": up.reset,
     "destroy": stacks.destroy,
     "prune": stacks.prune,
+    "plan": central.plan,
+    "apply": central.apply,
     "doctor": doctor.doctor,
     "version": doctor.version,
 }
@@ -47,6 +49,8 @@ GROUPS = {
     "tenant": teams.tenant_app,
     "token": teams.token_app,
     "user": teams.user_app,
+    "member": teams.member_app,
+    "server": central.server_app,
 }
 for _name, _command in COMMANDS.items():
     app.command(_name)(_command)

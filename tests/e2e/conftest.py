@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.central import Central, build_images
 from tests.support.stacks import E2E, RIG_IMAGES, Project, running_stack
 
 
@@ -32,3 +33,17 @@ def shared_stack(
     isolation; removed with its data at the end, and checked to leave nothing behind."""
     root = tmp_path_factory.mktemp("shared")
     yield from running_stack(Project(root / f"app-{uuid.uuid4().hex[:6]}", root / "state"))
+
+
+@pytest.fixture(scope="session")
+def central(
+    rig_images: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Central]:
+    """One central instance (tests/support/central.py) for the session: built from the
+    rig's caches, started with plain `docker compose`, removed with its data at the end."""
+    instance = Central(tmp_path_factory.mktemp("central"), build_images())
+    try:
+        instance.start()
+        yield instance
+    finally:
+        instance.destroy()

@@ -181,6 +181,8 @@ def test_second_up_creates_nothing_and_an_added_tenant_only_itself(team: Project
     result = json.loads(team.hl("up", "--output", "json").stdout)
     assert result["tenants"]["created"] == [] and result["tenants"]["minted"] == []
     assert tenant_slugs(team) == before
+    # The stack is a server whose admin login hatchet-local knows: plan works on it as well.
+    assert "nothing to change" in team.hl("plan").stdout
     assert {path.name: read_env(path)["HATCHET_CLIENT_TOKEN"] for path in files} == tokens
     dev = read_env(team.dir / ".hatchet" / "development.env")
     assert api(dev, "GET", f"/api/v1/tenants/{dev['HATCHET_CLIENT_TENANT_ID']}").status_code == 200
@@ -259,14 +261,14 @@ def test_env_for_one_developer_and_hatchet_profile(team: Project, tmp_path: Path
     profiles.chmod(0o640)
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "hatchet-local"), "env", "--tenant", "development",
-         "--namespace", "dev-carol", "--write", str(target), "--hatchet-profile", "team-dev"],
+         "--namespace", "dev-bob", "--write", str(target), "--hatchet-profile", "team-dev"],
         cwd=team.dir, env=team.env(HOME=str(home)), capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     text = target.read_text()
     assert text.startswith("# mine\nOTHER=1\n")
     settings = read_env(target)
-    assert settings["HATCHET_CLIENT_NAMESPACE"] == "dev-carol"
+    assert settings["HATCHET_CLIENT_NAMESPACE"] == "dev-bob"
     dev = read_env(team.dir / ".hatchet" / "development.env")
     assert settings["HATCHET_CLIENT_TOKEN"] == dev["HATCHET_CLIENT_TOKEN"]
     assert settings["HATCHET_CLIENT_TOKEN"] not in proc.stdout + proc.stderr
@@ -280,7 +282,9 @@ def test_env_for_one_developer_and_hatchet_profile(team: Project, tmp_path: Path
     assert profile["tenantId"] == dev["HATCHET_CLIENT_TENANT_ID"]
     assert stat.S_IMODE(profiles.stat().st_mode) == 0o640
     # Printing masks the token; --reveal shows it.
-    printed = team.hl("env", "--tenant", "development", "--namespace", "dev-carol").stdout
+    printed = team.hl("env", "--tenant", "development", "--namespace", "dev-bob").stdout
+    refused = team.hl("env", "--tenant", "development", "--namespace", "dev-carol", ok=False)
+    assert refused.returncode == 2 and "not a namespace of tenant development" in refused.stderr
     assert "HATCHET_CLIENT_TOKEN=********" in printed
     assert (
         dev["HATCHET_CLIENT_TOKEN"] in team.hl("env", "--tenant", "development", "--reveal").stdout
@@ -356,7 +360,7 @@ def test_advertised_stack_hands_out_its_host(
             "tenants:\n  dev: {}\n  staging: {}\n  dev: {}\n",
             "line 4: invalid YAML (duplicate key 'dev')",
         ),
-        ("tenants:\n  dev:\n    namespace: [a]\n", "tenants.dev.namespace: expected only"),
+        ("tenants:\n  dev:\n    namespace: [a]\n", "tenants.dev.namespace: expected one of"),
     ],
 )
 def test_bad_team_files_stop_with_one_line(tmp_path: Path, text: str, message: str) -> None:

@@ -92,6 +92,10 @@ class FakeHatchetApi:
         body = json.loads(request.content) if request.content else {}
         if method == "GET" and path == "/api/ready":
             return httpx.Response(self._next_ready())
+        if path == "/api/v1/meta":
+            return httpx.Response(200, json={"auth": {"schemes": ["basic"]}})
+        if path == "/api/v1/version":
+            return httpx.Response(200, json={"version": "v0.101.27"})
         if path == "/api/v1/users/login":
             if self.users.get(body["email"]) != body["password"]:
                 return _error(401, "bad login")
@@ -131,6 +135,8 @@ class FakeHatchetApi:
 
     def _session_call(self, user: str, method: str, path: str, body: Any) -> httpx.Response:
         by_id = {tenant_id: slug for slug, tenant_id in self.tenants.items()}
+        if path == "/api/v1/users/current":
+            return httpx.Response(200, json={"email": user})
         if path == "/api/v1/users/memberships":
             rows = [
                 {"tenant": {"metadata": {"id": tid}, "slug": by_id[tid], "name": by_id[tid]},
@@ -182,6 +188,12 @@ class FakeHatchetApi:
             rows = [
                 {"metadata": {"id": token_id}, "name": "hatchet-local", "expiresAt": "2036"}
                 for token_id, tid, ok in self.tokens.values() if tid == tenant_id and ok
+            ]  # fmt: skip
+            return httpx.Response(200, json={"rows": rows})
+        if what == "invites" and method == "GET":
+            rows = [
+                {"metadata": {"id": iid}, "email": email, "role": role}
+                for iid, (tid, email, role) in self.invites.items() if tid == tenant_id
             ]  # fmt: skip
             return httpx.Response(200, json={"rows": rows})
         if what == "invites":

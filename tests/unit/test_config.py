@@ -551,7 +551,7 @@ BAD_FILE_SHAPES = [
         "colour: red\n",
         "colour: unknown key; use one of: stack, hatchet_version, profile, message_queue,"
         " dashboard, registry, pull_policy, env_file, namespace, tenants, advertise, expose,"
-        " images, ports, timeouts",
+        " images, ports, server, timeouts",
     ),
     (
         "ports.dashboard: 7077\n",

@@ -28,7 +28,8 @@ from hatchet_local.errors import (
 from hatchet_local.redact import MASK
 from hatchet_local.runner import Result
 from hatchet_local.startup import UpResult
-from hatchet_local.state import SECRET_NAMES, Token
+from hatchet_local.state import SECRET_NAMES
+from hatchet_local.team_state import Token
 from tests.unit.fakes import (
     TOKEN_CREATE,
     Call,

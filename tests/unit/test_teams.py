@@ -14,7 +14,7 @@ import httpx
 import pytest
 import yaml
 
-from hatchet_local import hatchet_api, teams
+from hatchet_local import hatchet_api, server, teams, tokens
 from hatchet_local.client_settings import token_claims
 from hatchet_local.config import load_config
 from hatchet_local.console import Console
@@ -49,7 +49,7 @@ def test_tenants_and_namespaces_are_read_in_order(tmp_path: Path) -> None:
         tmp_path,
         "tenants:\n  development:\n    namespaces: [dev-alice, dev-bob]\n  staging: {}\n  qa:\n",
     )
-    assert dict(config.tenants) == {
+    assert {slug: spec.namespaces for slug, spec in config.tenants.items()} == {
         "development": ("dev-alice", "dev-bob"),
         "staging": (),
         "qa": (),
@@ -80,7 +80,10 @@ def test_no_tenants_by_default(tmp_path: Path) -> None:
             "tenants.dev.namespaces[2]: expected a namespace not already listed for tenant dev,"
             " got 'a'",
         ),
-        ("tenants:\n  dev:\n    users: [x]\n", "tenants.dev.users: expected only 'namespaces'"),
+        (
+            "tenants:\n  dev:\n    users: [x]\n",
+            "tenants.dev.users: expected one of namespaces, members, environment",
+        ),
         (
             "tenants:\n  dev:\n    namespaces: dev-alice\n",
             "tenants.dev.namespaces: expected a list",
@@ -245,13 +248,13 @@ def test_a_revoked_token_is_replaced_and_user_lines_kept(
 ) -> None:
     ctx = _context(tmp_path, api.client())
     stack = make_stack(tmp_path, ctx)
-    monkeypatch.setattr(teams, "load_stack", lambda *a, **k: stack)
+    monkeypatch.setattr(server, "load_stack", lambda *a, **k: stack)
     config = team_config(project, "tenants:\n  staging: {}\n")
     teams.reconcile(config, stack, ctx)
     path = project / ".hatchet" / "staging.env"
     path.write_text("# mine\nFOO=1\n" + path.read_text())
     old = stack.dir.tenant_tokens()["staging"].token
-    teams.revoke_token(config, ctx, str(token_claims(old)["token_id"]))
+    tokens.revoke_token(server.connect_config(config, ctx), str(token_claims(old)["token_id"]))
     assert "staging" not in stack.dir.tenant_tokens()  # a kept token is forgotten on revoke
     result = teams.reconcile(config, stack, ctx)
     assert result.minted == ["staging"]
@@ -280,7 +283,7 @@ def test_user_joins_only_the_tenants_named(
     stack = make_stack(tmp_path, ctx)
     config = team_config(project, TEAM)
     teams.reconcile(config, stack, ctx)
-    monkeypatch.setattr(teams, "load_stack", lambda *a, **k: stack)
+    monkeypatch.setattr(server, "load_stack", lambda *a, **k: stack)
     password, joined = teams.create_user(config, ctx, "bob@example.com", ["development"], "member")
     assert joined == ["development"]
     assert api.users["bob@example.com"] == password
@@ -323,7 +326,7 @@ def test_unknown_tenant_says_how_to_make_it(
 ) -> None:
     ctx = _context(tmp_path, api.client())
     stack = make_stack(tmp_path, ctx)
-    monkeypatch.setattr(teams, "load_stack", lambda *a, **k: stack)
+    monkeypatch.setattr(server, "load_stack", lambda *a, **k: stack)
     with pytest.raises(TenantNotFound, match="hatchet-local tenant create prod"):
         teams.tenant_token(team_config(project, ""), ctx, "prod")
 
@@ -406,7 +409,7 @@ def test_a_user_of_wiped_data_is_signed_up_again(
     stack = make_stack(tmp_path, ctx)
     config = team_config(project, TEAM)
     teams.reconcile(config, stack, ctx)
-    monkeypatch.setattr(teams, "load_stack", lambda *a, **k: stack)
+    monkeypatch.setattr(server, "load_stack", lambda *a, **k: stack)
     first, _ = teams.create_user(config, ctx, "bob@example.com", ["staging"], "admin")
     del api.users["bob@example.com"]  # as after `reset`: the stored password is of old data
     second, joined = teams.create_user(config, ctx, "bob@example.com", ["development"], "admin")
