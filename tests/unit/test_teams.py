@@ -19,6 +19,7 @@ from hatchet_local.client_settings import token_claims
 from hatchet_local.config import load_config
 from hatchet_local.console import Console
 from hatchet_local.context import Context
+from hatchet_local.defaults import ADMIN_EMAIL
 from hatchet_local.errors import ConfigError, HatchetApiError, TenantNotFound
 from hatchet_local.names import default_namespace
 from hatchet_local.profiles import write_profile
@@ -175,16 +176,18 @@ TEAM = "tenants:\n  development:\n    namespaces: [dev-alice, dev-bob]\n  stagin
 
 def test_login_keeps_the_session_cookie_out_of_the_shared_jar(api: FakeHatchetApi) -> None:
     http = api.client()
-    session = hatchet_api.login(http, SERVER, "admin@example.com", ADMIN_PASSWORD)
+    session = hatchet_api.login(http, SERVER, ADMIN_EMAIL, ADMIN_PASSWORD)
     assert not http.cookies  # every Session carries its own cookie
     assert [t.slug for t in session.tenants()] == ["default"]
     assert api.requests[-1].headers["cookie"] == "hatchet=session-admin@example.com"
 
 
 def test_api_errors_are_one_line_with_the_apis_own_words(api: FakeHatchetApi) -> None:
-    with pytest.raises(HatchetApiError) as info:
-        hatchet_api.login(api.client(), SERVER, "admin@example.com", "wrong")
-    assert info.value.message == "POST /api/v1/users/login answered HTTP 401: bad login"
+    with pytest.raises(HatchetApiError) as info:  # signing up an email that has an account
+        hatchet_api.register(api.client(), SERVER, ADMIN_EMAIL, "Admin", "An0therPassw0rd")
+    assert (
+        info.value.message == "POST /api/v1/users/register answered HTTP 400: registration failed"
+    )
     assert info.value.exit_code == 13
 
 
