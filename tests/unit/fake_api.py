@@ -52,7 +52,7 @@ def go_seconds(text: str) -> int | None:
 
 
 @dataclass
-class ApiToken:
+class TokenRecord:
     """An API token as the server keeps it."""
 
     id: str
@@ -64,7 +64,9 @@ class ApiToken:
 
 
 @dataclass(frozen=True)
-class Invite:
+class InviteRecord:
+    """A pending invite as the server keeps it."""
+
     tenant_id: str
     email: str
     role: str
@@ -112,8 +114,8 @@ class FakeHatchetApi:
     tenants: dict[str, str] = field(default_factory=lambda: {"default": DEFAULT_TENANT_ID})
     tenant_names: dict[str, str] = field(default_factory=dict)  # tenant id -> name
     members: dict[str, dict[str, str]] = field(default_factory=dict)  # tenant id -> email -> ROLE
-    tokens: dict[str, ApiToken] = field(default_factory=dict)  # the token itself -> its record
-    invites: dict[str, Invite] = field(default_factory=dict)  # invite id -> invite
+    tokens: dict[str, TokenRecord] = field(default_factory=dict)  # the token itself -> its record
+    invites: dict[str, InviteRecord] = field(default_factory=dict)  # invite id -> invite
     sessions: set[str] = field(default_factory=set)  # the session cookies the server knows
     login_limit: int | None = None
     retry_after: str | None = None
@@ -179,9 +181,10 @@ class FakeHatchetApi:
 
     def accept(self, token: str, tenant_id: str = DEFAULT_TENANT_ID) -> None:
         """Make `token` valid for `tenant_id`, as `hatchet-admin token create` does."""
-        self.tokens[token] = ApiToken(str(uuid.uuid4()), tenant_id, TOKEN_NAME, ADMIN_TOKEN_EXPIRY)
+        token_id = str(uuid.uuid4())
+        self.tokens[token] = TokenRecord(token_id, tenant_id, TOKEN_NAME, ADMIN_TOKEN_EXPIRY)
 
-    def live_tokens(self, slug: str) -> list[ApiToken]:
+    def live_tokens(self, slug: str) -> list[TokenRecord]:
         """The unrevoked tokens of tenant `slug`."""
         tenant_id = self.tenants[slug]
         return [t for t in self.tokens.values() if t.tenant_id == tenant_id and not t.revoked]
@@ -336,7 +339,7 @@ class FakeHatchetApi:
         token = jwt({"sub": tenant_id, "token_id": token_id, "server_url": self.server_url,
                      "grpc_broadcast_address": self.grpc_address, "exp": expires})  # fmt: skip
         expires_at = datetime.fromtimestamp(expires, UTC).isoformat().replace("+00:00", "Z")
-        self.tokens[token] = ApiToken(token_id, tenant_id, call.body["name"], expires_at,
+        self.tokens[token] = TokenRecord(token_id, tenant_id, call.body["name"], expires_at,
                                       read_only=bool(call.body.get("readOnly")))  # fmt: skip
         return httpx.Response(200, json={"token": token})
 
@@ -352,7 +355,7 @@ class FakeHatchetApi:
     def _invite(self, call: ApiCall) -> httpx.Response:
         if not self.meta["allowInvites"]:
             return error(400, "tenant invites are disabled")
-        invite = Invite(call.groups[0], call.body["email"], call.body["role"])
+        invite = InviteRecord(call.groups[0], call.body["email"], call.body["role"])
         self.invites[str(uuid.uuid4())] = invite
         return httpx.Response(201, json={})
 

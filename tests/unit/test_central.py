@@ -27,7 +27,7 @@ from hatchet_local.errors import (
     TlsFailure,
 )
 from tests.unit.fake_api import ADMIN_PASSWORD, FakeHatchetApi
-from tests.unit.fakes import FakeRunner
+from tests.unit.fakes import FakeRunner, answering, unreachable
 
 URL = "https://hatchet.example.com"
 ADMIN = "ops@example.com"  # server.email in SEED
@@ -224,13 +224,6 @@ def test_ca_bundle_and_insecure_reach_the_http_client(world: World, tmp_path: Pa
     assert world.verify == [str(ca), False]
 
 
-def _raising(exc: Exception) -> httpx.Client:
-    def fail(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError(str(exc), request=request) from exc
-
-    return httpx.Client(transport=httpx.MockTransport(fail))
-
-
 def _cert_error(code: int, message: str) -> ssl.SSLCertVerificationError:
     error = ssl.SSLCertVerificationError(1, message)
     error.verify_code, error.verify_message = code, message
@@ -252,7 +245,7 @@ def test_transport_failures_are_one_line_each(
     exc: Exception, kind: type[Exception], message: str
 ) -> None:
     with pytest.raises(kind) as info:
-        hatchet_api.server_info(_raising(exc), URL, server.REMOTE_HINT)
+        hatchet_api.server_info(answering(unreachable(exc)), URL, server.REMOTE_HINT)
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
