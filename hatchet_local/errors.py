@@ -98,6 +98,12 @@ class TenantNotFound(HatchetLocalError):
     exit_code = 14
 
 
+class BuildFailed(HatchetLocalError):
+    """`images build` could not make an image: a tool, a privilege or a step missing."""
+
+    exit_code = 15
+
+
 class Interrupted(HatchetLocalError):
     exit_code = 130
 

@@ -23,6 +23,8 @@ from hatchet_local.cli.options import (
 from hatchet_local.errors import ConfigError
 
 if TYPE_CHECKING:
+    from hatchet_local.config import Config
+    from hatchet_local.context import Context
     from hatchet_local.status import StackStatus
 
 
@@ -126,23 +128,22 @@ def env(
         str | None,
         typer.Option(help="Also write them as this profile of ~/.hatchet/profiles.yaml."),
     ] = None,
+    no_export: Annotated[
+        bool,
+        typer.Option(
+            "--no-export", help="With --output shell: KEY='value' lines, without `export`."
+        ),
+    ] = False,
 ) -> None:
     """Print (or --write) the client settings: the stack's, or one tenant's and namespace's
     for one developer (the token masked unless --reveal)."""
-    from hatchet_local import envfile, teams
+    from hatchet_local import envfile
     from hatchet_local.client_settings import TENANT_KEY, TOKEN_KEY, token_claims
-    from hatchet_local.names import check_name, default_namespace
-    from hatchet_local.status import settings_for
 
-    if namespace == "auto":
-        namespace = default_namespace()
-    config = load(config_file, {"stack": stack, "namespace": namespace})
-    run = context(ctx, quiet=True)
-    if tenant is not None:
-        check_name(tenant, "--tenant")
-        settings = teams.settings(teams.tenant_token(config, run, tenant), config.namespace)
-    else:
-        settings = settings_for(config, run)
+    if no_export and output is not EnvOutput.shell:
+        raise ConfigError("--no-export: only with --output shell")
+    config = load(config_file, {"stack": stack, "namespace": _namespace(namespace)})
+    settings = _settings(config, context(ctx, quiet=True), tenant)
     if hatchet_profile is not None:
         from hatchet_local.profiles import profiles_file, write_profile
 
@@ -155,8 +156,54 @@ def env(
         typer.echo(f"wrote {write}" + (f" (tenant {tenant})" if tenant else ""), err=True)
     elif output is EnvOutput.github:
         _print_github_env(settings)
+    elif no_export:
+        shown = envfile.masked(settings, reveal)
+        typer.echo(envfile.shell_lines(shown, export=False), nl=False)
     else:
         typer.echo(envfile.render(envfile.masked(settings, reveal), output.value), nl=False)
+
+
+def run(
+    ctx: typer.Context,
+    command: Annotated[list[str], typer.Argument(help="The command and its arguments.")],
+    config_file: ConfigOpt = None,
+    stack: StackOpt = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="The settings of this tenant (see `tenant list`).")
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(help="HATCHET_CLIENT_NAMESPACE; 'auto' makes dev-<your login name>."),
+    ] = None,
+) -> None:
+    """Run a command (a worker in any language) with the client settings in its environment
+    only, never on its command line: `hatchet-local run -- node worker.js`."""
+    import os
+
+    from hatchet_local.client_settings import for_every_sdk
+    from hatchet_local.runner import replace_process
+
+    config = load(config_file, {"stack": stack, "namespace": _namespace(namespace)})
+    settings = _settings(config, context(ctx, quiet=True), tenant)
+    replace_process(command, {**os.environ, **for_every_sdk(settings)})
+
+
+def _namespace(given: str | None) -> str | None:
+    from hatchet_local.names import default_namespace
+
+    return default_namespace() if given == "auto" else given
+
+
+def _settings(config: Config, run: Context, tenant: str | None) -> dict[str, str]:
+    """The stack's client settings, or one tenant's."""
+    from hatchet_local import teams
+    from hatchet_local.names import check_name
+    from hatchet_local.status import settings_for
+
+    if tenant is None:
+        return settings_for(config, run)
+    check_name(tenant, "--tenant")
+    return teams.settings(teams.tenant_token(config, run, tenant), config.namespace)
 
 
 def _print_github_env(settings: dict[str, str]) -> None:

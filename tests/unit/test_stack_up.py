@@ -19,7 +19,7 @@ from hatchet_local import startup
 from hatchet_local.config import Config, load_config
 from hatchet_local.console import Console
 from hatchet_local.context import Context
-from hatchet_local.defaults import DEFAULT_IMAGES, DEFAULT_TENANT_ID
+from hatchet_local.defaults import DEFAULT_IMAGES, DEFAULT_TENANT_ID, HATCHET_VERSION
 from hatchet_local.docker import LISTING_FORMAT
 from hatchet_local.errors import (
     BootstrapFailed,
@@ -51,6 +51,8 @@ from tests.unit.fakes import (
 )
 
 LITE_IMAGE = DEFAULT_IMAGES["hatchet-lite"]
+# `up` asks whether `images build` made a stand-in for each default image.
+BUILD_LABEL = '{{index .Config.Labels "io.hatchet-local.image"}}'
 INSPECT = "docker inspect --type container --format {{json .State}}"
 TOKEN_1 = "eyJhbGciOiJFUzI1NiJ9.token-1.signature"
 TOKEN_2 = "eyJhbGciOiJFUzI1NiJ9.token-2.signature"
@@ -209,6 +211,10 @@ def test_up_starts_waits_mints_and_writes_the_settings(
         f"docker ps --all {reap} {LISTING_FORMAT['container']}",
         f"docker volume ls {reap} {LISTING_FORMAT['volume']}",
         f"docker network ls {reap} {LISTING_FORMAT['network']}",
+        *(
+            f"docker image inspect --format {BUILD_LABEL} hatchet-local/{image}"
+            for image in ("postgres:15", "rabbitmq:3-management", f"hatchet-lite:{HATCHET_VERSION}")
+        ),
         "compose ps --all --format json",
         "docker info --format {{.MemTotal}} {{.SystemTime}}",  # preflight, before a start
         "docker image inspect --format {{.Id}} postgres:15.6",
@@ -593,7 +599,7 @@ def test_a_configured_port_in_use_stops_before_compose_up(
     )
     assert error.message.endswith(f"; or choose another with {flag}")
     assert not world.runner.called("up")
-    assert not world.runner.called("image", "inspect")
+    assert not world.runner.called("image", "inspect", "--format", "{{.Id}}")
 
 
 def test_configured_ports_reach_the_stack(world: World) -> None:

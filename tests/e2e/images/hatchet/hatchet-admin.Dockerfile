@@ -1,5 +1,5 @@
 # Laid out like ghcr.io/hatchet-dev/hatchet/hatchet-admin.
-ARG BASE_IMAGE=hatchet-local-rig/hatchet-runtime:bookworm
+ARG BASE_IMAGE=hatchet-local/hatchet-runtime:bookworm
 FROM ${BASE_IMAGE}
 WORKDIR /hatchet
 COPY hatchet-admin /hatchet/hatchet-admin
