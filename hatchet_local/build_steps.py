@@ -14,12 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from hatchet_local.config import ENV_BUILD_CACHE
 from hatchet_local.console import Console
 from hatchet_local.errors import BuildFailed
 from hatchet_local.fsutil import write_error
 from hatchet_local.runner import Runner, child_env, tail
 
-ENV_CACHE = "HATCHET_LOCAL_BUILD_CACHE"
 # Between "still running" lines of a long step.
 HEARTBEAT = 60.0
 
@@ -36,8 +36,8 @@ def cache_root(environ: Mapping[str, str] | None = None) -> Path:
     """`$HATCHET_LOCAL_BUILD_CACHE`, else `$XDG_CACHE_HOME/hatchet-local`, else
     `~/.cache/hatchet-local`."""
     env = os.environ if environ is None else environ
-    if env.get(ENV_CACHE):
-        return Path(env[ENV_CACHE]).expanduser()
+    if env.get(ENV_BUILD_CACHE):
+        return Path(env[ENV_BUILD_CACHE]).expanduser()
     base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
     return base / "hatchet-local"
 

@@ -28,6 +28,7 @@ ENV_FILE_NAME = ".env.hatchet"
 ENV_PREFIX = "HATCHET_LOCAL_"
 ENV_CONFIG = "HATCHET_LOCAL_CONFIG"
 ENV_STATE_DIR = "HATCHET_LOCAL_STATE_DIR"
+ENV_BUILD_CACHE = "HATCHET_LOCAL_BUILD_CACHE"  # where `images build` keeps its caches
 MESSAGE_QUEUES = ("rabbitmq", "postgres")
 # A profile changes defaults only: a value set anywhere else still wins.
 PROFILES: dict[str, dict[str, object]] = {
@@ -143,7 +144,7 @@ def env_var(key: str) -> str:
 
 
 _ENV_KEYS = {env_var(key): key for key in _KEYS}
-_ENV_OTHERS = (ENV_CONFIG, ENV_STATE_DIR)
+_ENV_OTHERS = (ENV_CONFIG, ENV_STATE_DIR, ENV_BUILD_CACHE)
 
 
 def default_stack(project_dir: Path) -> str:

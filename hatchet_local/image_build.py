@@ -24,7 +24,7 @@ from hatchet_local import docker
 from hatchet_local.build_steps import Builder, digest, require_root, require_tool, tree_digest
 from hatchet_local.config import Config
 from hatchet_local.defaults import ENGINE_SERVICE, backing_services, stack_services
-from hatchet_local.errors import BuildFailed, ImageMissing
+from hatchet_local.errors import BuildFailed, ConfigError, ImageMissing
 from hatchet_local.hatchet_source import (
     HatchetSource,
     build_binaries,
@@ -52,6 +52,16 @@ _NO_REGISTRY = re.compile(
     r"i/o timeout|connection refused|network is unreachable|TLS handshake timeout|"
     r"Client\.Timeout|proxyconnect)[^\n]*)"
 )
+
+
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def check_tag(tag: str) -> None:
+    if not _TAG.fullmatch(tag):
+        raise ConfigError(
+            f"--tag {tag!r}: expected a Docker tag (letters, digits, '_', '.', '-'; at most 128)"
+        )
 
 
 def recipes_dir() -> Path:
@@ -93,17 +103,28 @@ def image_label(runner: Runner, ref: str, label: str) -> str | None:
 def registry_unreachable(output: str, image: str) -> ImageMissing | None:
     """The one-line error for a pull that could not reach its registry, with the ways
     out; None when `output` says something else."""
-    match = _NO_REGISTRY.search(output)
-    if match is None:
+    matches = [m for m in _NO_REGISTRY.finditer(output) if _host(m["host"]) == registry_of(image)]
+    if not matches:
         return None
-    host = match.group("host").replace("registry-1.docker.io", "docker.io")
-    why = match.group("why").rsplit(": ", 1)[-1].strip()
+    host, why = registry_of(image), matches[0]["why"].rsplit(": ", 1)[-1].strip()
     return ImageMissing(
         f"cannot pull {image}: registry {host} does not answer ({why}); build the images "
         f"here with `hatchet-local images build`, load them with `hatchet-local images load "
         f"FILE`, set `registry:` (or `images:`) to a mirror you reach, or use `pull_policy: "
         f"never` with the images already on this machine"
     )
+
+
+def registry_of(image: str) -> str:
+    """The registry an image reference is pulled from (`docker.io` when it names none)."""
+    first, sep, _ = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def _host(host: str) -> str:
+    return "docker.io" if host in ("registry-1.docker.io", "index.docker.io") else host
 
 
 @dataclass(frozen=True)
