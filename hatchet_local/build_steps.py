@@ -52,8 +52,9 @@ def digest(parts: Iterable[str | bytes]) -> str:
 
 
 def tree_digest(root: Path, skip: frozenset[str] = frozenset()) -> list[str | bytes]:
-    """Names, modes and contents of every file below `root` (directories named in `skip`
-    left out), in a stable order."""
+    """Names, modes and contents of every file below `root`, in a stable order. `skip`
+    leaves out directories by name (`node_modules`) or by path below `root`
+    (`src/lib/generated`)."""
     parts: list[str | bytes] = []
     for path in sorted(_files(root, skip)):
         parts += [str(path.relative_to(root)), oct(path.stat().st_mode & 0o777), path.read_bytes()]
@@ -62,7 +63,8 @@ def tree_digest(root: Path, skip: frozenset[str] = frozenset()) -> list[str | by
 
 def _files(root: Path, skip: frozenset[str]) -> Iterator[Path]:
     for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in skip]
+        below = Path(folder).relative_to(root)
+        dirs[:] = [d for d in dirs if d not in skip and (below / d).as_posix() not in skip]
         for name in files:
             path = Path(folder) / name
             if path.is_file() and not path.is_symlink():

@@ -23,7 +23,7 @@ PNPM = "pnpm@10.16.1"
 # Never copied into the build copy, nor part of a digest.
 SKIP = frozenset({".git", "node_modules", "dist", ".pnpm-store"})
 # The dashboard's inputs: frontend/app without what its build writes.
-FRONTEND_SKIP = SKIP | {"generated"}
+FRONTEND_SKIP = SKIP | {"src/lib/generated"}
 # better-emitter 4.0.1, a direct dependency of the dashboard, is no longer served by the npm
 # registry; 3.0.0 has the same call shape for the way the dashboard uses it.
 FRONTEND_PINS = {"better-emitter": ("^4.0.1", "3.0.0")}
