@@ -52,14 +52,20 @@ def module_source(b: Builder, version: str) -> HatchetSource:
     return _copy(b, module_dir, f"hatchet-{version}", version, version)
 
 
-def checkout_source(b: Builder, directory: Path) -> HatchetSource:
-    """A local Hatchet checkout (a Hatchet contributor's working tree)."""
+def check_checkout(directory: Path) -> Path:
+    """`directory` resolved, or BuildFailed when it is not the root of a Hatchet checkout."""
     directory = directory.expanduser().resolve()
     if not (directory / "go.mod").is_file() or not (directory / "cmd" / "hatchet-lite").is_dir():
         raise BuildFailed(
             f"--source {directory}: not a Hatchet checkout (no go.mod and cmd/hatchet-lite); "
             f"give the root of a clone of {MODULE}"
         )
+    return directory
+
+
+def checkout_source(b: Builder, directory: Path) -> HatchetSource:
+    """A local Hatchet checkout (a Hatchet contributor's working tree)."""
+    directory = check_checkout(directory)
     name = f"checkout-{digest([str(directory)])[:10]}"
     return _copy(b, directory, name, str(directory), None)
 

@@ -29,6 +29,7 @@ from hatchet_local.hatchet_source import (
     HatchetSource,
     build_binaries,
     build_dashboard,
+    check_checkout,
     checkout_source,
     image_context,
     module_source,
@@ -144,6 +145,8 @@ def build(
     entry names: hatchet-lite from source, Postgres and RabbitMQ from Debian when their
     registry does not answer."""
     started = time.monotonic()
+    if source is not None:
+        check_checkout(source)  # before minutes of other work
     built: list[str] = []
     images: dict[str, str] = {}
     for key in backing_services(config.message_queue):

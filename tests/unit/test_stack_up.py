@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from hatchet_local import startup
 from hatchet_local.config import Config, load_config
@@ -281,7 +282,7 @@ def test_a_missing_image_is_pulled_before_anything_starts(world: World) -> None:
     world.hatchet.missing_images = {LITE_IMAGE}
     world.up()
     lines = actions(world.runner.calls)
-    assert lines.index("compose pull --quiet") < lines.index(
+    assert lines.index("compose pull --quiet hatchet-lite") < lines.index(
         "compose up --detach --remove-orphans postgres rabbitmq"
     )
     assert world.runner.called("pull")[0].timeout == 1800
@@ -433,8 +434,9 @@ def test_image_missing_with_pull_policy_never(world: World) -> None:
     assert type(error) is ImageMissing
     assert error.exit_code == 5
     assert error.message == (
-        f"image {LITE_IMAGE} is not on this machine and pull_policy is never; "
-        "load it (`docker load`) or set pull_policy: missing"
+        f"image {LITE_IMAGE} is not on this machine and pull_policy is never; load it "
+        "(`hatchet-local images load FILE`), build it (`hatchet-local images build`) or set "
+        "pull_policy: missing"
     )
     assert not world.runner.called("up")
     assert not world.runner.called("pull")
@@ -673,3 +675,39 @@ def test_advertised_stack_binds_beyond_loopback_and_is_probed_by_its_host(world:
     assert result.server_url.startswith("http://localhost:")
     assert f'"127.0.0.1:{grpc}:7077"' in world.compose_file()
     assert world.grpc_probes == [("127.0.0.1", grpc)]
+
+
+# --- machines without a registry (issue #15) -------------------------------------------------
+
+
+def test_a_pull_that_reaches_no_registry_stops_with_one_line(world: World) -> None:
+    world.hatchet.missing_images = {"postgres:15.6"}
+    world.runner.on(
+        "pull", "--quiet", returncode=1,
+        stderr='Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp: '
+        "lookup registry-1.docker.io on 10.0.0.53:53: no such host\n",
+    )  # fmt: skip
+    error = world.up_error()
+    assert type(error) is ImageMissing
+    assert error.message.startswith(
+        "cannot pull postgres:15.6: registry docker.io does not answer (no such host); build "
+        "the images here with `hatchet-local images build`"
+    )
+    assert (error.details, world.runner.called("pull")[0].argv[-1]) == ("", "postgres")
+    assert not world.runner.called("up", "--detach")
+
+
+def test_a_local_build_stands_in_for_the_default_image_and_is_never_pulled(
+    world: World,
+) -> None:
+    build = f"hatchet-local/hatchet-lite:{HATCHET_VERSION}"
+    world.runner.on(BUILD_LABEL, build, stdout="hatchet-lite\n")
+    world.up(HATCHET_LOCAL_PULL_POLICY="always")
+    services = yaml.safe_load(world.compose_file())["services"]
+    for service in ("migrate", "setup", "hatchet-lite"):
+        assert (services[service]["image"], services[service]["pull_policy"]) == (build, "never")
+    assert services["postgres"]["pull_policy"] == "always"
+    assert world.runner.called("pull")[0].argv[-2:] == ("postgres", "rabbitmq")
+    # An `images:` entry always wins over a build.
+    world.up(HATCHET_LOCAL_IMAGES_HATCHET_LITE="registry.example.com/lite:v1")
+    assert "registry.example.com/lite:v1" in world.compose_file()
