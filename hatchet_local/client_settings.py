@@ -5,12 +5,28 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 
 from hatchet_local.team_state import Token
 
 TOKEN_KEY = "HATCHET_CLIENT_TOKEN"
 TENANT_KEY = "HATCHET_CLIENT_TENANT_ID"
+SERVER_URL_KEY = "HATCHET_CLIENT_SERVER_URL"
+# The TypeScript SDK's name for the REST URL (the Python and Go SDKs read SERVER_URL).
+API_URL_KEY = "HATCHET_CLIENT_API_URL"
+NAMESPACE_KEY = "HATCHET_CLIENT_NAMESPACE"
 SECRET_KEYS = frozenset({TOKEN_KEY})
+# The order `hatchet profile env` (Hatchet's CLI) prints its variables in
+# (cmd/hatchet-cli/cli/profile.go, renderProfileEnv); a namespace comes after.
+HATCHET_CLI_ORDER = (
+    TOKEN_KEY,
+    "HATCHET_CLIENT_TLS_STRATEGY",
+    "HATCHET_CLIENT_HOST_PORT",
+    SERVER_URL_KEY,
+    API_URL_KEY,
+    TENANT_KEY,
+    NAMESPACE_KEY,
+)
 
 
 def token_claims(token: str) -> dict[str, object]:
@@ -35,12 +51,21 @@ def client_settings(
         TOKEN_KEY: token.token,
         "HATCHET_CLIENT_TLS_STRATEGY": "tls" if tls else "none",
         "HATCHET_CLIENT_HOST_PORT": grpc_address,
-        "HATCHET_CLIENT_SERVER_URL": server_url,
+        SERVER_URL_KEY: server_url,
         TENANT_KEY: token.tenant_id,
     }
     if namespace:
-        settings["HATCHET_CLIENT_NAMESPACE"] = namespace
+        settings[NAMESPACE_KEY] = namespace
     return settings
+
+
+def for_every_sdk(settings: Mapping[str, str]) -> dict[str, str]:
+    """The settings in Hatchet's CLI order, with the REST URL also under the TypeScript
+    SDK's name: what a process of any language needs in its environment."""
+    every = dict(settings)
+    if SERVER_URL_KEY in settings:
+        every[API_URL_KEY] = settings[SERVER_URL_KEY]
+    return {key: every[key] for key in HATCHET_CLI_ORDER if key in every}
 
 
 def token_settings(token: Token, namespace: str | None, grpc_fallback: str = "") -> dict[str, str]:

@@ -31,6 +31,7 @@ ENV_STATE_DIR = "HATCHET_LOCAL_STATE_DIR"
 # The admin's password for a server's login: the environment, standard input or a prompt,
 # never a flag or the file (server.py reads it).
 ENV_SERVER_PASSWORD = "HATCHET_LOCAL_SERVER_PASSWORD"
+ENV_BUILD_CACHE = "HATCHET_LOCAL_BUILD_CACHE"  # where `images build` keeps its caches
 MESSAGE_QUEUES = ("rabbitmq", "postgres")
 # A profile changes defaults only: a value set anywhere else still wins.
 PROFILES: dict[str, dict[str, object]] = {
@@ -167,7 +168,7 @@ def env_var(key: str) -> str:
 
 
 _ENV_KEYS = {env_var(key): key for key in _KEYS}
-_ENV_OTHERS = (ENV_SERVER_PASSWORD, ENV_CONFIG, ENV_STATE_DIR)
+_ENV_OTHERS = (ENV_SERVER_PASSWORD, ENV_CONFIG, ENV_STATE_DIR, ENV_BUILD_CACHE)
 
 
 def default_stack(project_dir: Path) -> str:

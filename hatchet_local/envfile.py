@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from hatchet_local.client_settings import SECRET_KEYS
+from hatchet_local.client_settings import NAMESPACE_KEY, SECRET_KEYS, for_every_sdk
 from hatchet_local.errors import ConfigError
 from hatchet_local.fsutil import atomic_write, read_text
 from hatchet_local.redact import MASK
@@ -126,10 +125,27 @@ def masked(settings: Mapping[str, str], reveal: bool) -> dict[str, str]:
     return {k: (MASK if k in SECRET_KEYS else v) for k, v in settings.items()}
 
 
+def single_quoted(value: str) -> str:
+    """A shell word in single quotes, each `'` written `'\\''`: as Hatchet's CLI quotes."""
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def shell_lines(settings: Mapping[str, str], *, export: bool = True) -> str:
+    """The lines `hatchet profile env` prints (`--no-export`: without `export `), in its
+    order, with `HATCHET_CLIENT_API_URL` for the TypeScript SDK. With `export`, a namespace
+    that is not set is unset, so one left from an earlier eval does not linger."""
+    ordered = for_every_sdk(settings)
+    prefix = "export " if export else ""
+    lines = [f"{prefix}{key}={single_quoted(value)}\n" for key, value in ordered.items()]
+    if export and NAMESPACE_KEY not in ordered:
+        lines.append(f"unset {NAMESPACE_KEY}\n")
+    return "".join(lines)
+
+
 def render(settings: Mapping[str, str], output: str) -> str:
-    """Settings as `dotenv`, `shell` (export lines) or `json`."""
+    """Settings as `dotenv`, `shell` (Hatchet CLI's export lines) or `json`."""
     if output == "json":
         return json.dumps(dict(settings), indent=2) + "\n"
     if output == "shell":
-        return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in settings.items())
+        return shell_lines(settings)
     return "".join(f"{k}={quote(v)}\n" for k, v in settings.items())

@@ -141,6 +141,12 @@ class TenantAccessDenied(HatchetApiError):
     exit_code = 20
 
 
+class BuildFailed(HatchetLocalError):
+    """`images build` could not make an image: a tool, a privilege or a step missing."""
+
+    exit_code = 21
+
+
 class Interrupted(HatchetLocalError):
     exit_code = 130
 

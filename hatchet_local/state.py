@@ -174,6 +174,11 @@ class StackDir(TeamStore):
     def mark_applied(self, compose_digest: str) -> None:
         atomic_write(self.path / "applied", compose_digest + "\n")
 
+    @property
+    def embedded_notice_file(self) -> Path:
+        """There once `up` has warned that the settings file shadows `from_embedded()`."""
+        return self.path / "embedded-warned"
+
     def forget_data(self) -> None:
         """The tokens, logins and the record of what ran go with the data they belonged to."""
         for path in (self.token_file, self.path / "applied", *self.team_files()):

@@ -56,6 +56,8 @@ for _name, _command in COMMANDS.items():
     app.command(_name)(_command)
 for _name, _group in GROUPS.items():
     app.add_typer(_group, name=_name)
+# Everything after `run` (or after `--`) is the command's own, options included.
+app.command("run", context_settings={"ignore_unknown_options": True})(stack.run)
 
 
 def _interrupt(signum: int, frame: object) -> None:

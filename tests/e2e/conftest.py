@@ -4,11 +4,33 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
+from tests.support import clients
 from tests.support.central import Central, build_images
 from tests.support.stacks import E2E, RIG_IMAGES, Project, running_stack
+
+
+@dataclass(frozen=True)
+class SdkLane:
+    """One hatchet-sdk to prove the stack with, in a venv of its own."""
+
+    name: str  # "pinned" (the engine's own) or "newest" (PyPI's, resolved now)
+    version: str
+    python: str
+
+
+@pytest.fixture(scope="session", params=["pinned", "newest"])
+def sdk_lane(request: pytest.FixtureRequest) -> SdkLane:
+    """hatchet-sdk 1.37.2 (released with the pinned engine), then the newest release on
+    PyPI that is not yanked: the round trip and both isolation tests run with each."""
+    lane = str(request.param)
+    version = clients.PINNED_SDK if lane == "pinned" else clients.newest_sdk_version()
+    python = clients.sdk_python(version)
+    assert clients.installed_sdk_version(python) == version
+    return SdkLane(lane, version, str(python))
 
 
 @pytest.fixture(scope="session")

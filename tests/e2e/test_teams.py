@@ -19,6 +19,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.e2e.conftest import SdkLane
 from tests.support.dockerproxy import DockerProxy
 from tests.support.stacks import (
     PROBE,
@@ -68,9 +69,11 @@ def tenant_slugs(project: Project) -> dict[str, str]:
     return {row["slug"]: row["id"] for row in rows}
 
 
-def probe(cwd: Path, env: dict[str, str], *args: str, timeout: float = 120) -> str:
+def probe(
+    cwd: Path, env: dict[str, str], *args: str, timeout: float = 120, python: str = sys.executable
+) -> str:
     proc = subprocess.run(
-        [sys.executable, str(PROBE), *args],
+        [python, str(PROBE), *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -110,11 +113,13 @@ def test_up_writes_one_private_file_per_tenant_and_namespace(team: Project) -> N
     assert token not in team.hl("up").stdout
 
 
-def test_two_tenants_do_not_see_each_others_tasks(team: Project, tmp_path: Path) -> None:
+def test_two_tenants_do_not_see_each_others_tasks(
+    team: Project, tmp_path: Path, sdk_lane: SdkLane
+) -> None:
     dev = read_env(team.dir / ".hatchet" / "development.env")
     staging = read_env(team.dir / ".hatchet" / "staging.env")
     name = f"iso-{uuid.uuid4().hex[:8]}"
-    assert run_sdk_task(tmp_path, clean_env(**dev), name)["echo"] == "HELLO"
+    assert run_sdk_task(tmp_path, clean_env(**dev), name, python=sdk_lane.python)["echo"] == "HELLO"
     assert name in workflow_names(dev)
     assert name not in workflow_names(staging)
     # Staging's token reads nothing of development's, and cannot trigger its workflow.
@@ -125,7 +130,7 @@ def test_two_tenants_do_not_see_each_others_tasks(team: Project, tmp_path: Path)
     refused = api(staging, "POST", f"/api/v1/workflows/{workflow_id}/trigger", json={"input": {}})
     assert refused.status_code in (403, 404), refused.text
     # Through the SDK, a trigger with staging's token never becomes a run in development.
-    probe(tmp_path, clean_env(**staging), "trigger", name)
+    probe(tmp_path, clean_env(**staging), "trigger", name, python=sdk_lane.python)
     time.sleep(3)
     runs = api(
         dev, "GET", f"/api/v1/stable/tenants/{dev_tenant}/workflow-runs",
@@ -134,18 +139,20 @@ def test_two_tenants_do_not_see_each_others_tasks(team: Project, tmp_path: Path)
     assert len([run for run in runs if run["displayName"].startswith(name)]) == 1
 
 
-def test_namespaces_split_events_in_one_tenant(team: Project, tmp_path: Path) -> None:
+def test_namespaces_split_events_in_one_tenant(
+    team: Project, tmp_path: Path, sdk_lane: SdkLane
+) -> None:
     alice = read_env(team.dir / ".hatchet" / "development.dev-alice.env")
     bob = read_env(team.dir / ".hatchet" / "development.dev-bob.env")
     assert alice["HATCHET_CLIENT_TOKEN"] == bob["HATCHET_CLIENT_TOKEN"]  # one tenant
-    workflow, event = "on-greet", f"greet-{uuid.uuid4().hex[:6]}"
+    workflow, event = f"on-greet-{uuid.uuid4().hex[:6]}", f"greet-{uuid.uuid4().hex[:6]}"
     workers, logs = {}, []
     for who, settings in (("alice", alice), ("bob", bob)):
         log = (tmp_path / f"{who}.log").open("wb")
         logs.append(log)
         runs = str(tmp_path / f"{who}.runs")
         workers[who] = subprocess.Popen(
-            [sys.executable, str(PROBE), "on-event", workflow, event, runs],
+            [sdk_lane.python, str(PROBE), "on-event", workflow, event, runs],
             cwd=tmp_path, env=clean_env(**settings), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
@@ -156,7 +163,7 @@ def test_namespaces_split_events_in_one_tenant(team: Project, tmp_path: Path) ->
             assert time.monotonic() < deadline, f"workers did not register: {workflow_names(alice)}"
             time.sleep(0.5)
         time.sleep(2)  # the workers' listeners are up once their workflows are registered
-        probe(tmp_path, clean_env(**alice), "push", event, "from-alice")
+        probe(tmp_path, clean_env(**alice), "push", event, "from-alice", python=sdk_lane.python)
         alice_runs = tmp_path / "alice.runs"
         deadline = time.monotonic() + 60
         while not alice_runs.exists():

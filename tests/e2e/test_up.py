@@ -11,6 +11,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.e2e.conftest import SdkLane
 from tests.support.stacks import (
     CLIENT_KEYS,
     Project,
@@ -28,7 +29,9 @@ def probe_name() -> str:
     return f"probe-{uuid.uuid4().hex[:8]}"
 
 
-def test_up_writes_settings_the_sdk_uses_as_they_are(shared_stack: Project) -> None:
+def test_up_writes_settings_the_sdk_uses_as_they_are(
+    shared_stack: Project, sdk_lane: SdkLane
+) -> None:
     env_file = shared_stack.dir / ".env.hatchet"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     settings = shared_stack.env_file()
@@ -40,7 +43,7 @@ def test_up_writes_settings_the_sdk_uses_as_they_are(shared_stack: Project) -> N
     assert services_of(status["stack"]) == ["hatchet-lite", "postgres", "rabbitmq"]
 
     name = probe_name()
-    assert shared_stack.run_task(name) == {"echo": "HELLO", "task": name}
+    assert shared_stack.run_task(name, sdk_lane.python) == {"echo": "HELLO", "task": name}
 
 
 def test_up_again_keeps_the_token_and_never_prints_it(shared_stack: Project) -> None:

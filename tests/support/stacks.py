@@ -61,12 +61,15 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_sdk_task(cwd: Path, env: dict[str, str], name: str, timeout: float = 180) -> dict[str, Any]:
-    """Start a hatchet-sdk worker for task `name`, run the task once, return its output."""
+def run_sdk_task(
+    cwd: Path, env: dict[str, str], name: str, timeout: float = 180, python: str = sys.executable
+) -> dict[str, Any]:
+    """Start a hatchet-sdk worker for task `name`, run the task once, return its output
+    (with the hatchet-sdk of `python`'s environment)."""
     log_path = cwd / f"{name}-worker.log"
     with log_path.open("wb") as log:
         worker = subprocess.Popen(
-            [sys.executable, str(PROBE), "worker", name],
+            [python, str(PROBE), "worker", name],
             cwd=cwd,
             env=env,
             stdout=log,
@@ -75,7 +78,7 @@ def run_sdk_task(cwd: Path, env: dict[str, str], name: str, timeout: float = 180
         )
         try:
             run = subprocess.run(
-                [sys.executable, str(PROBE), "run", name, "hello"],
+                [python, str(PROBE), "run", name, "hello"],
                 cwd=cwd,
                 env=env,
                 capture_output=True,
@@ -166,9 +169,9 @@ class Project:
             line.split("=", 1) for line in lines if "=" in line and not line.startswith("#")
         )
 
-    def run_task(self, name: str) -> dict[str, Any]:
+    def run_task(self, name: str, python: str = sys.executable) -> dict[str, Any]:
         """An SDK round trip that sees nothing but the project's `.env.hatchet`."""
-        return run_sdk_task(self.dir, clean_env(), name)
+        return run_sdk_task(self.dir, clean_env(), name, python=python)
 
 
 def workflow_names(settings: dict[str, str]) -> list[str]:

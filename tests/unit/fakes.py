@@ -87,6 +87,7 @@ class FakeRunner:
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
         capture: bool = True,
+        cwd: Path | None = None,
     ) -> Result:
         call = Call(tuple(argv), dict(env) if env is not None else None, timeout, capture)
         self.calls.append(call)

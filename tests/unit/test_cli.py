@@ -210,7 +210,7 @@ def test_env_prints_masked_settings_after_up(
     assert "HATCHET_CLIENT_TOKEN=********\n" in masked.stdout
     assert TOKEN_1 not in masked.stdout
     shell = cli_.invoke("env", "-o", "shell", "--reveal")
-    assert f"export HATCHET_CLIENT_TOKEN={TOKEN_1}\n" in shell.stdout
+    assert f"export HATCHET_CLIENT_TOKEN='{TOKEN_1}'\n" in shell.stdout
 
 
 def test_env_github_masks_the_token_first_and_writes_github_env(

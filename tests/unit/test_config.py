@@ -370,7 +370,9 @@ def test_unknown_environment_variable_lists_the_valid_ones(tmp_path: Path) -> No
         "HATCHET_LOCAL_STACK, HATCHET_LOCAL_HATCHET_VERSION, "
     )
     assert "did you mean" not in message
-    assert message.endswith("HATCHET_LOCAL_CONFIG, HATCHET_LOCAL_STATE_DIR")
+    assert message.endswith(
+        "HATCHET_LOCAL_CONFIG, HATCHET_LOCAL_STATE_DIR, HATCHET_LOCAL_BUILD_CACHE"
+    )
 
 
 # --- image() -------------------------------------------------------------------------------

@@ -277,7 +277,7 @@ def test_render_dotenv() -> None:
 def test_render_shell_is_safe_to_eval() -> None:
     text = render(ODD, "shell")
     assert text == (
-        f"export HATCHET_CLIENT_TOKEN={TOKEN}\nexport HATCHET_CLIENT_NAMESPACE='it'\"'\"'s odd'\n"
+        f"export HATCHET_CLIENT_TOKEN='{TOKEN}'\nexport HATCHET_CLIENT_NAMESPACE='it'\\''s odd'\n"
     )
     words = [shlex.split(line) for line in text.splitlines()]
     assert words == [

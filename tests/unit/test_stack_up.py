@@ -10,9 +10,15 @@ import stat
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
 from hatchet_local.bootstrap import TOKEN_LIFETIME, TOKEN_NAME
-from hatchet_local.defaults import DEFAULT_IMAGES, DEFAULT_TENANT_ID, ENGINE_SERVICE
+from hatchet_local.defaults import (
+    DEFAULT_IMAGES,
+    DEFAULT_TENANT_ID,
+    ENGINE_SERVICE,
+    HATCHET_VERSION,
+)
 from hatchet_local.docker import LISTING_FORMAT
 from hatchet_local.errors import (
     BootstrapFailed,
@@ -43,6 +49,8 @@ from tests.unit.fakes import (
 from tests.unit.harness import World
 
 LITE_IMAGE = DEFAULT_IMAGES["hatchet-lite"]
+# `up` asks whether `images build` made a stand-in for each default image.
+BUILD_LABEL = '{{index .Config.Labels "io.hatchet-local.image"}}'
 TOKEN_1 = "eyJhbGciOiJFUzI1NiJ9.token-1.signature"
 TOKEN_2 = "eyJhbGciOiJFUzI1NiJ9.token-2.signature"
 INSPECT = ("docker", "inspect", "--type", "container", "--format", "{{json .State}}")
@@ -114,8 +122,14 @@ def test_up_starts_waits_mints_and_writes_the_settings(
     assert compose_commands(world).count(("ps", "--all", "--format", "json")) == 1
     assert not runner.called("pull") and not runner.called("rm")
     assert world.ran(("git", "-C", str(world.project), "check-ignore", "-q", ".env.hatchet")) == 1
-    inspected = [call.argv[-1] for call in runner.called("docker", "image", "inspect")]
-    assert sorted(inspected) == sorted(DEFAULT_IMAGES.values())
+    # Each default image is looked for as it is, and as a local `images build` stand-in.
+    present = [call.argv[-1] for call in runner.called("image", "inspect", "--format", "{{.Id}}")]
+    assert sorted(present) == sorted(DEFAULT_IMAGES.values())
+    builds = [call.argv[-1] for call in runner.called("image", "inspect", "--format", BUILD_LABEL)]
+    assert sorted(builds) == sorted(
+        f"hatchet-local/{name}"
+        for name in ("postgres:15", "rabbitmq:3-management", f"hatchet-lite:{HATCHET_VERSION}")
+    )
 
     # The order that matters, phase by phase.
     assert_before(runner.journal, ("docker", "version"), ("docker", "info"))
@@ -131,6 +145,8 @@ def test_up_starts_waits_mints_and_writes_the_settings(
     assert_before(runner.journal, MIGRATE, SETUP, (*INSPECT, "unit-rabbitmq-1"), START_ENGINE)
     assert_before(runner.journal, START_ENGINE, (*INSPECT, "unit-hatchet-lite-1"), API_READY)
     assert_before(runner.journal, API_READY, MINT, TENANT_GET, ("git", "-C"))
+    # Whether `images build` made a stand-in for a default image is asked before anything starts.
+    assert_before(runner.journal, ("image", "inspect", "--format", BUILD_LABEL), START_BACKING)
     assert world.grpc_probes == [("127.0.0.1", ports["grpc"])]
     requests = world.api.requests
     assert [(r.url.path, r.headers.get("Authorization")) for r in requests] == [
@@ -180,7 +196,7 @@ def test_up_keeps_the_users_lines_in_the_env_file(world: World) -> None:
 def test_a_missing_image_is_pulled_before_anything_starts(world: World) -> None:
     world.hatchet.missing_images = {LITE_IMAGE}
     world.up()
-    assert world.ran(world.compose("pull", "--quiet")) == 1
+    assert world.ran(world.compose("pull", "--quiet", "hatchet-lite")) == 1
     assert_before(world.runner.journal, ("image", "inspect"), ("pull",), START_BACKING)
     assert world.runner.called("pull")[0].timeout == 1800
     assert f"pulling {LITE_IMAGE}" in world.console()
@@ -331,8 +347,9 @@ def test_image_missing_with_pull_policy_never(world: World) -> None:
     assert type(error) is ImageMissing
     assert error.exit_code == 5
     assert error.message == (
-        f"image {LITE_IMAGE} is not on this machine and pull_policy is never; "
-        "load it (`docker load`) or set pull_policy: missing"
+        f"image {LITE_IMAGE} is not on this machine and pull_policy is never; load it "
+        "(`hatchet-local images load FILE`), build it (`hatchet-local images build`) or set "
+        "pull_policy: missing"
     )
     assert not world.runner.called("up")
     assert not world.runner.called("pull")
@@ -497,7 +514,7 @@ def test_a_configured_port_in_use_stops_before_compose_up(
     )
     assert error.message.endswith(f"; or choose another with {flag}")
     assert not world.runner.called("up")
-    assert not world.runner.called("image", "inspect")
+    assert not world.runner.called("image", "inspect", "--format", "{{.Id}}")
 
 
 def test_configured_ports_reach_the_stack(world: World) -> None:
@@ -569,3 +586,39 @@ def test_advertised_stack_binds_beyond_loopback_and_is_probed_by_its_host(world:
     assert result.server_url.startswith("http://localhost:")
     assert f'"127.0.0.1:{grpc}:7077"' in world.compose_file()
     assert world.grpc_probes == [("127.0.0.1", grpc)]
+
+
+# --- machines without a registry (issue #15) -------------------------------------------------
+
+
+def test_a_pull_that_reaches_no_registry_stops_with_one_line(world: World) -> None:
+    world.hatchet.missing_images = {"postgres:15.6"}
+    world.runner.on(
+        "pull", "--quiet", returncode=1,
+        stderr='Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp: '
+        "lookup registry-1.docker.io on 10.0.0.53:53: no such host\n",
+    )  # fmt: skip
+    error = world.up_error()
+    assert type(error) is ImageMissing
+    assert error.message.startswith(
+        "cannot pull postgres:15.6: registry docker.io does not answer (no such host); build "
+        "the images here with `hatchet-local images build`"
+    )
+    assert (error.details, world.runner.called("pull")[0].argv[-1]) == ("", "postgres")
+    assert not world.runner.called("up", "--detach")
+
+
+def test_a_local_build_stands_in_for_the_default_image_and_is_never_pulled(
+    world: World,
+) -> None:
+    build = f"hatchet-local/hatchet-lite:{HATCHET_VERSION}"
+    world.runner.on(BUILD_LABEL, build, stdout="hatchet-lite\n")
+    world.up(HATCHET_LOCAL_PULL_POLICY="always")
+    services = yaml.safe_load(world.compose_file())["services"]
+    for service in ("migrate", "setup", "hatchet-lite"):
+        assert (services[service]["image"], services[service]["pull_policy"]) == (build, "never")
+    assert services["postgres"]["pull_policy"] == "always"
+    assert world.runner.called("pull")[0].argv[-2:] == ("postgres", "rabbitmq")
+    # An `images:` entry always wins over a build.
+    world.up(HATCHET_LOCAL_IMAGES_HATCHET_LITE="registry.example.com/lite:v1")
+    assert "registry.example.com/lite:v1" in world.compose_file()

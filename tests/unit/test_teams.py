@@ -113,8 +113,10 @@ def test_advertise_and_expose_from_file_and_flags(tmp_path: Path) -> None:
 
 
 def _context(tmp_path: Path, http: httpx.Client | None = None) -> Context:
+    runner = FakeRunner()
+    runner.on("docker", "image", "inspect", returncode=1, stderr="Error: No such image\n")
     return Context(
-        runner=FakeRunner(),
+        runner=runner,
         console=Console(io.StringIO()),
         http=http or httpx.Client(),
         state_root=tmp_path / "state",
