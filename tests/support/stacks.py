@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,8 +16,9 @@ from typing import Any
 
 import httpx
 
+from tests.support.clients import PROBE, start, stop
+
 E2E = Path(__file__).resolve().parents[1] / "e2e"
-PROBE = Path(__file__).resolve().parent / "sdk_probe.py"
 sys.path.insert(0, str(E2E / "images"))
 
 import rig  # noqa: E402
@@ -67,37 +67,30 @@ def run_sdk_task(
     """Start a hatchet-sdk worker for task `name`, run the task once, return its output
     (with the hatchet-sdk of `python`'s environment)."""
     log_path = cwd / f"{name}-worker.log"
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(
-            [python, str(PROBE), "worker", name],
+    worker = start([python, str(PROBE), "worker", name], cwd, env, log_path)
+    try:
+        run = subprocess.run(
+            [python, str(PROBE), "run", name, "hello"],
             cwd=cwd,
             env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
-        try:
-            run = subprocess.run(
-                [python, str(PROBE), "run", name, "hello"],
-                cwd=cwd,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
+    finally:
+        stop(worker)
     assert run.returncode == 0, (
         f"task run failed:\n{run.stderr[-3000:]}\nworker log:\n"
         f"{log_path.read_text(errors='replace')[-3000:]}"
     )
     return dict(json.loads(run.stdout.strip().splitlines()[-1]))
+
+
+def read_env(path: Path) -> dict[str, str]:
+    """The `KEY=value` lines of an env file, as written (no quotes undone)."""
+    lines = path.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
 
 
 def labelled(label: str) -> dict[str, list[str]]:
