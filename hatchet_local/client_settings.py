@@ -5,12 +5,28 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 
-from hatchet_local.state import Token
+from hatchet_local.team_state import Token
 
 TOKEN_KEY = "HATCHET_CLIENT_TOKEN"
 TENANT_KEY = "HATCHET_CLIENT_TENANT_ID"
+SERVER_URL_KEY = "HATCHET_CLIENT_SERVER_URL"
+# The TypeScript SDK's name for the REST URL (the Python and Go SDKs read SERVER_URL).
+API_URL_KEY = "HATCHET_CLIENT_API_URL"
+NAMESPACE_KEY = "HATCHET_CLIENT_NAMESPACE"
 SECRET_KEYS = frozenset({TOKEN_KEY})
+# The order `hatchet profile env` (Hatchet's CLI) prints its variables in
+# (cmd/hatchet-cli/cli/profile.go, renderProfileEnv); a namespace comes after.
+HATCHET_CLI_ORDER = (
+    TOKEN_KEY,
+    "HATCHET_CLIENT_TLS_STRATEGY",
+    "HATCHET_CLIENT_HOST_PORT",
+    SERVER_URL_KEY,
+    API_URL_KEY,
+    TENANT_KEY,
+    NAMESPACE_KEY,
+)
 
 
 def token_claims(token: str) -> dict[str, object]:
@@ -28,19 +44,28 @@ def token_claims(token: str) -> dict[str, object]:
 
 
 def client_settings(
-    server_url: str, grpc_address: str, token: Token, namespace: str | None
+    server_url: str, grpc_address: str, token: Token, namespace: str | None, tls: bool = False
 ) -> dict[str, str]:
-    """What the Hatchet SDKs need to reach this stack."""
+    """What the Hatchet SDKs need to reach this stack (or, with `tls`, a server behind TLS)."""
     settings = {
         TOKEN_KEY: token.token,
-        "HATCHET_CLIENT_TLS_STRATEGY": "none",
+        "HATCHET_CLIENT_TLS_STRATEGY": "tls" if tls else "none",
         "HATCHET_CLIENT_HOST_PORT": grpc_address,
-        "HATCHET_CLIENT_SERVER_URL": server_url,
+        SERVER_URL_KEY: server_url,
         TENANT_KEY: token.tenant_id,
     }
     if namespace:
-        settings["HATCHET_CLIENT_NAMESPACE"] = namespace
+        settings[NAMESPACE_KEY] = namespace
     return settings
+
+
+def for_every_sdk(settings: Mapping[str, str]) -> dict[str, str]:
+    """The settings in Hatchet's CLI order, with the REST URL also under the TypeScript
+    SDK's name: what a process of any language needs in its environment."""
+    every = dict(settings)
+    if SERVER_URL_KEY in settings:
+        every[API_URL_KEY] = settings[SERVER_URL_KEY]
+    return {key: every[key] for key in HATCHET_CLI_ORDER if key in every}
 
 
 def token_settings(token: Token, namespace: str | None, grpc_fallback: str = "") -> dict[str, str]:
@@ -48,3 +73,16 @@ def token_settings(token: Token, namespace: str | None, grpc_fallback: str = "")
     host), `grpc_fallback` when it names none."""
     grpc_address = str(token_claims(token.token).get("grpc_broadcast_address") or grpc_fallback)
     return client_settings(token.server_url, grpc_address, token, namespace)
+
+
+def server_settings(
+    token: Token, namespace: str | None, grpc_override: str | None, ca_bundle: str | None
+) -> dict[str, str]:
+    """Client settings for a server hatchet-local did not start: TLS verified (against
+    `ca_bundle` when given, a path the SDK reads), the gRPC address from the token unless
+    overridden. The namespace is only a prefix the SDK puts on names inside the tenant."""
+    grpc_address = grpc_override or str(token_claims(token.token).get("grpc_broadcast_address"))
+    settings = client_settings(token.server_url, grpc_address, token, namespace, tls=True)
+    if ca_bundle:
+        settings["HATCHET_CLIENT_TLS_ROOT_CA_FILE"] = ca_bundle
+    return settings

@@ -8,6 +8,8 @@ HTTP client is made on first use (httpx and its CA bundle cost more than a `stat
 
 from __future__ import annotations
 
+import getpass
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +50,30 @@ class _LazyHttp:
         return getattr(self._client, name)
 
 
+def make_http(verify: bool | str) -> httpx.Client:
+    """An HTTP client for one server: verify its certificate against the system's CAs
+    (True), a CA bundle (a path), or not at all (False, only when the user said --insecure)."""
+    import ssl  # noqa: PLC0415  # only a command talking to such a server pays for these
+
+    import httpx  # noqa: PLC0415
+
+    if isinstance(verify, str):
+        return httpx.Client(verify=ssl.create_default_context(cafile=verify))
+    return httpx.Client(verify=verify)
+
+
+def prompt_password(prompt: str) -> str | None:
+    """Ask on the terminal (nothing echoed); None without one."""
+    if not sys.stdin.isatty():
+        return None
+    return getpass.getpass(prompt)
+
+
+def read_stdin() -> str:
+    """The first line of standard input (`--password-stdin`)."""
+    return sys.stdin.readline().rstrip("\r\n")
+
+
 @dataclass
 class Context:
     runner: Runner
@@ -63,6 +89,11 @@ class Context:
     redact: Redactor = field(default_factory=Redactor)
     # What reads the Docker engine; the docker CLI over `runner` unless given.
     docker: Engine = None  # type: ignore[assignment]
+    # A server hatchet-local did not start: its own HTTP client (TLS settings), and the
+    # admin's password when no session is kept.
+    make_http: Callable[[bool | str], httpx.Client] = make_http
+    prompt_password: Callable[[str], str | None] = prompt_password
+    read_stdin: Callable[[], str] = read_stdin
     # Compose v2's argv prefix, found on first use: finding it runs a few subprocesses.
     _compose_base: list[str] | None = field(default=None, init=False, repr=False)
 

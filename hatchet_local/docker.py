@@ -260,6 +260,10 @@ class Engine(Protocol):
 
     def image_present(self, ref: str) -> bool: ...
 
+    def image_label(self, ref: str, label: str) -> str | None:
+        """The value of `label` on image `ref` ("" when unset); None when it is not here."""
+        ...
+
     def image(self, ref: str) -> Image | None:
         """The image `ref` names on this engine; None when there is none."""
         ...

@@ -214,6 +214,12 @@ class ApiEngine:
     def image_present(self, ref: str) -> bool:
         return self.image(ref) is not None
 
+    def image_label(self, ref: str, label: str) -> str | None:
+        found = self._get(f"/images/{quote(ref, safe='')}/json", f"looking for image {ref}")
+        if not isinstance(found, dict):
+            return None
+        return str(((found.get("Config") or {}).get("Labels") or {}).get(label, ""))
+
     def image(self, ref: str) -> Image | None:
         found = self._get(f"/images/{quote(ref, safe='')}/json", f"looking for image {ref}")
         if not isinstance(found, dict):

@@ -85,6 +85,13 @@ class CliEngine:
         check_reached(result, f"looking for image {ref}")  # not "missing" for that
         return result.ok
 
+    def image_label(self, ref: str, label: str) -> str | None:
+        argv = ["docker", "image", "inspect", "--format",
+                f'{{{{index .Config.Labels "{label}"}}}}', ref]  # fmt: skip
+        result = self.runner.run(argv, timeout=60)
+        check_reached(result, f"looking for image {ref}")
+        return result.stdout.strip() if result.ok else None
+
     def image(self, ref: str) -> Image | None:
         argv = ["docker", "image", "inspect", "--format", "{{json .Id}} {{json .Config.Env}}", ref]
         result = self.runner.run(argv, timeout=60)
@@ -150,7 +157,6 @@ class CliEngine:
             return None
         raw = json.loads(result.stdout)
         return state_from(raw) if isinstance(raw, dict) else None
-
 
     def logs(self, name: str, since: str) -> str:
         argv = ["docker", "logs", "--since", since, "--tail", "300", name]

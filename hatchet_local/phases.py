@@ -15,6 +15,7 @@ from hatchet_local.compose import Compose, ServiceState
 from hatchet_local.config import Config
 from hatchet_local.context import Context
 from hatchet_local.defaults import DEFAULT_TENANT_ID, ENGINE_SERVICE
+from hatchet_local.docker import require_ok
 from hatchet_local.errors import (
     BootstrapFailed,
     HatchetLocalError,
@@ -25,10 +26,11 @@ from hatchet_local.errors import (
 )
 from hatchet_local.fsutil import atomic_write, ensure_private_dir, read_text
 from hatchet_local.health import Check, service_check, wait_for
+from hatchet_local.image_build import registry_unreachable
 from hatchet_local.ports import PORT_FLAGS, port_holder, port_is_free
 from hatchet_local.runner import Runner, tail
 from hatchet_local.stack import Stack, load_stack
-from hatchet_local.state import Token
+from hatchet_local.team_state import Token
 
 TOKEN_LINE = re.compile(r"^\s*(?:export\s+)?HATCHET_CLIENT_TOKEN\s*=", re.MULTILINE)
 
@@ -58,19 +60,31 @@ def check_ports(stack: Stack, states: list[ServiceState], runner: Runner) -> Non
 
 
 def ensure_images(stack: Stack, ctx: Context) -> None:
-    policy = stack.spec.pull_policy
-    needed = [stack.spec.images[s] for s in (*stack.services(), ENGINE_SERVICE)]
-    missing = [ref for ref in needed if not ctx.docker.image_present(ref)]
-    if policy == "never" and missing:
-        raise ImageMissing(
-            f"image {missing[0]} is not on this machine and pull_policy is never; "
-            f"load it (`docker load`) or set pull_policy: missing"
+    spec = stack.spec
+    keys = (*stack.services(), ENGINE_SERVICE)
+    missing = [key for key in keys if not ctx.docker.image_present(spec.images[key])]
+    never = [key for key in missing if spec.pull_policy_of(key) == "never"]
+    if never:
+        ref = spec.images[never[0]]
+        how = (
+            "build it again with `hatchet-local images build`"
+            if never[0] in spec.local_builds
+            else "load it (`hatchet-local images load FILE`), build it "
+            "(`hatchet-local images build`) or set pull_policy: missing"
         )
-    if policy == "always" or missing:
-        ctx.console.info(f"pulling {', '.join(missing) or 'all images'}")
-        stack.compose.run("pull", "--quiet", timeout=1800)
-    else:
-        ctx.console.info(f"{len(needed)} images present")
+        raise ImageMissing(f"image {ref} is not on this machine and pull_policy is never; {how}")
+    pulled = [k for k in keys if k in missing or spec.pull_policy_of(k) == "always"]
+    if not pulled:
+        ctx.console.info(f"{len(keys)} images present")
+        return
+    ctx.console.info(f"pulling {', '.join(spec.images[key] for key in pulled)}")
+    result = stack.compose.run("pull", "--quiet", *pulled, timeout=1800, check=False)
+    if not result.ok:
+        for key in pulled:
+            error = registry_unreachable(result.output, spec.images[key])
+            if error is not None:
+                raise error
+        require_ok(result, "docker compose pull", ctx.runner)
 
 
 def healthy(

@@ -53,9 +53,14 @@ class StackSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     host: str = "localhost"
     bind_address: str = "127.0.0.1"
+    # Image keys whose image was built on this machine (`images build`): never pulled.
+    local_builds: frozenset[str] = frozenset()
     # Healthchecks probe every 250 ms while a service starts: Docker Engine API 1.44 (v25)
     # and later only; Compose refuses the key on older engines.
     start_interval: bool = False
+
+    def pull_policy_of(self, key: str) -> str:
+        return "never" if key in self.local_builds else self.pull_policy
 
     @property
     def server_url(self) -> str:
@@ -70,8 +75,13 @@ def render_key(spec: StackSpec) -> str:
     """What the render of `spec` depends on, as a digest: the spec, the template's text and
     this version. An unchanged key means an unchanged render, with no need to render."""
     template = (templates_dir() / TEMPLATE).read_bytes()
-    inputs = json.dumps([asdict(spec), __version__], sort_keys=True, default=str).encode()
+    inputs = json.dumps([asdict(spec), __version__], sort_keys=True, default=_plain).encode()
     return hashlib.sha256(template + b"\0" + inputs).hexdigest()
+
+
+def _plain(value: object) -> object:
+    """A set in a stable order (a frozenset's own order changes with every process)."""
+    return sorted(value) if isinstance(value, set | frozenset) else str(value)
 
 
 def render_stack(spec: StackSpec) -> str:
@@ -83,7 +93,7 @@ def render_stack(spec: StackSpec) -> str:
         images=spec.images,
         message_queue=spec.message_queue,
         dashboard=spec.dashboard,
-        pull_policy=spec.pull_policy,
+        pull={key: spec.pull_policy_of(key) for key in spec.images},
         bind_address=spec.bind_address,
         ports={"dashboard": spec.dashboard_port, "grpc": spec.grpc_port},
         server_url=spec.server_url,

@@ -13,7 +13,8 @@ import subprocess
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Protocol
+from pathlib import Path
+from typing import IO, NoReturn, Protocol
 
 from hatchet_local.errors import CommandFailed, Interrupted
 
@@ -43,8 +44,10 @@ class Runner(Protocol):
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
         capture: bool = True,
+        cwd: Path | None = None,
     ) -> Result:
-        """Run argv to completion. With capture=False the child writes to our terminal."""
+        """Run argv to completion (in `cwd`). With capture=False the child writes to our
+        terminal."""
         ...
 
     def stream(
@@ -72,12 +75,14 @@ class SubprocessRunner:
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
         capture: bool = True,
+        cwd: Path | None = None,
     ) -> Result:
         pipe = subprocess.PIPE if capture else None
         try:
             child = subprocess.Popen(
                 list(argv),
                 env=dict(env) if env is not None else None,
+                cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=pipe,
                 stderr=pipe,
@@ -196,3 +201,16 @@ def child_env(drop: Iterable[str] = ()) -> dict[str, str]:
     """This process's environment without the given names (so an env file's value wins)."""
     dropped = set(drop)
     return {k: v for k, v in os.environ.items() if k not in dropped}
+
+
+def replace_process(argv: Sequence[str], env: Mapping[str, str]) -> NoReturn:
+    """Become `argv` (looked up on PATH) with exactly `env`: its exit code, signals and
+    terminal are the caller's own, and nothing of it shows on another command line."""
+    try:
+        os.execvpe(argv[0], list(argv), dict(env))
+    except FileNotFoundError:
+        raise CommandFailed(f"{argv[0]}: command not found; is it installed?") from None
+    except PermissionError:
+        raise CommandFailed(f"{argv[0]}: permission denied; is it executable?") from None
+    except OSError as exc:
+        raise CommandFailed(f"{argv[0]}: cannot run it ({exc.strerror or exc})") from None

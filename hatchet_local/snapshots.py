@@ -32,7 +32,8 @@ from hatchet_local.fsutil import interrupts_deferred
 from hatchet_local.runner import child_env
 from hatchet_local.snapshot_file import CONFIG, DATABASE, STATE, Manifest
 from hatchet_local.stack import Stack, load_stack, stack_lock, version_key
-from hatchet_local.state import SECRET_NAMES, StackDir, TenantToken, Token
+from hatchet_local.state import SECRET_NAMES, StackDir
+from hatchet_local.team_state import TenantToken, Token
 
 ADMIN = "HATCHET_ADMIN_PASSWORD"
 
@@ -163,11 +164,11 @@ def load(config: Config, ctx: Context, target: str) -> startup.UpResult:
     """Replace the stack's data with the snapshot's, then start it. Nothing changes until
     the snapshot has checked out; the swap itself finishes before an interrupt is taken."""
     path = _existing(ctx, target)
-    load_stack(config, ctx, create=False)
-    with stack_lock(ctx, config.stack):
-        stack = load_stack(config, ctx, create=False)
-        with snapshot_file.reading(path) as (manifest, tar):
-            _check_version(manifest, config)
+    with snapshot_file.reading(path) as (manifest, tar):  # checked before Docker is asked
+        _check_version(manifest, config)
+        load_stack(config, ctx, create=False)
+        with stack_lock(ctx, config.stack):
+            stack = load_stack(config, ctx, create=False)
             _check_major(stack.spec.images["postgres"], stack.record.name, ctx, manifest)
             with ctx.console.phase("load snapshot"):
                 stack.compose.down()  # the containers go; the data stays until the swap
@@ -178,7 +179,7 @@ def load(config: Config, ctx: Context, target: str) -> startup.UpResult:
                     _shielded(ctx, ["docker", "volume", "rm", "--force", *volumes],
                               "removing the stack's data volumes")  # fmt: skip
                     _unpack(stack, ctx, tar, f"snapshot {target}")
-        return startup.up_locked(config, ctx)
+            return startup.up_locked(config, ctx)
 
 
 def _check_major(ref: str, stack: str, ctx: Context, manifest: Manifest) -> None:

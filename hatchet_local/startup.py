@@ -21,6 +21,7 @@ from hatchet_local.config import Config
 from hatchet_local.context import Context
 from hatchet_local.defaults import ENGINE_SERVICE, JOBS
 from hatchet_local.doctor import preflight
+from hatchet_local.embedded import warn_if_shadowed
 from hatchet_local.envfile import write_env_file
 from hatchet_local.errors import BootstrapFailed, ConfigError, ServiceUnhealthy, SetupFailed
 from hatchet_local.fsutil import read_text
@@ -263,6 +264,8 @@ def finish(stack: Stack, ctx: Context, config: Config) -> UpResult:
     warn_if_others_could_read(config.env_file, ctx)
     write_env_file(config.env_file, settings)
     warn_if_not_ignored(config.env_file, ctx)
+    warn_if_shadowed(config.env_file, config.project_dir, stack.dir.embedded_notice_file,
+                     console)  # fmt: skip
     team = None
     if config.tenants:
         with console.phase("tenants"):

@@ -34,10 +34,12 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hatchet_local import snapshot_file
+from hatchet_local.team_state import server_key
 
 HATCHET_LOCAL = Path(sys.executable).parent / "hatchet-local"
 STACK_LABEL = "io.hatchet-local.stack"
@@ -77,6 +79,7 @@ SECRETS = (
     "HATCHET_ADMIN_PASSWORD=Ad0aaaaaaaaaaaaaaaaaaaaaa\n"
 )
 STACK_DIR = "stacks/<stack>"
+SERVER_DIR = f"servers/{server_key('https://127.0.0.1:9')}"
 
 
 def record(**change: object) -> str:
@@ -154,7 +157,7 @@ BAD_PORT = "expected a port 1024-65535 or 'auto'"
 DOCKER_DOWN = {"DOCKER_HOST": "unix:///nonexistent-bad-input.sock"}
 
 
-def snapshot_file_bytes(tamper: bool = False, **manifest: object) -> bytes:
+def snapshot_file_bytes(tamper: bool = False, **manifest: Any) -> bytes:
     """A small snapshot as `snapshot save` writes it (a made-up database), changed as asked;
     with `tamper`, one byte of its state.json differs from what the manifest says."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -324,6 +327,9 @@ CASES: list[Case] = [
     Case("flag-logs-dir-is-a-file", ("up", "--logs-dir", ".env"), 2,
          "--logs-dir: expected a directory path, got '.env'"),
     Case("flag-logs-dir-empty", ("up", "--logs-dir", ""), 2, "--logs-dir: expected a directory"),
+    Case("flag-images-build-tag", ("images", "build", "--tag", "no spaces"), 2, "--tag"),
+    Case("flag-images-build-no-checkout", ("images", "build", "--source", "."), 21,
+         "not a Hatchet checkout", docker=True),
     Case("flag-images-load-missing", ("images", "load", "nothing.tar"), 2,
          "nothing.tar: no such file"),
     Case("flag-reset-tenant", ("reset", "--tenant", "t1", "--yes"), 2, "reset --tenant t1"),
@@ -429,6 +435,82 @@ CASES: list[Case] = [
          "env_file: the folder of <project>/nowhere/.env.hatchet does not exist"),
     Case("env-hatchet-unreadable", ("up",), 2, "<project>/.env.hatchet: not readable",
          setup=chmod(".env.hatchet", 0o000), unprivileged=True),
+    # --- a server hatchet-local did not start (issue #14) -------------------------------------
+    config_case("server-password-in-file", "server: {url: 'https://h.example.com', password: x}\n",
+                f"{YAML}server.password: a password never goes in the file", ("plan",)),
+    config_case("server-url-no-scheme", "server: {url: hatchet.example.com}\n",
+                "server.url: expected an https:// (or http://) URL", ("apply",)),
+    config_case("server-url-with-query", "server: {url: 'https://h.example.com/x?y=1'}\n",
+                "got 'https://h.example.com/x?y=1'", ("server", "login")),
+    config_case("server-grpc-no-port", "server: {grpc: grpc.example.com}\n",
+                "server.grpc: expected host:port", ("plan",)),
+    config_case("server-ca-bundle-missing", "server: {ca_bundle: certs/ca.pem}\n",
+                "server.ca_bundle: expected a PEM file of the server's CA", ("plan",)),
+    config_case("server-email", "server: {email: ops}\n", "server.email: expected an email",
+                ("server", "status")),
+    config_case("server-insecure-word", "server: {insecure: perhaps}\n",
+                "server.insecure: expected true or false", ("apply",)),
+    config_case("server-token-lifetime", "server: {token_lifetime: forever}\n",
+                "server.token_lifetime: expected a duration like 30d"),
+    config_case("server-not-a-mapping", "server: https://h.example.com\n",
+                f"{YAML}server: expected a mapping of url, grpc", ("plan",)),
+    config_case("server-unknown-key", "server: {uri: 'https://h.example.com'}\n",
+                "server.uri: unknown key; did you mean server.url?", ("plan",)),
+    config_case("tenants-member-role", "tenants: {dev: {members: {a@b.co: boss}}}\n",
+                "tenants.dev.members.a@b.co: expected a role: owner, admin, member, viewer",
+                ("plan",)),
+    config_case("tenants-member-email", "tenants: {dev: {members: {bob: member}}}\n",
+                "tenants.dev.members.bob: expected an email address", ("apply",)),
+    config_case("tenants-members-a-list", "tenants: {dev: {members: [a@b.co]}}\n",
+                "tenants.dev.members: expected a mapping of email: role"),
+    config_case("tenants-environment", "tenants: {dev: {environment: prod}}\n",
+                "tenants.dev.environment: expected one of 'development', 'production'", ("plan",)),
+    Case("flag-server-url", ("plan", "--server", "ftp://h.example.com"), 2,
+         "--server: server.url: expected an https://"),
+    Case("flag-server-grpc-port", ("apply", "--server", "https://h.example.com",
+                                   "--server-grpc", "h.example.com:99999"), 2,
+         "--server-grpc: server.grpc: expected host:port"),
+    Case("flag-ca-bundle-missing", ("server", "login", "--server", "https://h.example.com",
+                                    "--ca-bundle", "no.pem"), 2,
+         "--ca-bundle: server.ca_bundle: expected a PEM file"),
+    Case("flag-ca-bundle-directory", ("plan", "--server", "https://h.example.com",
+                                      "--ca-bundle", "certs"), 2,
+         "got 'certs'", setup=mkdir("certs")),
+    Case("flag-admin-email", ("plan", "--admin-email", "ops"), 2,
+         "--admin-email: server.email: expected an email address, got 'ops'"),
+    Case("flag-password-is-not-a-flag", ("server", "login", "--password", "hunter2"), 2,
+         "No such option: --password"),
+    Case("flag-server-login-without-server", ("server", "login"), 19,
+         "server login: no server configured; set server.url"),
+    Case("flag-env-namespace-not-declared",
+         ("env", "--tenant", "dev", "--namespace", "dev-zed", "--write", "zed.env"), 2,
+         "--namespace dev-zed: not a namespace of tenant dev in hatchet-local.yaml (dev-ann)",
+         config="tenants: {dev: {namespaces: [dev-ann]}}\n"),
+    Case("flag-rotate-production-without-yes", ("token", "rotate", "--tenant", "production"), 2,
+         "a production tenant's tokens and members change only with --yes",
+         config="tenants: {production: {}}\n"),
+    Case("flag-archive-unconfirmed", ("tenant", "archive", "old-team"), 2, "add --yes"),
+    Case("flag-token-create-production-without-yes",
+         ("token", "create", "--tenant", "live", "--name", "x"), 2,
+         "token create --tenant live: a production tenant's tokens and members change only",
+         config="tenants: {live: {environment: production}}\n"),
+    Case("flag-token-read-only-bad-expiry", ("token", "create", "--read-only", "--expires", "1y"),
+         2, "--expires: expected a duration"),
+    Case("env-server-url", ("plan",), 2,
+         "environment variable HATCHET_LOCAL_SERVER_URL: server.url",
+         env={"HATCHET_LOCAL_SERVER_URL": "hatchet.example.com"}),
+    Case("env-server-insecure", ("apply",), 2, "HATCHET_LOCAL_SERVER_INSECURE: server.insecure",
+         env={"HATCHET_LOCAL_SERVER_INSECURE": "perhaps"}),
+    Case("env-server-password-typo", ("plan",), 2,
+         "HATCHET_LOCAL_SERVER_PASSWRD: unknown variable; did you mean "
+         "HATCHET_LOCAL_SERVER_PASSWORD?", env={"HATCHET_LOCAL_SERVER_PASSWRD": "x"}),
+    Case("server-unreachable", ("plan", "--server", "https://127.0.0.1:9"), 15,
+         "GET https://127.0.0.1:9/api/v1/meta failed: ConnectError",
+         env={"HATCHET_LOCAL_SERVER_PASSWORD": "Secret-pass-1"}),
+    Case("state-session-world-readable", ("plan", "--server", "https://127.0.0.1:9"), 2,
+         f"{SERVER_DIR}/session.json: holds secrets but others may read it (mode 0644)",
+         state={f"{SERVER_DIR}/session.json": '{"email": "a@b.co", "cookie": "c", "saved": ""}'},
+         setup=chmod(f"{SERVER_DIR}/session.json", 0o644, "state")),
     # --- Docker down, Compose missing or v1 only --------------------------------------------
     Case("docker-down-up", ("up",), 3, "no Docker engine answers (unix:///nonexistent-bad-",
          env=DOCKER_DOWN, docker=True),
@@ -455,13 +537,13 @@ CASES: list[Case] = [
     Case("compose-v1-only-down", ("down", "-s", "<stack>"), 3, "is version 1.29.2",
          state=STACK_FILES, env={"_COMPOSE": "v1"}, docker=True),
     # --- snapshots: nothing is written, nothing loaded, before every check passes ----------
-    Case("snapshot-not-a-snapshot", ("up", "--snapshot", "./notes.tar"), 20,
+    Case("snapshot-not-a-snapshot", ("up", "--snapshot", "./notes.tar"), 22,
          "notes.tar: not a snapshot", files={"notes.tar": b"my notes, not a tar\n" * 40}),
-    Case("snapshot-foreign-tar", ("up", "--snapshot", "./other.tar"), 20,
+    Case("snapshot-foreign-tar", ("up", "--snapshot", "./other.tar"), 22,
          "not a hatchet-local snapshot (no manifest)", files={"other.tar": FOREIGN_TAR}),
-    Case("snapshot-truncated", ("up", "--snapshot", "./team.tar"), 20,
+    Case("snapshot-truncated", ("up", "--snapshot", "./team.tar"), 22,
          "team.tar: not a snapshot, or cut short", files={"team.tar": TRUNCATED}),
-    Case("snapshot-tampered", ("up", "--snapshot", "./team.tar"), 20,
+    Case("snapshot-tampered", ("up", "--snapshot", "./team.tar"), 22,
          "state.json does not match its checksum", files={"team.tar": TAMPERED}),
     Case("snapshot-others-may-read", ("up", "--snapshot", "./team.tar"), 2,
          "a snapshot holds secrets but others may read it (mode 0644); run `chmod 600",
@@ -469,14 +551,14 @@ CASES: list[Case] = [
     Case("snapshot-newer-hatchet", ("up", "--snapshot", "./team.tar"), 12,
          "the snapshot holds data of Hatchet v0.999.0 (from stack team-lead), which v0.101.27",
          files={"team.tar": snapshot_file_bytes(hatchet_version="v0.999.0")}),
-    Case("snapshot-newer-format", ("up", "--snapshot", "./team.tar"), 20,
+    Case("snapshot-newer-format", ("up", "--snapshot", "./team.tar"), 22,
          "snapshot format 2; this hatchet-local reads format 1",
          files={"team.tar": snapshot_file_bytes(format_version=2)}),
-    Case("snapshot-a-directory", ("up", "--snapshot", "./dir.tar/"), 20,
+    Case("snapshot-a-directory", ("up", "--snapshot", "./dir.tar/"), 22,
          "not a snapshot (not a file)", setup=mkdir("dir.tar")),
-    Case("snapshot-missing-name", ("up", "--snapshot", "nosuch"), 20,
+    Case("snapshot-missing-name", ("up", "--snapshot", "nosuch"), 22,
          "no snapshot named nosuch; `hatchet-local snapshot ls` lists them"),
-    Case("snapshot-missing-file", ("up", "--snapshot", "./gone.tar"), 20,
+    Case("snapshot-missing-file", ("up", "--snapshot", "./gone.tar"), 22,
          "gone.tar: no such snapshot file"),
     Case("snapshot-bad-name", ("snapshot", "save", "a b"), 2, "snapshot name 'a b': use"),
     Case("snapshot-save-no-stack", ("snapshot", "save", "team", "-s", "<stack>"), 10,
@@ -484,17 +566,17 @@ CASES: list[Case] = [
     Case("snapshot-save-exists", ("snapshot", "save", "team", "-s", "<stack>"), 2,
          "<state>/snapshots/team.tar exists; add --force to replace it",
          state={**STACK_FILES, "snapshots/team.tar": SNAPSHOT}),
-    Case("snapshot-rm-missing", ("snapshot", "rm", "nosuch"), 20, "no snapshot named nosuch"),
+    Case("snapshot-rm-missing", ("snapshot", "rm", "nosuch"), 22, "no snapshot named nosuch"),
     Case("snapshot-rm-a-file", ("snapshot", "rm", "./team.tar"), 2,
          "only named snapshots are removed", files={"team.tar": SNAPSHOT}),
     Case("snapshot-load-without-yes", ("snapshot", "load", "team", "-s", "<stack>"), 2,
          "snapshot load replaces the stack's data: add --yes",
          state={**STACK_FILES, "snapshots/team.tar": SNAPSHOT}),
     Case("snapshot-load-tampered", ("snapshot", "load", "./team.tar", "--yes", "-s", "<stack>"),
-         20, "does not match its checksum", files={"team.tar": TAMPERED}, state=STACK_FILES),
+         22, "does not match its checksum", files={"team.tar": TAMPERED}, state=STACK_FILES),
     Case("snapshot-load-no-stack", ("snapshot", "load", "./team.tar", "--yes", "-s", "<stack>"),
          10, "no stack named <stack>", files={"team.tar": SNAPSHOT}),
-    Case("snapshot-other-postgres-major", ("up", "--snapshot", "./team.tar"), 20,
+    Case("snapshot-other-postgres-major", ("up", "--snapshot", "./team.tar"), 22,
          "runs Postgres 15 (hatchet-local-rig/postgres:15): use an image of Postgres 16",
          config=RIG_POSTGRES, files={"team.tar": snapshot_file_bytes(postgres_major=16)},
          docker=True),
@@ -714,4 +796,4 @@ def test_bad_input(case: Case, world: World) -> None:
 def test_the_matrix_is_big_enough() -> None:
     assert len(CASES) >= 40
     kinds = {case.id.split("-")[0] for case in CASES}
-    assert {"yaml", "config", "flag", "env", "state", "docker", "compose"} <= kinds
+    assert {"yaml", "config", "flag", "env", "state", "docker", "compose", "server"} <= kinds

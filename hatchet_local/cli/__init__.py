@@ -1,8 +1,8 @@
 """The command line: parse options, call one function, print its result.
 
 Each command group lives in a module of its own (`up`, `stack`, `stacks`, `images`,
-`snapshots`, `teams`, `doctor`) that imports only `options`; this package root assembles
-them into one app, and `main()` is the only place an error becomes an exit code.
+`snapshots`, `teams`, `central`, `doctor`) that imports only `options`; this package root
+assembles them into one app, and `main()` is the only place an error becomes an exit code.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from hatchet_local.cli import doctor, images, snapshots, stack, stacks, teams, up
+from hatchet_local.cli import central, doctor, images, snapshots, stack, stacks, teams, up
 from hatchet_local.errors import HatchetLocalError, Interrupted
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "reset": up.reset,
     "destroy": stacks.destroy,
     "prune": stacks.prune,
+    "plan": central.plan,
+    "apply": central.apply,
     "doctor": doctor.doctor,
     "version": doctor.version,
 }
@@ -57,11 +59,15 @@ GROUPS = {
     "tenant": teams.tenant_app,
     "token": teams.token_app,
     "user": teams.user_app,
+    "member": teams.member_app,
+    "server": central.server_app,
 }
 for _name, _command in COMMANDS.items():
     app.command(_name)(_command)
 for _name, _group in GROUPS.items():
     app.add_typer(_group, name=_name)
+# Everything after `run` (or after `--`) is the command's own, options included.
+app.command("run", context_settings={"ignore_unknown_options": True})(stack.run)
 
 
 def _app_for(args: list[str]) -> typer.Typer:

@@ -36,9 +36,9 @@ def images_list(
     from hatchet_local import bases
     from hatchet_local.images import needed_images
 
-    refs = needed_images(load(config_file, {"profile": profile}))
     run = context(ctx, quiet=True)
     run.docker.version()  # with no engine, every image would look missing
+    refs = needed_images(load(config_file, {"profile": profile}), run.docker)
     present = {service: run.docker.image_present(ref) for service, ref in refs.items()}
     kept = bases.all_bases(run.state_root)
     stale = {base.key for base in bases.stale_bases(run.state_root, run)}
@@ -67,9 +67,10 @@ def images_save(
     from hatchet_local.docker_api import engine_for
     from hatchet_local.runner import SubprocessRunner
 
-    refs = list(images.needed_images(load(config_file, {"profile": profile})).values())
     runner = SubprocessRunner()
-    images.save(runner, engine_for(runner), refs, file)
+    engine = engine_for(runner)
+    refs = list(images.needed_images(load(config_file, {"profile": profile}), engine).values())
+    images.save(runner, engine, refs, file)
     typer.echo(f"Saved {len(refs)} images to {file}.")
 
 
@@ -83,3 +84,50 @@ def images_load(
 
     for line in images.load(SubprocessRunner(), file):
         typer.echo(line)
+
+
+@app.command("build")
+def images_build(
+    ctx: typer.Context,
+    config_file: ConfigOpt = None,
+    profile: ProfileOpt = None,
+    hatchet_version: Annotated[
+        str | None, typer.Option(help="Hatchet release to build, e.g. v0.101.27.")
+    ] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option(help="Build hatchet-lite from this Hatchet checkout instead of a release."),
+    ] = None,
+    tag: Annotated[
+        str | None,
+        typer.Option(help="Tag of the hatchet-lite image (default: the version, or 'source')."),
+    ] = None,
+    output: OutputOpt = TextOrJson.text,
+) -> None:
+    """Build the images a stack needs here, for machines no registry serves: hatchet-lite
+    from source (the release, or --source DIR), Postgres and RabbitMQ from Debian's
+    packages when their registry does not answer. Unchanged recipes are not rebuilt."""
+    from hatchet_local.build_steps import Builder, cache_root
+    from hatchet_local.defaults import ENGINE_SERVICE
+    from hatchet_local.docker import engine_version
+    from hatchet_local.image_build import build, check_tag
+
+    if tag is not None:
+        check_tag(tag)
+    run = context(ctx)
+    engine_version(run.runner)
+    config = load(config_file, {"profile": profile, "hatchet_version": hatchet_version})
+    result = build(config, Builder(run.runner, run.console, cache_root()), source=source, tag=tag)
+    if output is TextOrJson.json:
+        print_json(result.as_dict())
+        return
+    for key, ref in result.images.items():
+        typer.echo(f"{key:<14}{ref}  ({'built' if ref in result.built else 'up to date'})")
+    lite = result.images[ENGINE_SERVICE]
+    if source is not None or tag is not None:
+        typer.echo(
+            f"Use it: `images: {{{ENGINE_SERVICE}: {lite}}}` in hatchet-local.yaml, or "
+            f"HATCHET_LOCAL_IMAGES_HATCHET_LITE={lite} hatchet-local up"
+        )
+    else:
+        typer.echo("`hatchet-local up` uses these images (each never pulled).")

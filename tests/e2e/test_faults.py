@@ -30,6 +30,7 @@ from tests.support.dockerproxy import DockerProxy
 from tests.support.stacks import (
     CLIENT_KEYS,
     HATCHET_LOCAL,
+    NOTHING,
     Project,
     labelled,
     services_of,
@@ -307,16 +308,14 @@ def faulty(rig_images: dict[str, str]) -> Iterator[Project]:
     finally:
         try:
             (state / "filler").unlink(missing_ok=True)
-            project.hl("down", "--volumes", "--yes")
-            project.hl("destroy", "--stack", name, "--yes", ok=False)
+            down = project.hl("down", "--volumes", "--yes", ok=False)  # after every fault
+            left = labelled(f"io.hatchet-local.stack={name}")
         finally:
+            project.destroy()  # whatever happened
             subprocess.run(["umount", str(state)], check=False)
             shutil.rmtree(root, ignore_errors=True)
-    assert labelled(f"io.hatchet-local.stack={name}") == {
-        "containers": [],
-        "volumes": [],
-        "networks": [],
-    }
+    assert down.returncode == 0, down.stderr
+    assert left == NOTHING
 
 
 # --- the faults ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,7 @@ def stack_of(project: Project) -> str:
                 if line.startswith("stack:"))  # fmt: skip
 
 
-def inventory(project: Project) -> dict[str, object]:
+def inventory(project: Project) -> dict[str, Any]:
     return dict(json.loads(probe(project.dir, "inventory", "-").strip().splitlines()[-1]))
 
 
@@ -164,7 +165,7 @@ def test_a_snapshot_starts_a_new_stack_elsewhere_with_everything(
     up = project.hl("up", "--snapshot", "team")
     assert "-> data from snapshot" in up.stderr and "-> migrate job" not in up.stderr
     held = inventory(project)
-    assert origin.workflow in held["workflows"]  # type: ignore[operator]
+    assert origin.workflow in held["workflows"]
     assert held["crons"] == [origin.cron]
     assert held["runs"] == 1
     # The stack is its own: its own ports and Postgres password, and a token for its URL.
@@ -182,28 +183,29 @@ def bad_snapshots(saved: Path, where: Path) -> dict[str, tuple[Path, int, str]]:
     """Broken copies of a good snapshot: (file, exit code, what the error line says)."""
     data = saved.read_bytes()
     made: dict[str, tuple[bytes, int, str]] = {
-        "truncated": (data[: len(data) // 2], 20, "not a snapshot, or cut short"),
-        "not a snapshot": (b"hello\n" * 2000, 20, "not a snapshot"),
+        "truncated": (data[: len(data) // 2], 22, "not a snapshot, or cut short"),
+        "not a snapshot": (b"hello\n" * 2000, 22, "not a snapshot"),
     }
     at = data.index(b'"admin_password"')
-    made["tampered"] = (data[:at] + b"X" + data[at + 1 :], 20, "does not match its checksum")
+    made["tampered"] = (data[:at] + b"X" + data[at + 1 :], 22, "does not match its checksum")
     files = {}
     for label, (content, code, said) in made.items():
         path = where / f"{label.replace(' ', '-')}.tar"
         path.write_bytes(content)
         path.chmod(0o600)
         files[label] = (path, code, said)
-    for label, change, code, said in (
+    changes: tuple[tuple[str, dict[str, Any], int, str], ...] = (
         ("newer Hatchet", {"hatchet_version": "v0.999.0"}, 12, "which v0.101.27 cannot read"),
-        ("other Postgres", {"postgres_major": 16}, 20, "use an image of Postgres 16"),
-    ):
+        ("other Postgres", {"postgres_major": 16}, 22, "use an image of Postgres 16"),
+    )
+    for label, change, code, said in changes:
         path = where / f"{label.replace(' ', '-')}.tar"
         rewrite(saved, path, change)
         files[label] = (path, code, said)
     return files
 
 
-def rewrite(source: Path, target: Path, change: dict[str, object]) -> None:
+def rewrite(source: Path, target: Path, change: dict[str, Any]) -> None:
     """A whole, valid snapshot whose manifest says something else."""
     with (
         snapshot_file.reading(source) as (manifest, tar),
@@ -240,7 +242,7 @@ def test_snapshot_load_replaces_a_stacks_data(
     token = project.env_file()["HATCHET_CLIENT_TOKEN"]
     project.hl("snapshot", "load", "team", "--yes")
     held = inventory(project)
-    assert origin.workflow in held["workflows"]  # type: ignore[operator]
+    assert origin.workflow in held["workflows"]
     assert held["crons"] == [origin.cron]
     # The data and keys are the snapshot's: the old token is gone, a new one works.
     assert project.env_file()["HATCHET_CLIENT_TOKEN"] != token

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.support.clients import PROBE, start, stop
+
 E2E = Path(__file__).resolve().parents[1] / "e2e"
-PROBE = Path(__file__).resolve().parent / "sdk_probe.py"
 sys.path.insert(0, str(E2E / "images"))
 
 import rig  # noqa: E402
@@ -60,35 +61,25 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_sdk_task(cwd: Path, env: dict[str, str], name: str, timeout: float = 180) -> dict[str, Any]:
-    """Start a hatchet-sdk worker for task `name`, run the task once, return its output."""
+def run_sdk_task(
+    cwd: Path, env: dict[str, str], name: str, timeout: float = 180, python: str = sys.executable
+) -> dict[str, Any]:
+    """Start a hatchet-sdk worker for task `name`, run the task once, return its output
+    (with the hatchet-sdk of `python`'s environment)."""
     log_path = cwd / f"{name}-worker.log"
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, str(PROBE), "worker", name],
+    worker = start([python, str(PROBE), "worker", name], cwd, env, log_path)
+    try:
+        run = subprocess.run(
+            [python, str(PROBE), "run", name, "hello"],
             cwd=cwd,
             env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
-        try:
-            run = subprocess.run(
-                [sys.executable, str(PROBE), "run", name, "hello"],
-                cwd=cwd,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
+    finally:
+        stop(worker)
     assert run.returncode == 0, (
         f"task run failed:\n{run.stderr[-3000:]}\nworker log:\n"
         f"{log_path.read_text(errors='replace')[-3000:]}"
@@ -112,11 +103,8 @@ class Worker:
     def __init__(self, cwd: Path, name: str) -> None:
         self.name = name
         self.log = cwd / f"{name}-worker.log"
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, str(PROBE), "worker", name], cwd=cwd, env=clean_env(),
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+        self.process = start([sys.executable, str(PROBE), "worker", name], cwd, clean_env(),
+                             self.log)  # fmt: skip
 
     def __enter__(self) -> Worker:
         return self
@@ -129,12 +117,13 @@ class Worker:
 
     def stop(self) -> None:
         if self.alive():
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+            stop(self.process)
+
+
+def read_env(path: Path) -> dict[str, str]:
+    """The `KEY=value` lines of an env file, as written (no quotes undone)."""
+    lines = path.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
 
 
 def labelled(label: str) -> dict[str, list[str]]:
@@ -184,6 +173,19 @@ class Project:
             )
         return proc
 
+    @property
+    def stack(self) -> str:
+        """The name of this project's stack, as its configuration gives it (known before
+        `up`, so a stack whose `up` failed halfway can still be removed)."""
+        from hatchet_local.config import load_config
+
+        return load_config(self.dir, environ=self.env()).stack
+
+    def destroy(self) -> subprocess.CompletedProcess[str]:
+        """`destroy --stack NAME --yes`: everything of the stack gone, whatever state it is
+        in; for a `finally`, so it does not assert success (a stack never made is not found)."""
+        return self.hl("destroy", "--stack", self.stack, "--yes", ok=False)
+
     def status(self, *args: str) -> dict[str, Any]:
         return dict(json.loads(self.hl("status", "--output", "json", *args).stdout))
 
@@ -193,9 +195,9 @@ class Project:
             line.split("=", 1) for line in lines if "=" in line and not line.startswith("#")
         )
 
-    def run_task(self, name: str) -> dict[str, Any]:
+    def run_task(self, name: str, python: str = sys.executable) -> dict[str, Any]:
         """An SDK round trip that sees nothing but the project's `.env.hatchet`."""
-        return run_sdk_task(self.dir, clean_env(), name)
+        return run_sdk_task(self.dir, clean_env(), name, python=python)
 
 
 def workflow_names(settings: dict[str, str]) -> list[str]:
@@ -243,15 +245,37 @@ def tenant_get(settings: dict[str, str], token: str) -> int:
     return response.status_code
 
 
+NOTHING: dict[str, list[str]] = {"containers": [], "volumes": [], "networks": []}
+
+
 def running_stack(project: Project) -> Iterator[Project]:
-    """For a fixture: `project` up for the tests, then removed with its data and checked
-    to leave nothing behind."""
-    project.hl("up")
-    name = project.status()["stack"]
-    yield project
-    project.hl("down", "--volumes", "--yes")
-    assert labelled(f"io.hatchet-local.stack={name}") == {
-        "containers": [],
-        "volumes": [],
-        "networks": [],
-    }
+    """For a fixture: `project` up for the tests, then taken down with its data and checked
+    to leave nothing behind. Destroyed whatever happens, also when `up` fails halfway."""
+    name = project.stack
+    try:
+        project.hl("up")
+        yield project
+        down = project.hl("down", "--volumes", "--yes", ok=False)
+        left = labelled(f"io.hatchet-local.stack={name}")
+    finally:
+        project.destroy()
+    assert down.returncode == 0, down.stderr
+    assert left == NOTHING
+
+
+# The same for one test: `with own_stack(Project(...)) as project:`.
+own_stack = contextmanager(running_stack)
+
+
+def destroy_every_stack(state: Path) -> None:
+    """Destroy every stack a state directory knows (those a test could not name ahead)."""
+    env = {k: v for k, v in clean_env().items() if not k.startswith("HATCHET_LOCAL_")}
+    env["HATCHET_LOCAL_STATE_DIR"] = str(state)
+
+    def hl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(HATCHET_LOCAL), *args], cwd=state.parent, env=env,
+                              capture_output=True, text=True, check=False)  # fmt: skip
+
+    listed = hl("ls", "-o", "json")
+    for row in json.loads(listed.stdout) if listed.returncode == 0 else []:
+        hl("destroy", "--stack", row["name"], "--yes")

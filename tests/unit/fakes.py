@@ -1,9 +1,12 @@
 """Test doubles shared by the unit tests: a scripted Runner, a fake clock, and a fake
-Docker + Hatchet that answers everything `stack.up` asks."""
+Docker + Hatchet that answers everything `startup.up` asks."""
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +17,7 @@ import httpx
 
 from hatchet_local.provision import PRISTINE
 from hatchet_local.runner import Result
+from tests.unit.fake_api import FakeHatchetApi
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,9 @@ class FakeRunner:
     def __init__(self) -> None:
         self.rules: list[tuple[tuple[str, ...], Handler]] = []
         self.calls: list[Call] = []
+        # Every call, and whatever else a fake wired to this runner saw (HTTP requests), in
+        # the order it happened: what `assert_before` reads.
+        self.journal: list[object] = []
 
     def on(
         self,
@@ -84,9 +91,11 @@ class FakeRunner:
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
         capture: bool = True,
+        cwd: Path | None = None,
     ) -> Result:
         call = Call(tuple(argv), dict(env) if env is not None else None, timeout, capture)
         self.calls.append(call)
+        self.journal.append(call)
         for words, handler in reversed(self.rules):
             if contains(call.argv, words):
                 return handler(call)
@@ -106,6 +115,7 @@ class FakeRunner:
         data = source.read() if source is not None else None
         call = Call(tuple(argv), dict(env) if env is not None else None, timeout, True, data)
         self.calls.append(call)
+        self.journal.append(call)
         for words, handler in reversed(self.rules):
             if contains(call.argv, words):
                 result = handler(call)
@@ -118,6 +128,52 @@ class FakeRunner:
     def called(self, *words: str) -> list[Call]:
         """The calls whose argv holds `words` consecutively, in order."""
         return [call for call in self.calls if call.has(*words)]
+
+    def forget(self) -> None:
+        """Drop what was seen so far (the rules stay)."""
+        self.calls.clear()
+        self.journal.clear()
+
+
+@dataclass(frozen=True)
+class Http:
+    """A step of `assert_before` that is an HTTP request: its method and path (a regex)."""
+
+    method: str
+    path: str
+
+
+Step = tuple[str, ...] | Http
+
+
+def _matches(event: object, step: Step) -> bool:
+    if isinstance(step, Http):
+        return (
+            isinstance(event, httpx.Request)
+            and event.method == step.method
+            and re.fullmatch(step.path, event.url.path) is not None
+        )
+    return isinstance(event, Call) and event.has(*step)
+
+
+def _describe(event: object) -> str:
+    if isinstance(event, httpx.Request):
+        return f"{event.method} {event.url.path}"
+    return " ".join(event.argv) if isinstance(event, Call) else repr(event)
+
+
+def assert_before(journal: Sequence[object], *steps: Step) -> None:
+    """Each step happened, and every occurrence of a step came before every occurrence of the
+    next one. A step is the words of a command (consecutive, as in `FakeRunner.on`) or an
+    `Http` request. Only the order of these steps is checked: other commands may come and go.
+    """
+    for first, then in itertools.pairwise(steps):
+        before = [n for n, event in enumerate(journal) if _matches(event, first)]
+        after = [n for n, event in enumerate(journal) if _matches(event, then)]
+        seen = "\n".join(f"  {n}: {_describe(event)}" for n, event in enumerate(journal))
+        assert before, f"{first} never happened; seen:\n{seen}"
+        assert after, f"{then} never happened; seen:\n{seen}"
+        assert max(before) < min(after), f"{first} not all before {then}; seen:\n{seen}"
 
 
 class FakeClock:
@@ -181,12 +237,14 @@ def parse_env_file(path: Path) -> dict[str, str]:
 
 @dataclass
 class FakeHatchet:
-    """Docker, Compose v2 and a Hatchet stack's API, scripted on a FakeRunner.
+    """Docker, Compose v2 and a Hatchet stack, scripted on a FakeRunner, with `api` (the one
+    fake of Hatchet's REST API) behind `transport`.
 
     A service reports `starts[service]` from the moment `compose up` names it: one Row, or a
     list of Rows that `ps` walks through one call at a time (the last one stays). One-shot
     jobs answer `jobs[job]`; `token create` mints the next of `tokens`, which the API then
-    accepts. The API answers `/api/ready` with `ready` (a list is walked like Rows).
+    accepts for the default tenant. The API's requests go into the runner's journal, so a test
+    can order commands and requests (`assert_before`).
     """
 
     runner: FakeRunner
@@ -197,17 +255,16 @@ class FakeHatchet:
         default_factory=lambda: [f"eyJhbGciOiJFUzI1NiJ9.token-{n}.signature" for n in range(1, 9)]
     )
     missing_images: set[str] = field(default_factory=set)
-    ready: int | list[int] = 200
     git_ignored: bool = True
+    api: FakeHatchetApi = field(default_factory=FakeHatchetApi)
     # What the fake observed.
     services: dict[str, list[Row]] = field(default_factory=dict)
-    volumes: set[str] = field(default_factory=set)  # the stacks' database volumes
+    volumes: set[str] = field(default_factory=set)  # the stacks' data and config volumes
     pristine: bool = False  # whether a pristine copy of the database was made
     sql: list[str] = field(default_factory=list)  # what psql was given, in order
-    accepted: set[str] = field(default_factory=set)
-    requests: list[httpx.Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.api.journal = self.runner.journal
         r = self.runner
         r.on("docker", "version", "--format", stdout="27.3.1\n")
         r.on("docker", "version", "--format", "{{.Server.APIVersion}}", stdout="1.41\n")
@@ -246,7 +303,27 @@ class FakeHatchet:
         if ".Config.Env" not in call.option("--format"):
             return reply(call, stdout="sha256:0123456789abcdef\n")
         env = ["PATH=/usr/lib/postgresql/15/bin:/usr/bin"] if "postgres" in ref else []
-        return reply(call, stdout=f'"sha256:{abs(hash(ref)):x}" {json.dumps(env)}\n')
+        image_id = hashlib.sha256(ref.encode()).hexdigest()[:16]
+        return reply(call, stdout=f'"sha256:{image_id}" {json.dumps(env)}\n')
+
+    def _ps(self, call: Call) -> Result:
+        """A project's service containers (each Row walked one call at a time); no job
+        containers left over; no labelled objects of other stacks."""
+        project = next(
+            (
+                word.rpartition("=")[2]
+                for word in call.argv
+                if word.startswith("--filter=label=com.docker.compose.project=")
+            ),
+            "",
+        )
+        if not project or "--filter=label=com.docker.compose.oneoff=True" in call.argv:
+            return reply(call)
+        current = {service: states[0] for service, states in self.services.items()}
+        for states in self.services.values():
+            if len(states) > 1:
+                states.pop(0)
+        return reply(call, stdout=container_rows(current, project))
 
     def _volume_inspect(self, call: Call) -> Result:
         if call.argv[-1] in self.volumes:
@@ -270,24 +347,9 @@ class FakeHatchet:
             return reply(call, stdout="0\n")  # every tenant is the live engine's
         return reply(call)
 
-    def _ps(self, call: Call) -> Result:
-        """A project's service containers (each Row walked one call at a time); no job
-        containers left over; no labelled objects of other stacks."""
-        project = next(
-            (
-                word.rpartition("=")[2]
-                for word in call.argv
-                if word.startswith("--filter=label=com.docker.compose.project=")
-            ),
-            "",
-        )
-        if not project or "--filter=label=com.docker.compose.oneoff=True" in call.argv:
-            return reply(call)
-        current = {service: states[0] for service, states in self.services.items()}
-        for states in self.services.values():
-            if len(states) > 1:
-                states.pop(0)
-        return reply(call, stdout=container_rows(current, project))
+    def _logs_of_container(self, call: Call) -> Result:
+        service = next((s for s in self.logs if call.argv[-1].endswith(f"-{s}-1")), "")
+        return reply(call, stdout=self.logs.get(service, ""))
 
     def _inspect(self, call: Call) -> Result:
         """`docker inspect` of one service's container: its Row, walked like `ps` walks."""
@@ -316,12 +378,8 @@ class FakeHatchet:
 
     def _token_create(self, call: Call) -> Result:
         token = self.tokens.pop(0)
-        self.accepted.add(token)
+        self.api.accept(token)
         return reply(call, stdout=f'level=info msg="loaded config"\n{token}\n')
-
-    def _logs_of_container(self, call: Call) -> Result:
-        service = next((s for s in self.logs if call.argv[-1].endswith(f"-{s}-1")), "")
-        return reply(call, stdout=self.logs.get(service, ""))
 
     def _logs(self, call: Call) -> Result:
         return reply(call, stdout=self.logs.get(call.argv[-1], ""))
@@ -330,29 +388,38 @@ class FakeHatchet:
         """The stack's passwords, read from the env file the command was given."""
         return parse_env_file(Path(call.option("--env-file")))
 
-    # --- the HTTP API --------------------------------------------------------------------
-
     @property
     def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self._handle)
-
-    def _handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if request.url.path == "/api/ready":
-            if isinstance(self.ready, list):
-                return httpx.Response(self.ready.pop(0) if len(self.ready) > 1 else self.ready[0])
-            return httpx.Response(self.ready)
-        if request.url.path.startswith("/api/v1/tenants/"):
-            token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-            if token in self.accepted:
-                return httpx.Response(200, json={"metadata": {"id": request.url.path[16:]}})
-            return httpx.Response(403, json={"errors": [{"description": "forbidden"}]})
-        return httpx.Response(404)
-
-    def api_calls(self, path_prefix: str) -> list[httpx.Request]:
-        return [req for req in self.requests if req.url.path.startswith(path_prefix)]
+        return self.api.transport
 
 
 def argv_text(calls: Iterable[Call]) -> str:
     """Every argv the runner saw, as one text to search for leaked secrets."""
     return "\n".join(" ".join(call.argv) for call in calls)
+
+
+Answer = Callable[[httpx.Request], httpx.Response]
+
+
+def answering(answer: Answer, seen: list[httpx.Request] | None = None) -> httpx.Client:
+    """An HTTP client whose every request `answer` answers (or raises from), each kept in
+    `seen` when given: for a test about one status or one failure, where FakeHatchetApi would
+    say too much."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if seen is not None:
+            seen.append(request)
+        return answer(request)
+
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def unreachable(cause: Exception | None = None) -> Answer:
+    """An answer that fails as a server nobody listens at does (httpx.ConnectError), caused by
+    `cause` (an ssl error, say) when given."""
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        message = str(cause) if cause is not None else "connection refused"
+        raise httpx.ConnectError(message, request=request) from cause
+
+    return fail

@@ -17,11 +17,8 @@ from hatchet_local.errors import CommandFailed
 from hatchet_local.runner import SubprocessRunner
 from hatchet_local.stack import load_stack
 from hatchet_local.state import StackDir
-from tests.unit import test_stack_up
 from tests.unit.fakes import TOKEN_CREATE, Row
-from tests.unit.test_stack_up import World
-
-world = test_stack_up.world  # the fixture
+from tests.unit.harness import World
 
 pytestmark = pytest.mark.usefixtures("tokens_with_ids")
 

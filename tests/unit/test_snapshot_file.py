@@ -9,6 +9,7 @@ import io
 import stat
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ MANIFEST_BASE = Manifest(
 CONTENT = {STATE: b'{"token": null}', CONFIG: b"config tar " * 100, DATABASE: b"pg " * 5000}
 
 
-def write(target: Path, **manifest: object) -> int:
+def write(target: Path, **manifest: Any) -> int:
     with snapshot_file.writing(target, overwrite=False) as writer:
         for name, data in CONTENT.items():
             with writer.member(name, gzipped=name.endswith(".gz")) as out:

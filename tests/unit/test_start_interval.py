@@ -43,6 +43,7 @@ def test_start_interval_is_rendered_only_when_asked() -> None:
 )
 def test_the_engine_decides(tmp_path: Path, api: str, rendered: bool) -> None:
     runner = FakeRunner()
+    runner.on("docker", "image", "inspect", returncode=1, stderr="Error: No such image\n")
     if api:
         runner.on("docker", "version", "--format", "{{.Server.APIVersion}}", stdout=api + "\n")
     else:  # no engine answers: rendered without
