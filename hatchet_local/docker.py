@@ -268,16 +268,23 @@ def remove_containers(runner: Runner, ids: list[str], what: str) -> None:
     check_reached(runner.run(["docker", "rm", "--force", *ids], timeout=120), what)
 
 
-def container_publishing(runner: Runner, port: int) -> str | None:
-    """The name of a running container that publishes host port `port`, alone or in a
-    range (`0.0.0.0:8000-8010->8000-8010/tcp`); None when none does or Docker cannot say."""
+def published_ports(runner: Runner) -> dict[int, str]:
+    """Every host port a running container publishes, alone or in a range
+    (`0.0.0.0:8000-8010->8000-8010/tcp`), with the container's name; {} when Docker cannot
+    say."""
     try:
         result = runner.run(["docker", "ps", "--format", "{{.Names}}\t{{.Ports}}"], timeout=30)
     except CommandFailed:
-        return None
+        return {}
+    ports: dict[int, str] = {}
     for line in result.stdout.splitlines():
         name, _, published = line.partition("\t")
         for first, last in re.findall(r":(\d+)(?:-(\d+))?->", published):
-            if int(first) <= port <= int(last or first):
-                return name
-    return None
+            ports.update(dict.fromkeys(range(int(first), int(last or first) + 1), name))
+    return ports
+
+
+def container_publishing(runner: Runner, port: int) -> str | None:
+    """The name of a running container that publishes host port `port`; None when none does
+    or Docker cannot say."""
+    return published_ports(runner).get(port)

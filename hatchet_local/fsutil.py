@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import stat
 import tempfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from hatchet_local.errors import ConfigError, HatchetLocalError
+from hatchet_local.signals import interrupts_deferred
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
@@ -28,25 +25,6 @@ def ensure_private_dir(path: Path) -> Path:
     except OSError as exc:
         raise HatchetLocalError(f"{path}: cannot create directory: {exc.strerror}") from exc
     return path
-
-
-@contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) until the block is done, then deliver it: a write it lands in
-    finishes first, so it never leaves half a file or a temp file behind. Main thread only
-    (the only one signals reach); elsewhere a no-op."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        # None: a handler not set from Python, which cannot be put back; Python's own then.
-        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
-    if caught:
-        signal.raise_signal(signal.SIGINT)
 
 
 def atomic_write(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:

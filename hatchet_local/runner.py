@@ -1,15 +1,20 @@
 """The one place that runs subprocesses.
 
 Commands are argv lists (never a shell), secrets travel in env files and never in argv,
-and Ctrl-C stops the child before it is reported. What a failed command's output means
-(Docker unreachable, say) is for its caller to read: see docker.py.
+and a stop signal (Ctrl-C, SIGTERM, SIGHUP) stops the child before it is reported. What a
+failed command's output means (Docker unreachable, say) is for its caller to read: see
+docker.py.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
+import signal
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -66,6 +71,8 @@ class SubprocessRunner:
                 text=True,
                 encoding="utf-8",
                 errors="replace",
+                # hatchet-local runs commands from one thread; the function only calls prctl.
+                preexec_fn=_end_with_parent(),  # noqa: PLW1509
             )
         except FileNotFoundError as exc:
             raise CommandFailed(f"{argv[0]}: command not found; is it installed?") from exc
@@ -78,8 +85,31 @@ class SubprocessRunner:
             ) from exc
         except (KeyboardInterrupt, Interrupted) as exc:
             _stop(child)
-            raise Interrupted("interrupted; run the same command again to finish") from exc
+            if isinstance(exc, Interrupted):
+                raise
+            raise Interrupted() from exc
         return Result(tuple(argv), child.returncode, stdout or "", stderr or "")
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _end_with_parent() -> Callable[[], None] | None:
+    """On Linux, what makes a child get SIGTERM when hatchet-local ends, even by SIGKILL
+    (which no handler sees): a docker or compose command must not outlive it and race the
+    next command on the same stack. Elsewhere None (the next command removes what is left)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def set_parent_death_signal() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # ended between fork and prctl
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return set_parent_death_signal
 
 
 def _stop(child: subprocess.Popen[str]) -> None:
@@ -89,6 +119,9 @@ def _stop(child: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
+    for pipe in (child.stdout, child.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def tail(text: str, lines: int = 20) -> str:

@@ -33,7 +33,7 @@ from hatchet_local.errors import (
 from hatchet_local.fsutil import atomic_write, ensure_private_dir, read_text
 from hatchet_local.health import Check, http_check, service_check, wait_for
 from hatchet_local.inventory import reap_expired
-from hatchet_local.ports import PORT_FLAGS, port_holder, port_is_free
+from hatchet_local.ports import PORT_FLAGS, ports_taken
 from hatchet_local.redact import masked
 from hatchet_local.runner import Runner, tail
 from hatchet_local.stack import Stack, load_stack, stack_lock
@@ -107,6 +107,10 @@ def _up_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> UpR
     console = ctx.console
     with console.phase("stack files"):
         stack = load_stack(config, ctx, create=True, ttl=ttl)
+    if stack.dir.wipe_pending():
+        with console.phase("wipe data"):
+            console.info("finishing the wipe of an earlier `reset` that was cut short")
+            wipe(stack, ctx.runner, in_place=False)
     compose = stack.compose
     states = compose.ps()  # one look serves both the health check and the port check
     if not stack.changed and _running_and_healthy(stack, states):
@@ -180,10 +184,18 @@ def reset(config: Config, ctx: Context, *, tenant: str | None = None) -> UpResul
     with stack_lock(ctx, config.stack):
         stack = load_stack(config, ctx, create=False)
         with ctx.console.phase("wipe data"):
-            if not _wipe_in_place(stack, ctx.runner):
-                stack.compose.down(volumes=True)
-            stack.dir.forget_data()
+            wipe(stack, ctx.runner)
         return _up_locked(config, ctx)
+
+
+def wipe(stack: Stack, runner: Runner, *, in_place: bool = True) -> None:
+    """Delete the stack's data and what depended on it, marked as under way until done (a
+    wipe cut short is finished by the next `up`). `in_place=False` takes the sure way, which
+    also works on a half-wiped stack: every container and volume removed."""
+    stack.dir.begin_wipe()
+    if not (in_place and _wipe_in_place(stack, runner)):
+        stack.compose.down(volumes=True)
+    stack.dir.forget_data()
 
 
 def _wipe_in_place(stack: Stack, runner: Runner) -> bool:
@@ -227,11 +239,14 @@ def _check_ports(stack: Stack, states: list[ServiceState], runner: Runner) -> No
     """Fail before anything starts when another program holds one of the stack's ports.
     Ports that this stack's running engine publishes are its own: compose re-creates it."""
     own = {port for s in states if s.state == "running" for port in s.published}
-    for name, port in (("dashboard", stack.spec.dashboard_port), ("grpc", stack.spec.grpc_port)):
-        if port not in own and not port_is_free(port):
+    wanted = {"dashboard": stack.spec.dashboard_port, "grpc": stack.spec.grpc_port}
+    taken = ports_taken((p for p in wanted.values() if p not in own), runner,
+                        stack.spec.bind_address)  # fmt: skip
+    for name, port in wanted.items():
+        if port in taken:
             raise PortInUse(
-                f"the {name} port {port} of stack {stack.record.name} is held by "
-                f"{port_holder(port, runner)}; or choose another with {PORT_FLAGS[name]}"
+                f"the {name} port {port} of stack {stack.record.name} is taken: {taken[port]}, "
+                f"or choose another port with {PORT_FLAGS[name]}"
             )
 
 

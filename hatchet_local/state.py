@@ -7,6 +7,8 @@
                           token.json    the client token and its tenant (0600)
                           tenants.json  the token kept for each declared tenant (0600)
                           users.json    the passwords of logins made by `user create` (0600)
+                          wiping        present while `reset` wipes the data: a wipe cut
+                                        short (SIGKILL) is finished by the next `up`
 <state root>/locks/<name>.lock           one command at a time on the stack
 <state root>/locks/ports.lock            one port choice at a time on the machine
 
@@ -201,10 +203,25 @@ class StackDir:
     def mark_applied(self, compose_digest: str) -> None:
         atomic_write(self.path / "applied", compose_digest + "\n")
 
+    @property
+    def wiping_file(self) -> Path:
+        return self.path / "wiping"
+
+    def begin_wipe(self) -> None:
+        """Mark the data as being wiped, until `forget_data` ends it: a wipe cut short (a
+        SIGKILL between dropping the database and creating it anew, say) is then finished by
+        the next `up` instead of leaving a stack that cannot start."""
+        atomic_write(self.wiping_file, now_iso() + "\n")
+
+    def wipe_pending(self) -> bool:
+        return self.wiping_file.is_file()
+
     def forget_data(self) -> None:
-        """The tokens, logins and the record of what ran go with the data they belonged to."""
+        """The tokens, logins and the record of what ran go with the data they belonged to;
+        last, the mark of a wipe under way."""
         for path in (self.token_file, self.path / "applied", self.tenants_file, self.users_file):
             path.unlink(missing_ok=True)
+        self.wiping_file.unlink(missing_ok=True)
 
     def load_token(self) -> Token | None:
         data = self._secret_json(self.token_file, corrupt_ok=True)

@@ -7,7 +7,7 @@ app, and `main()` is the only place an error becomes an exit code.
 
 from __future__ import annotations
 
-import signal
+import contextlib
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ import typer
 
 from hatchet_local.cli import doctor, images, stack, stacks, teams, up
 from hatchet_local.errors import HatchetLocalError, Interrupted
+from hatchet_local.signals import stop_on_signals
 
 if TYPE_CHECKING:
     from hatchet_local.context import Context
@@ -54,21 +55,20 @@ for _name, _group in GROUPS.items():
     app.add_typer(_group, name=_name)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise Interrupted("interrupted; run the same command again to finish")
-
-
 def main(make_context: Callable[..., Context] | None = None) -> None:
     """Entry point: every error, ours or a usage error, becomes one line and an exit code here.
-    Ctrl-C raises Interrupted (not KeyboardInterrupt, which typer would end silently).
-    `make_context(quiet=...)` replaces `Context.default` (tests run the CLI over fakes)."""
-    signal.signal(signal.SIGINT, _interrupt)
+    Ctrl-C, SIGTERM and SIGHUP raise Interrupted (not KeyboardInterrupt, which typer would end
+    silently): exit 128 + the signal's number. `make_context(quiet=...)` replaces
+    `Context.default` (tests run the CLI over fakes)."""
+    stop_on_signals()
     try:
         code = app(standalone_mode=False, obj=make_context)
+    except Interrupted as exc:
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            typer.echo(exc.message, err=True)
+        sys.exit(exc.exit_code)
     except HatchetLocalError as exc:
-        typer.echo(
-            exc.message if isinstance(exc, Interrupted) else f"error: {exc.message}", err=True
-        )
+        typer.echo(f"error: {exc.message}", err=True)
         if exc.details:
             typer.echo(exc.details, err=True)
         sys.exit(exc.exit_code)

@@ -110,14 +110,17 @@ def test_a_container_holding_a_port_is_named() -> None:
         "--format",
         stdout="web\t0.0.0.0:8080->80/tcp, :::8080->80/tcp\ndb\t127.0.0.1:5432->5432/tcp\n",
     )
-    assert port_holder(5432, runner) == "container db; stop it with `docker stop db`"
+    holder = port_holder(5432, runner)
+    assert holder == "container db publishes it; stop it with `docker stop db`"
 
 
 def test_a_container_publishing_a_port_range_is_named() -> None:
     runner = FakeRunner()
     runner.on("docker", "ps", "--format", stdout="range\t0.0.0.0:8000-8010->8000-8010/tcp\n")
     runner.on("lsof", returncode=1)
-    assert port_holder(8005, runner) == "container range; stop it with `docker stop range`"
+    assert port_holder(8005, runner) == (
+        "container range publishes it; stop it with `docker stop range`"
+    )
     assert not port_holder(8011, runner).startswith("container")
 
 

@@ -211,6 +211,7 @@ def test_up_starts_waits_mints_and_writes_the_settings(
         f"docker network ls {reap} {LISTING_FORMAT['network']}",
         "compose ps --all --format json",
         "docker info --format {{.MemTotal}} {{.SystemTime}}",  # preflight, before a start
+        "docker ps --format {{.Names}}\t{{.Ports}}",  # ports published, before a start
         "docker image inspect --format {{.Id}} postgres:15.6",
         "docker image inspect --format {{.Id}} rabbitmq:3-management",
         f"docker image inspect --format {{{{.Id}}}} {LITE_IMAGE}",
@@ -589,9 +590,9 @@ def test_a_configured_port_in_use_stops_before_compose_up(
     assert error.exit_code == 4
     # The holder is this very test process, found through /proc.
     assert error.message.startswith(
-        f"the {name} port {taken_port} of stack unit is held by process pid {os.getpid()} ("
+        f"the {name} port {taken_port} of stack unit is taken: pid {os.getpid()} ("
     )
-    assert error.message.endswith(f"; or choose another with {flag}")
+    assert error.message.endswith(f") listens on it; stop it, or choose another port with {flag}")
     assert not world.runner.called("up")
     assert not world.runner.called("image", "inspect")
 

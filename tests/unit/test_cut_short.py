@@ -1,0 +1,58 @@
+"""Work that SIGKILL cut short is finished by the next command (issue #16): no handler runs,
+so what a killed command leaves must be recognisable and repairable."""
+
+from __future__ import annotations
+
+from hatchet_local import startup
+from hatchet_local.runner import Result
+from tests.unit.fakes import Call, reply
+from tests.unit.test_stack_up import TOKEN_2, World, actions, world  # noqa: F401
+
+
+def test_a_wipe_cut_short_is_finished_by_the_next_up(world: World) -> None:  # noqa: F811
+    """`reset` killed between dropping the database and creating it anew leaves a stack that
+    could not start (the jobs need the database); its mark makes the next `up` finish the
+    wipe the sure way, then bootstrap afresh."""
+    world.up()
+    downs: list[Call] = []
+
+    def down(call: Call) -> Result:
+        downs.append(call)
+        world.hatchet.services.clear()
+        return reply(call)
+
+    world.runner.on_call("down", "--remove-orphans", handler=down)
+    world.stack_dir.begin_wipe()  # what the killed reset left, with its token.json
+    world.next_process()
+
+    result = world.up()
+
+    assert [call.argv[-3:] for call in downs] == [("down", "--remove-orphans", "--volumes")]
+    assert not world.stack_dir.wipe_pending()
+    assert "finishing the wipe of an earlier `reset` that was cut short" in world.console()
+    assert (result.token_reused, result.settings["HATCHET_CLIENT_TOKEN"]) == (False, TOKEN_2)
+    lines = actions(world.runner.calls)
+    assert lines.index("compose down --remove-orphans --volumes") < lines.index(
+        "compose up --detach --remove-orphans postgres rabbitmq"
+    )
+
+
+def test_reset_marks_the_wipe_while_it_runs_and_clears_the_mark(world: World) -> None:  # noqa: F811
+    world.up()
+    marked_while_dropping: list[bool] = []
+
+    def psql(call: Call) -> Result:
+        marked_while_dropping.append(world.stack_dir.wipe_pending())
+        return reply(call)
+
+    world.runner.on("rm", "--stop", "--force", "hatchet-lite")
+    world.runner.on_call("exec", "-T", "postgres", handler=psql)
+    world.runner.on("exec", "-T", "rabbitmq")
+    world.runner.on("docker", "volume", "rm")
+    world.next_process()
+
+    result = startup.reset(world.config(), world.ctx)
+
+    assert marked_while_dropping == [True]
+    assert not world.stack_dir.wipe_pending()
+    assert result.settings["HATCHET_CLIENT_TOKEN"] == TOKEN_2

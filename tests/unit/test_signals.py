@@ -1,0 +1,170 @@
+"""How CI runners and terminals stop a command (issue #16): SIGINT, SIGTERM and SIGHUP all go
+through one handler, the one Ctrl-C always had: the command stops with `Interrupted`, every
+clean-up runs, and it exits 128 + the signal's number."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hatchet_local import cli
+from hatchet_local.context import Context
+from hatchet_local.errors import Interrupted
+from hatchet_local.fsutil import atomic_write
+from hatchet_local.runner import SubprocessRunner
+from hatchet_local.signals import STOP_SIGNALS, interrupts_deferred, stop, stop_on_signals
+
+SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+MESSAGES = {
+    signal.SIGINT: "interrupted; run the same command again to finish",
+    signal.SIGTERM: "stopped by SIGTERM; run the same command again to finish",
+    signal.SIGHUP: "stopped by SIGHUP; run the same command again to finish",
+}
+
+
+@pytest.fixture(autouse=True)
+def _handlers_put_back() -> Iterator[None]:
+    """main() installs its handlers for good (the process ends after it): not in pytest."""
+    saved = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+def test_every_stop_signal_has_the_one_handler() -> None:
+    assert set(STOP_SIGNALS) == set(SIGNALS)
+    stop_on_signals()
+    assert {signum: signal.getsignal(signum) for signum in SIGNALS} == dict.fromkeys(SIGNALS, stop)
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_main_exits_128_plus_the_signal_with_one_line(
+    signum: signal.Signals,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def signalled(*, quiet: bool = False) -> Context:
+        signal.raise_signal(signum)  # as a CI runner, `kill` or a closing terminal sends it
+        raise AssertionError(f"{signum.name} did not stop the command")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HATCHET_LOCAL_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(sys, "argv", ["hatchet-local", "status", "--stack", "unit"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(signalled)
+    assert exit_info.value.code == 128 + signum
+    assert capsys.readouterr().err == MESSAGES[signum] + "\n"
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_a_write_finishes_before_any_stop_signal_lands(
+    signum: signal.Signals, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "token.json"
+    target.write_text("old\n")
+    real_fsync = os.fsync
+
+    def fsync_then_signal(fd: int) -> None:
+        real_fsync(fd)
+        signal.raise_signal(signum)
+
+    stop_on_signals()
+    monkeypatch.setattr(os, "fsync", fsync_then_signal)
+    with pytest.raises(Interrupted) as info:
+        atomic_write(target, "new\n")
+    assert info.value.exit_code == 128 + signum
+    assert target.read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["token.json"]
+    assert signal.getsignal(signum) is stop  # the handler is back in place
+
+
+def test_a_second_signal_does_not_cut_the_clean_up_short() -> None:
+    """GitHub Actions cancels with SIGINT, then SIGTERM: the clean-up the first started (a
+    child being stopped, a lock released) runs to its end, and the first signal is reported."""
+    stop_on_signals()
+    cleaned = False
+    with pytest.raises(Interrupted) as info:
+        try:
+            signal.raise_signal(signal.SIGINT)
+        finally:
+            signal.raise_signal(signal.SIGTERM)
+            cleaned = True
+    assert cleaned
+    assert info.value.exit_code == 130
+
+
+def test_deferred_signals_are_delivered_after_the_block() -> None:
+    stop_on_signals()
+    done = []
+    with pytest.raises(Interrupted) as info, interrupts_deferred():
+        signal.raise_signal(signal.SIGHUP)
+        done.append("rest of the block")
+    assert done == ["rest of the block"]
+    assert info.value.exit_code == 129
+
+
+def test_sigterm_stops_the_running_child_and_is_reported_as_sigterm(tmp_path: Path) -> None:
+    """SIGTERM sent to hatchet-local alone (not its process group, as `kill PID` does): the
+    docker or compose command it runs is stopped too, not left running."""
+    pid_file = tmp_path / "child.pid"
+    stop_on_signals()
+    timer = threading.Thread(target=_sigterm_once_started, args=(pid_file,), daemon=True)
+    timer.start()
+    with pytest.raises(Interrupted) as info:
+        SubprocessRunner().run(["sh", "-c", f"echo $$ > {pid_file}; exec sleep 60"])
+    timer.join()
+    assert info.value.exit_code == 143
+    child = int(pid_file.read_text())
+    assert not Path(f"/proc/{child}").exists() or _zombie(child)
+
+
+def _sigterm_once_started(pid_file: Path) -> None:
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except OSError:
+        return True
+
+
+CHILD = """
+import sys
+from hatchet_local.runner import SubprocessRunner
+SubprocessRunner().run(["sh", "-c", "echo $$ > " + sys.argv[1] + "; exec sleep 60"])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal: Linux")
+def test_a_sigkilled_hatchet_local_leaves_no_command_running(tmp_path: Path) -> None:
+    """SIGKILL reaches no handler: the docker or compose command hatchet-local was running
+    ends with it, instead of racing the next command on the same stack."""
+    pid_file = tmp_path / "child.pid"
+    parent = subprocess.Popen([sys.executable, "-c", CHILD, str(pid_file)])
+    try:
+        while not pid_file.exists() or not pid_file.read_text().strip():
+            assert parent.poll() is None, "the runner's process ended early"
+            time.sleep(0.01)
+        child = int(pid_file.read_text())
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{child}").exists() and not _zombie(child):
+            assert time.monotonic() < deadline, "the command outlived the killed hatchet-local"
+            time.sleep(0.01)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
