@@ -5,12 +5,31 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 from hatchet_local.state import Token
 
 TOKEN_KEY = "HATCHET_CLIENT_TOKEN"
 TENANT_KEY = "HATCHET_CLIENT_TENANT_ID"
 SECRET_KEYS = frozenset({TOKEN_KEY})
+# The files the Python SDK loads by itself, from its working directory only (pydantic
+# settings, `hatchet_sdk/config.py`); the TypeScript and Go SDKs load none of them.
+SDK_ENV_FILES = (".env", ".env.hatchet", ".env.dev", ".env.local")
+
+
+def how_to_load(env_file: Path, workdir: Path) -> str:
+    """The closing line of `up`: how a worker gets the settings written to `env_file`."""
+    if env_file.name in SDK_ENV_FILES and env_file.parent == workdir:
+        return (
+            f"Next: run your worker from this directory; the Hatchet Python SDK reads "
+            f"{env_file.name} from its working directory by itself."
+        )
+    return (
+        f"Next: load {env_file} into your worker's environment (in a shell: "
+        f"`set -a; . {env_file}; set +a`); the Hatchet Python SDK reads only "
+        f"{', '.join(SDK_ENV_FILES[:-1])} and {SDK_ENV_FILES[-1]} from its working directory "
+        f"by itself."
+    )
 
 
 def token_claims(token: str) -> dict[str, object]:

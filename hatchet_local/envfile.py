@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hatchet_local.client_settings import SECRET_KEYS
-from hatchet_local.fsutil import atomic_write, read_text
+from hatchet_local.fsutil import atomic_write, read_text, refuse_link
 from hatchet_local.redact import MASK
 
 _ASSIGNMENT = re.compile(r"^(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*=")
@@ -54,7 +54,8 @@ def merge_dotenv(existing: str, settings: Mapping[str, str]) -> str:
 
 def write_env_file(path: Path, settings: Mapping[str, str]) -> None:
     """Merge settings into the file at `path`: atomic, and private (0600) since it holds a
-    token."""
+    token. A symbolic link there is refused, never followed nor replaced."""
+    refuse_link(path)
     existing = read_text(path) or ""
     atomic_write(path, merge_dotenv(existing, settings))
 

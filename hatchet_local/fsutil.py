@@ -98,3 +98,14 @@ def check_private(path: Path) -> None:
             f"{path}: holds secrets but others may read it (mode {mode:04o}); "
             f"run `chmod 600 {path}`"
         )
+
+
+def refuse_link(path: Path) -> None:
+    """ConfigError when `path` is a symbolic link: a file hatchet-local writes is neither
+    written through a link (its target may lie anywhere, even outside the project) nor
+    replaced by a regular file (which would silently undo the user's link)."""
+    if path.is_symlink():
+        raise ConfigError(
+            f"{path}: a symbolic link (to {path.readlink()}); hatchet-local neither writes "
+            f"through a link nor replaces one: remove the link, or name the file it points to"
+        )

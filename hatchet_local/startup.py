@@ -30,7 +30,7 @@ from hatchet_local.errors import (
     ServiceUnhealthy,
     SetupFailed,
 )
-from hatchet_local.fsutil import atomic_write, ensure_private_dir, read_text
+from hatchet_local.fsutil import atomic_write, ensure_private_dir, read_text, refuse_link
 from hatchet_local.health import Check, http_check, service_check, wait_for
 from hatchet_local.inventory import reap_expired
 from hatchet_local.ports import PORT_FLAGS, ports_taken
@@ -83,6 +83,7 @@ def up(
     `logs_dir` receives every service's full log.
     """
     # A settings file `up` could not merge into stops it before it starts anything.
+    refuse_link(config.env_file)
     read_text(config.env_file)
     if not config.env_file.parent.is_dir():
         raise ConfigError(

@@ -24,7 +24,7 @@ from hatchet_local.context import Context
 from hatchet_local.defaults import ADMIN_EMAIL
 from hatchet_local.envfile import write_env_file
 from hatchet_local.errors import ConfigError, HatchetApiError, HatchetLocalError, TenantNotFound
-from hatchet_local.fsutil import ensure_private_dir
+from hatchet_local.fsutil import ensure_private_dir, refuse_link
 from hatchet_local.hatchet_api import Session, Tenant
 from hatchet_local.names import check_name
 from hatchet_local.stack import Stack, load_stack
@@ -178,8 +178,11 @@ def settings(token: TenantToken, namespace: str | None) -> dict[str, str]:
 
 
 def write_team_file(path: Path, token: TenantToken, namespace: str | None) -> None:
-    """Merge the settings into `path` (0600, other lines kept; directory made 0700)."""
+    """Merge the settings into `path` (0600, other lines kept; directory made 0700). A
+    `.hatchet` that is a link (a cloned repository's, say) is refused: making it 0700 would
+    change its target, wherever that is."""
     if path.parent.name == TEAM_DIR:
+        refuse_link(path.parent)
         ensure_private_dir(path.parent)
     write_env_file(path, settings(token, namespace))
 

@@ -176,7 +176,6 @@ def print_ready(result: UpResult, output: UpOutput | TextOrJson, reveal: bool) -
         typer.echo(f"  tenants    {len(team.created)} created, {len(team.minted)} new token(s)")
         for item in team.files:
             typer.echo(f"             {item.path}")
-    typer.echo(
-        "Next: run your worker from this directory; the Hatchet Python SDK reads "
-        f"{result.env_file.name} by itself."
-    )
+    from hatchet_local.client_settings import how_to_load
+
+    typer.echo(how_to_load(result.env_file, Path.cwd()))
