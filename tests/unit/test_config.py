@@ -200,7 +200,7 @@ def test_relative_project_dir_is_resolved_and_named_as_given(
         ("custom.env", "project/custom.env"),
         ("config/../shared.env", "project/shared.env"),
         (None, "project/absolute.env"),
-    ],  # fmt: skip
+    ],
 )
 def test_env_file_resolves_against_project_dir(
     tmp_path: Path, env_file: str | None, expected: str
