@@ -67,6 +67,7 @@ def render_stack(spec: StackSpec) -> str:
         dashboard=spec.dashboard,
         pull_policy=spec.pull_policy,
         bind_address=spec.bind_address,
+        loopback_only=spec.bind_address == "127.0.0.1",
         ports={"dashboard": spec.dashboard_port, "grpc": spec.grpc_port},
         server_url=spec.server_url,
         cookie_domain=spec.host,

@@ -36,7 +36,7 @@ from hatchet_local.inventory import reap_expired
 from hatchet_local.ports import PORT_FLAGS, ports_taken
 from hatchet_local.redact import masked
 from hatchet_local.runner import Runner, tail
-from hatchet_local.stack import Stack, load_stack, stack_lock
+from hatchet_local.stack import Stack, load_stack, sharing, stack_lock
 from hatchet_local.state import Token, digest
 from hatchet_local.teams import TeamResult, reconcile
 
@@ -51,6 +51,7 @@ class UpResult:
     token_reused: bool
     settings: dict[str, str]
     team: TeamResult | None = None  # the tenants of `tenants:` in the config, when declared
+    directories: tuple[str, ...] = ()  # every directory using the stack, its maker's first
 
     def shown_settings(self, reveal: bool) -> dict[str, str]:
         """The client settings with the token masked unless `reveal`."""
@@ -61,7 +62,7 @@ class UpResult:
             "stack": self.stack, "dashboard_url": self.server_url,
             "grpc_address": self.grpc_address, "env_file": str(self.env_file),
             "tenant_id": self.tenant_id, "token_reused": self.token_reused,
-            "settings": self.shown_settings(reveal),
+            "settings": self.shown_settings(reveal), "directories": list(self.directories),
         }  # fmt: skip
         if self.team is not None:
             data["tenants"] = self.team.as_dict()
@@ -108,6 +109,8 @@ def _up_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> UpR
     console = ctx.console
     with console.phase("stack files"):
         stack = load_stack(config, ctx, create=True, ttl=ttl)
+        if shared := sharing(stack.record, config.project_dir):
+            console.info(shared)
     if stack.dir.wipe_pending():
         with console.phase("wipe data"):
             console.info("finishing the wipe of an earlier `reset` that was cut short")
@@ -167,6 +170,7 @@ def _up_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> UpR
         token_reused=reused,
         settings=settings,
         team=team,
+        directories=tuple(stack.record.directories),
     )
 
 

@@ -78,6 +78,18 @@ class StackRecord:
     # beyond loopback (`--advertise` or `--expose`). Other commands follow the stack, not flags.
     advertise: str | None = None
     expose: bool = False
+    # Other project directories whose `up` joined this stack (their hatchet-local.yaml names
+    # it): sharing one stack between two repositories is allowed, and shown.
+    joined: list[str] = field(default_factory=list)
+
+    @property
+    def directories(self) -> list[str]:
+        """Every directory using the stack, the one that made it first."""
+        return [self.directory, *self.joined]
+
+    def others(self, here: Path | str) -> list[str]:
+        """The directories using the stack besides `here`."""
+        return [d for d in self.directories if d != str(here)]
 
 
 @dataclass(frozen=True)
@@ -335,6 +347,7 @@ _RECORD_TYPES: dict[str, tuple[type, ...]] = {
     "expires": (str, type(None)),
     "advertise": (str, type(None)),
     "expose": (bool,),
+    "joined": (list,),
 }
 
 
@@ -350,6 +363,8 @@ def _record_problem(data: dict[str, Any]) -> str:
             return f"unknown key {key!r}"
         if not isinstance(value, _RECORD_TYPES[key]):
             return f"{key}: got {json.dumps(value)[:40]}"
+    if not all(isinstance(d, str) for d in data.get("joined", [])):
+        return f"joined: got {json.dumps(data['joined'])[:40]}"
     for key, port in data.get("ports", {}).items():
         if key not in ("dashboard", "grpc") or type(port) is not int or not 0 < port < 65536:
             return f"ports.{key}: got {json.dumps(port)[:40]}"

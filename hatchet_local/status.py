@@ -42,6 +42,7 @@ class StackStatus:
     admin_email: str
     admin_password: str  # masked unless revealed
     env_file: str
+    directories: list[str]  # every project directory using the stack, its maker's first
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -73,6 +74,7 @@ def status(config: Config, ctx: Context, *, reveal: bool) -> StackStatus:
         admin_email=ADMIN_EMAIL,
         admin_password=masked(stack.secrets["HATCHET_ADMIN_PASSWORD"], reveal),
         env_file=str(config.env_file),
+        directories=stack.record.directories,
     )
 
 

@@ -13,15 +13,22 @@ from __future__ import annotations
 
 import contextlib
 import re
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hatchet_local import hatchet_api
-from hatchet_local.bootstrap import TOKEN_LIFETIME, TOKEN_NAME, token_status
+from hatchet_local.bootstrap import (
+    TOKEN_LIFETIME,
+    TOKEN_NAME,
+    seed_tenant,
+    seed_user,
+    token_status,
+)
 from hatchet_local.client_settings import token_claims, token_settings
 from hatchet_local.config import Config
 from hatchet_local.context import Context
-from hatchet_local.defaults import ADMIN_EMAIL
+from hatchet_local.defaults import ADMIN_EMAIL, DEFAULT_TENANT_SLUG
 from hatchet_local.envfile import write_env_file
 from hatchet_local.errors import ConfigError, HatchetApiError, HatchetLocalError, TenantNotFound
 from hatchet_local.fsutil import ensure_private_dir, refuse_link
@@ -118,6 +125,14 @@ def find_tenant(session: Session, slug: str) -> Tenant:
     )
 
 
+def new_tenant(stack: Stack, session: Session, slug: str) -> Tenant:
+    """Tenant `slug`, owned by the admin, made by the engine's admin tool: tenant creation in
+    the API stays closed on a stack that other machines reach (`--advertise`, `--expose`)."""
+    owner_password = stack.secrets["HATCHET_ADMIN_PASSWORD"]
+    seed_tenant(stack.compose, str(uuid.uuid4()), slug, ADMIN_EMAIL, owner_password)
+    return find_tenant(session, slug)
+
+
 # --- up: the declared tenants --------------------------------------------------------------
 
 
@@ -130,7 +145,7 @@ def reconcile(config: Config, stack: Stack, ctx: Context) -> TeamResult:
     created, minted = [], []
     for slug in config.tenants:
         if slug not in existing:
-            existing[slug] = session.create_tenant(slug)
+            existing[slug] = new_tenant(stack, session, slug)
             created.append(slug)
             ctx.console.info(f"created tenant {slug}")
         token = _working_token(session, stack, ctx, existing[slug], tokens.get(slug))
@@ -195,7 +210,7 @@ def create_tenant(config: Config, ctx: Context, slug: str) -> Tenant:
     stack, session = running_stack(config, ctx)
     if any(tenant.slug == slug for tenant in session.tenants()):
         raise HatchetLocalError(f"tenant {slug!r} exists already; `hatchet-local tenant list`")
-    tenant = session.create_tenant(slug)
+    tenant = new_tenant(stack, session, slug)
     tokens = stack.dir.tenant_tokens()
     tokens[slug] = _working_token(session, stack, ctx, tenant, None)
     stack.dir.save_tenant_tokens(tokens)
@@ -285,10 +300,11 @@ def create_user(
             user = hatchet_api.login(ctx.http, server_url, email, password)
     if user is None:
         password = generate_password()
+        ctx.redact.add(password)
+        # Made by the admin tool: the API's sign-up stays closed on a stack others reach.
+        seed_user(stack.compose, email, email.partition("@")[0], password, DEFAULT_TENANT_SLUG)
         try:
-            user = hatchet_api.register(
-                ctx.http, server_url, email, email.partition("@")[0], password
-            )
+            user = hatchet_api.login(ctx.http, server_url, email, password)
         except HatchetApiError as exc:
             raise HatchetApiError(
                 f"cannot create user {email} ({exc.message}); a user made elsewhere keeps "

@@ -125,6 +125,24 @@ def confirm(question: str, yes: bool, flag_hint: str) -> None:
     typer.confirm(question, abort=True)
 
 
+def confirm_deletion(stack: str, question: str, yes: bool, flag_hint: str) -> None:
+    """`confirm` before deleting a stack's data; run from another directory than the one that
+    made the stack, the question (or the --yes this needs without a terminal) names every
+    other directory using it. `question` holds `{stack}`."""
+    from hatchet_local.stack import shared_from_elsewhere
+    from hatchet_local.state import state_root
+
+    shared = shared_from_elsewhere(state_root(), stack, Path.cwd())
+    if shared is None:
+        confirm(question.format(stack=stack), yes, flag_hint)
+        return
+    if yes:
+        typer.echo(f"{shared}; going ahead (--yes)", err=True)
+        return
+    confirm(f"{shared[0].upper()}{shared[1:]}. {question.format(stack=stack)}", yes,
+            f"{flag_hint}, and {shared}")  # fmt: skip
+
+
 def print_json(data: object) -> None:
     typer.echo(json.dumps(data, indent=2))
 

@@ -20,7 +20,7 @@ from hatchet_local.cli.options import (
     TextOrJson,
     UpOutput,
     YesOpt,
-    confirm,
+    confirm_deletion,
     context,
     load,
     print_json,
@@ -128,8 +128,8 @@ def reset(
 
     config = load(config_file, {"stack": stack})
     if tenant is None:
-        confirm(f"Delete all data of stack {config.stack} and start afresh?", yes,
-                "reset deletes the stack's data")  # fmt: skip
+        confirm_deletion(config.stack, "Delete all data of stack {stack} and start afresh?", yes,
+                         "reset deletes the stack's data")  # fmt: skip
     print_ready(startup.reset(config, context(ctx), tenant=tenant), output, reveal)
 
 
@@ -169,6 +169,9 @@ def print_ready(result: UpResult, output: UpOutput | TextOrJson, reveal: bool) -
     typer.echo(f"  gRPC       {result.grpc_address}")
     reused = "token reused" if result.token_reused else "new token"
     typer.echo(f"  settings   {result.env_file}  ({reused})")
+    if len(result.directories) > 1:
+        maker, *others = result.directories
+        typer.echo(f"  shared     made in {maker}; also used by {', '.join(others)}")
     if reveal:
         typer.echo(f"  token      {result.settings['HATCHET_CLIENT_TOKEN']}")
     if result.team is not None:

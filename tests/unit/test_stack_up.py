@@ -187,6 +187,7 @@ def test_up_starts_waits_mints_and_writes_the_settings(
         tenant_id=DEFAULT_TENANT_ID,
         token_reused=False,
         settings=settings,
+        directories=(str(world.project.resolve()),),
     )
     assert world.env_file.read_text() == "".join(f"{k}={v}\n" for k, v in settings.items())
     assert stat.S_IMODE(world.env_file.stat().st_mode) == 0o600

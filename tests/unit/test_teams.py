@@ -19,6 +19,7 @@ import yaml
 
 from hatchet_local import hatchet_api, teams
 from hatchet_local.client_settings import token_claims
+from hatchet_local.compose import Compose
 from hatchet_local.config import load_config
 from hatchet_local.console import Console
 from hatchet_local.context import Context
@@ -26,9 +27,10 @@ from hatchet_local.errors import ConfigError, HatchetApiError, TenantNotFound
 from hatchet_local.names import default_namespace
 from hatchet_local.profiles import write_profile
 from hatchet_local.render import StackSpec
+from hatchet_local.runner import Result
 from hatchet_local.stack import Stack, preview
 from hatchet_local.state import StackDir, StackRecord
-from tests.unit.fakes import FakeRunner
+from tests.unit.fakes import Call, FakeRunner
 
 ADMIN_PASSWORD = "Adm1nPassw0rdXyz"
 SERVER = "http://localhost:8080"
@@ -111,11 +113,16 @@ def test_advertise_and_expose_from_file_and_flags(tmp_path: Path) -> None:
     assert config.advertise == "10.0.0.5"
 
 
-def _context(tmp_path: Path, http: httpx.Client | None = None) -> Context:
+def _context(tmp_path: Path, api: FakeApi | None = None) -> Context:
+    """A Context over `api`: its REST endpoints, and the engine's admin tool (`hatchet-admin
+    seed` in the engine's container) acting on the same data."""
+    runner = FakeRunner()
+    if api is not None:
+        runner.on_call("/hatchet-admin", "seed", handler=api.seed)
     return Context(
-        runner=FakeRunner(),
+        runner=runner,
         console=Console(io.StringIO()),
-        http=http or httpx.Client(),
+        http=api.client() if api is not None else httpx.Client(),
         state_root=tmp_path / "state",
     )
 
@@ -137,6 +144,10 @@ def test_ports_bind_beyond_loopback_only_when_asked(
     assert engine["ports"] == [f"{bind}:18080:8888", f"{bind}:17077:7077"]
     assert engine["environment"]["SERVER_URL"] == f"http://{host}:18080"
     assert engine["environment"]["SERVER_GRPC_BROADCAST_ADDRESS"] == f"{host}:17077"
+    # Reached by other machines: no anonymous sign-up, no tenant made through the API.
+    closed = {"SERVER_ALLOW_SIGNUP": "f", "SERVER_ALLOW_CREATE_TENANT": "f"}
+    opened = {key: engine["environment"].get(key) for key in closed}
+    assert opened == (dict.fromkeys(closed) if bind == "127.0.0.1" else closed)
 
 
 # --- a fake Hatchet API --------------------------------------------------------------------
@@ -163,6 +174,7 @@ class FakeApi:
         default_factory=dict
     )  # id->(tenant,email,role)
     requests: list[httpx.Request] = field(default_factory=list)
+    seeds: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for tenant_id in self.tenants.values():
@@ -170,6 +182,24 @@ class FakeApi:
 
     def client(self) -> httpx.Client:
         return httpx.Client(transport=httpx.MockTransport(self.handle))
+
+    def seed(self, call: Call) -> Result:
+        """`hatchet-admin seed` as the engine runs it: the login ADMIN_EMAIL unless it exists,
+        the tenant DEFAULT_TENANT_SLUG (owned by that login) unless it exists. The values
+        come by name only: their names in argv, their values in the environment."""
+        env = call.env or {}
+        names = [call.argv[i + 1] for i, word in enumerate(call.argv) if word == "-e"]
+        assert not [v for v in env.values() if v in call.argv[-4:]], "a value in argv"
+        values = {name: env[name] for name in names}
+        self.seeds.append(values)
+        email = values["ADMIN_EMAIL"]
+        self.users.setdefault(email, values["ADMIN_PASSWORD"])
+        slug = values.get("DEFAULT_TENANT_SLUG", "default")
+        if slug not in self.tenants:
+            tenant_id = values.get("DEFAULT_TENANT_ID", str(uuid.uuid4()))
+            self.tenants[slug] = tenant_id
+            self.members[tenant_id] = {email: "OWNER"}
+        return Result(call.argv, 0, "", "")
 
     def calls(self, method: str, pattern: str) -> list[httpx.Request]:
         return [
@@ -288,7 +318,11 @@ def make_stack(tmp_path: Path, ctx: Context) -> Stack:
     (stack_dir.path / "secrets.env").write_text(f"HATCHET_ADMIN_PASSWORD={ADMIN_PASSWORD}\n")
     spec = StackSpec("team", {}, "postgres", True, 8080, 7077, "missing")
     secrets = {"HATCHET_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    return Stack(stack_dir, record, spec, compose=None, secrets=secrets)  # type: ignore[arg-type]
+    compose = Compose(
+        ctx.runner, base=["docker", "compose"], project="team", file=stack_dir.compose_file,
+        env_file=stack_dir.secrets_file, redact=ctx.redact,
+    )  # fmt: skip
+    return Stack(stack_dir, record, spec, compose=compose, secrets=secrets)
 
 
 @pytest.fixture
@@ -339,11 +373,19 @@ def test_an_unreachable_api_says_so() -> None:
 def test_up_creates_missing_tenants_and_writes_private_files(
     tmp_path: Path, project: Path, api: FakeApi
 ) -> None:
-    ctx = _context(tmp_path, api.client())
+    ctx = _context(tmp_path, api)
     stack = make_stack(tmp_path, ctx)
     result = teams.reconcile(team_config(project, TEAM), stack, ctx)
     assert result.created == ["development", "staging"]
     assert result.minted == ["development", "staging"]
+    # Made by the engine's admin tool, owned by the admin: the API's tenant creation (closed
+    # on a stack others reach) is never asked.
+    assert api.calls("POST", "/api/v1/tenants") == []
+    assert [(seed["DEFAULT_TENANT_SLUG"], seed["ADMIN_EMAIL"]) for seed in api.seeds] == [
+        ("development", "admin@example.com"),
+        ("staging", "admin@example.com"),
+    ]
+    assert api.members[api.tenants["staging"]] == {"admin@example.com": "OWNER"}
     team_dir = project / ".hatchet"
     assert stat.S_IMODE(team_dir.stat().st_mode) == 0o700
     names = sorted(p.name for p in team_dir.iterdir())
@@ -364,7 +406,7 @@ def test_up_creates_missing_tenants_and_writes_private_files(
 def test_a_second_run_creates_nothing_and_keeps_tokens(
     tmp_path: Path, project: Path, api: FakeApi
 ) -> None:
-    ctx = _context(tmp_path, api.client())
+    ctx = _context(tmp_path, api)
     stack = make_stack(tmp_path, ctx)
     teams.reconcile(team_config(project, TEAM), stack, ctx)
     before = (project / ".hatchet" / "staging.env").read_text()
@@ -382,7 +424,7 @@ def test_a_second_run_creates_nothing_and_keeps_tokens(
 def test_a_revoked_token_is_replaced_and_user_lines_kept(
     tmp_path: Path, project: Path, api: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = _context(tmp_path, api.client())
+    ctx = _context(tmp_path, api)
     stack = make_stack(tmp_path, ctx)
     monkeypatch.setattr(teams, "load_stack", lambda *a, **k: stack)
     config = team_config(project, "tenants:\n  staging: {}\n")
@@ -401,7 +443,7 @@ def test_a_revoked_token_is_replaced_and_user_lines_kept(
 def test_tenants_absent_from_the_file_are_left_alone(
     tmp_path: Path, project: Path, api: FakeApi
 ) -> None:
-    ctx = _context(tmp_path, api.client())
+    ctx = _context(tmp_path, api)
     stack = make_stack(tmp_path, ctx)
     teams.reconcile(team_config(project, TEAM), stack, ctx)
     teams.reconcile(team_config(project, "tenants:\n  staging: {}\n"), stack, ctx)
@@ -415,7 +457,7 @@ def test_tenants_absent_from_the_file_are_left_alone(
 def test_user_joins_only_the_tenants_named(
     tmp_path: Path, project: Path, api: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = _context(tmp_path, api.client())
+    ctx = _context(tmp_path, api)
     stack = make_stack(tmp_path, ctx)
     config = team_config(project, TEAM)
     teams.reconcile(config, stack, ctx)
@@ -423,6 +465,11 @@ def test_user_joins_only_the_tenants_named(
     password, joined = teams.create_user(config, ctx, "bob@example.com", ["development"], "member")
     assert joined == ["development"]
     assert api.users["bob@example.com"] == password
+    # The login is made by the admin tool (sign-up stays closed), joining no tenant by it.
+    assert api.calls("POST", "/api/v1/users/register") == []
+    seeded = {"ADMIN_EMAIL": "bob@example.com", "ADMIN_NAME": "bob", "ADMIN_PASSWORD": password}
+    assert api.seeds[-1] == {**seeded, "DEFAULT_TENANT_SLUG": "default"}
+    assert "bob@example.com" not in api.members[api.tenants["default"]]
     assert api.members[api.tenants["development"]]["bob@example.com"] == "MEMBER"
     assert "bob@example.com" not in api.members[api.tenants["staging"]]
     # Again: no new sign-up, no new invite, the same password.
@@ -451,7 +498,7 @@ def test_bad_user_requests_are_refused_before_any_call(
     tmp_path: Path, project: Path, api: FakeApi, case: tuple[str, list[str], str, str]
 ) -> None:
     email, tenants, role, message = case
-    ctx = _context(tmp_path, api.client())
+    ctx = _context(tmp_path, api)
     with pytest.raises(ConfigError, match=re.escape(message)):
         teams.create_user(team_config(project, ""), ctx, email, tenants, role)
     assert api.requests == []
@@ -460,7 +507,7 @@ def test_bad_user_requests_are_refused_before_any_call(
 def test_unknown_tenant_says_how_to_make_it(
     tmp_path: Path, project: Path, api: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = _context(tmp_path, api.client())
+    ctx = _context(tmp_path, api)
     stack = make_stack(tmp_path, ctx)
     monkeypatch.setattr(teams, "load_stack", lambda *a, **k: stack)
     with pytest.raises(TenantNotFound, match="hatchet-local tenant create prod"):
@@ -541,7 +588,7 @@ def test_team_commands_refuse_bad_input_before_touching_a_stack(
 def test_a_user_of_wiped_data_is_signed_up_again(
     tmp_path: Path, project: Path, api: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = _context(tmp_path, api.client())
+    ctx = _context(tmp_path, api)
     stack = make_stack(tmp_path, ctx)
     config = team_config(project, TEAM)
     teams.reconcile(config, stack, ctx)
