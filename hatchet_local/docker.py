@@ -254,6 +254,18 @@ def container_state(runner: Runner, name: str) -> dict[str, object] | None:
     return state if isinstance(state, dict) else None
 
 
+def free_space(runner: Runner, container: str, path: str) -> tuple[int, int] | None:
+    """(bytes free, bytes in all) of the file system holding `path` in running container
+    `container` (POSIX `df -P -k` in it); None when it cannot say."""
+    argv = ["docker", "exec", container, "df", "-P", "-k", path]
+    result = runner.run(argv, timeout=30)
+    lines = result.stdout.splitlines() if result.ok else []
+    fields = lines[-1].split() if len(lines) > 1 else []
+    if len(fields) < 4 or not (fields[1].isdigit() and fields[3].isdigit()):
+        return None
+    return int(fields[3]) * 1024, int(fields[1]) * 1024
+
+
 def oneoff_containers(runner: Runner, project: str, service: str) -> list[str]:
     """Ids of the containers that one-shot runs of `service` in compose project `project`
     left (a run cut off from Docker cannot remove its own)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -53,6 +54,18 @@ def _replace(path: Path, text: str, mode: int) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_temp_files(directory: Path, name: str = "*") -> int:
+    """Remove the temp files `atomic_write` left for file `name` (every file with "*") in
+    `directory`: only a SIGKILL in the middle of a write leaves one. Call it holding the lock
+    that serializes those writes. Returns how many were removed."""
+    removed = 0
+    for path in directory.glob(f".{name}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed += 1
+    return removed
 
 
 def write_error(path: Path, exc: OSError) -> HatchetLocalError:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hatchet_local import __version__
+from hatchet_local import __version__, docker
 from hatchet_local.compose import Compose
 from hatchet_local.config import Config
 from hatchet_local.context import Context
@@ -22,6 +22,7 @@ from hatchet_local.fsutil import atomic_write, read_text
 from hatchet_local.locks import file_lock
 from hatchet_local.ports import PORT_KEYS, resolve_ports
 from hatchet_local.render import StackSpec, render_stack
+from hatchet_local.runner import Runner
 from hatchet_local.state import StackDir, StackRecord, digest, now_iso
 
 
@@ -221,7 +222,43 @@ def down(config: Config, ctx: Context, *, volumes: bool) -> bool:
         return False
     with stack_lock(ctx, config.stack):
         stack = load_stack(config, ctx, create=False)
-        stack.compose.down(volumes=volumes)
-        if volumes:
-            stack_dir.forget_data()  # it lived in the database just removed
+        with ctx.console.phase("remove containers and data" if volumes else "remove containers"):
+            stack.compose.down(volumes=volumes)
+            if volumes:
+                stack_dir.forget_data()  # it lived in the database just removed
+    return True
+
+
+def wipe(stack: Stack, runner: Runner, *, in_place: bool = True) -> None:
+    """Delete the stack's data and what depended on it, marked as under way until done (a
+    wipe cut short is finished by the next `up`). `in_place=False` takes the sure way, which
+    also works on a half-wiped stack: every container and volume removed."""
+    stack.dir.begin_wipe()
+    if not (in_place and _wipe_in_place(stack, runner)):
+        stack.compose.down(volumes=True)
+    stack.dir.forget_data()
+
+
+def _wipe_in_place(stack: Stack, runner: Runner) -> bool:
+    """Wipe the data while Postgres and RabbitMQ keep running, which saves their restart:
+    drop and re-create the database, re-create RabbitMQ's vhost, remove the engine and its
+    config volume. False (nothing done) when those services are not both up."""
+    states = {s.service: s.state for s in stack.compose.ps()}
+    if any(states.get(service) != "running" for service in stack.services()):
+        return False
+    compose = stack.compose
+    compose.run("rm", "--stop", "--force", ENGINE_SERVICE, timeout=120)
+    docker.require_ok(compose.exec(
+        "postgres", "psql", "-v", "ON_ERROR_STOP=1", "-U", "hatchet", "-d", "postgres",
+        "-c", "DROP DATABASE IF EXISTS hatchet WITH (FORCE)", "-c", "CREATE DATABASE hatchet",
+    ), "dropping the database")  # fmt: skip
+    if "rabbitmq" in stack.services():
+        for command in (["delete_vhost", "/"], ["add_vhost", "/"],
+                        ["set_permissions", "-p", "/", "hatchet", ".*", ".*", ".*"]):  # fmt: skip
+            docker.require_ok(
+                compose.exec("rabbitmq", "rabbitmqctl", *command), "resetting RabbitMQ"
+            )
+    docker.remove_volume(
+        runner, f"{stack.record.name}_hatchet_config", "removing the engine's config volume"
+    )
     return True

@@ -30,13 +30,19 @@ from hatchet_local.errors import (
     ServiceUnhealthy,
     SetupFailed,
 )
-from hatchet_local.fsutil import atomic_write, ensure_private_dir, read_text, refuse_link
+from hatchet_local.fsutil import (
+    atomic_write,
+    ensure_private_dir,
+    read_text,
+    refuse_link,
+    remove_temp_files,
+)
 from hatchet_local.health import Check, http_check, service_check, wait_for
 from hatchet_local.inventory import reap_expired
 from hatchet_local.ports import PORT_FLAGS, ports_taken
 from hatchet_local.redact import masked
 from hatchet_local.runner import Runner, tail
-from hatchet_local.stack import Stack, load_stack, sharing, stack_lock
+from hatchet_local.stack import Stack, load_stack, sharing, stack_lock, wipe
 from hatchet_local.state import Token, digest
 from hatchet_local.teams import TeamResult, reconcile
 
@@ -108,6 +114,9 @@ def _up_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> UpR
     """`up` for a caller that already holds the stack's lock."""
     console = ctx.console
     with console.phase("stack files"):
+        # What a write cut short by SIGKILL left; the lock keeps other writers out.
+        remove_temp_files(ctx.state_root / "stacks" / config.stack)
+        remove_temp_files(config.env_file.parent, config.env_file.name)
         stack = load_stack(config, ctx, create=True, ttl=ttl)
         if shared := sharing(stack.record, config.project_dir):
             console.info(shared)
@@ -191,41 +200,6 @@ def reset(config: Config, ctx: Context, *, tenant: str | None = None) -> UpResul
         with ctx.console.phase("wipe data"):
             wipe(stack, ctx.runner)
         return _up_locked(config, ctx)
-
-
-def wipe(stack: Stack, runner: Runner, *, in_place: bool = True) -> None:
-    """Delete the stack's data and what depended on it, marked as under way until done (a
-    wipe cut short is finished by the next `up`). `in_place=False` takes the sure way, which
-    also works on a half-wiped stack: every container and volume removed."""
-    stack.dir.begin_wipe()
-    if not (in_place and _wipe_in_place(stack, runner)):
-        stack.compose.down(volumes=True)
-    stack.dir.forget_data()
-
-
-def _wipe_in_place(stack: Stack, runner: Runner) -> bool:
-    """Wipe the data while Postgres and RabbitMQ keep running, which saves their restart:
-    drop and re-create the database, re-create RabbitMQ's vhost, remove the engine and its
-    config volume. False (nothing done) when those services are not both up."""
-    states = {s.service: s.state for s in stack.compose.ps()}
-    if any(states.get(service) != "running" for service in stack.services()):
-        return False
-    compose = stack.compose
-    compose.run("rm", "--stop", "--force", ENGINE_SERVICE, timeout=120)
-    docker.require_ok(compose.exec(
-        "postgres", "psql", "-v", "ON_ERROR_STOP=1", "-U", "hatchet", "-d", "postgres",
-        "-c", "DROP DATABASE IF EXISTS hatchet WITH (FORCE)", "-c", "CREATE DATABASE hatchet",
-    ), "dropping the database")  # fmt: skip
-    if "rabbitmq" in stack.services():
-        for command in (["delete_vhost", "/"], ["add_vhost", "/"],
-                        ["set_permissions", "-p", "/", "hatchet", ".*", ".*", ".*"]):  # fmt: skip
-            docker.require_ok(
-                compose.exec("rabbitmq", "rabbitmqctl", *command), "resetting RabbitMQ"
-            )
-    docker.remove_volume(
-        runner, f"{stack.record.name}_hatchet_config", "removing the engine's config volume"
-    )
-    return True
 
 
 # --- the phases of up ----------------------------------------------------------------------

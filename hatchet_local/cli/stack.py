@@ -80,7 +80,10 @@ def _print_status(info: StackStatus) -> None:
     typer.echo(f"directory  {info.directory}")
     if len(info.directories) > 1:
         typer.echo(f"shared     also used by {', '.join(info.directories[1:])}")
-    if info.problems:
+    if info.state == "failing":
+        typer.echo(f"warning: stack {info.stack} runs but fails: {'; '.join(info.problems)}",
+                   err=True)  # fmt: skip
+    elif info.problems:
         typer.echo(
             f"warning: stack {info.stack} is only partly running ({', '.join(info.problems)}); "
             f"`hatchet-local up` brings it back",

@@ -96,6 +96,60 @@ def run_sdk_task(cwd: Path, env: dict[str, str], name: str, timeout: float = 180
     return dict(json.loads(run.stdout.strip().splitlines()[-1]))
 
 
+class SdkWorker:
+    """A hatchet-sdk worker serving task `name`, kept running (across `down`/`up` and `reset`,
+    say) while tasks are run through it one at a time. It reads its settings as a developer's
+    worker does: from `.env.hatchet` in `cwd`, when it starts."""
+
+    def __init__(self, cwd: Path, name: str, env: dict[str, str] | None = None) -> None:
+        self.cwd, self.name = cwd, name
+        self.env = env if env is not None else clean_env()
+        self.log = cwd / f"{name}-worker.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> SdkWorker:
+        self.stop()
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(PROBE), "worker", self.name], cwd=self.cwd, env=self.env,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        self.starts += 1
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def run_task(self, message: str, timeout: float = 300) -> dict[str, Any]:
+        """Run the task once through this worker; its output."""
+        run = subprocess.run(
+            [sys.executable, str(PROBE), "run", self.name, message], cwd=self.cwd, env=self.env,
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+        assert run.returncode == 0, (
+            f"task run failed:\n{run.stderr[-3000:]}\nworker log:\n"
+            f"{self.log.read_text(errors='replace')[-3000:]}"
+        )
+        return dict(json.loads(run.stdout.strip().splitlines()[-1]))
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+
 def labelled(label: str) -> dict[str, list[str]]:
     """Containers, volumes and networks carrying `label` (key=value): what a test left."""
     found = {}
@@ -117,9 +171,13 @@ HATCHET_LOCAL = Path(sys.executable).parent / "hatchet-local"
 class Project:
     """A project directory with its own hatchet-local state, driven through the real CLI."""
 
-    def __init__(self, directory: Path, state: Path, extra_config: str = "") -> None:
+    def __init__(
+        self, directory: Path, state: Path, extra_config: str = "", prefix: tuple[str, ...] = ()
+    ) -> None:
         self.dir = directory
         self.state = state
+        # What every command runs under (e.g. `nsenter --net=...` for a private engine).
+        self.prefix = prefix
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "hatchet-local.yaml").write_text(rig.config_text() + extra_config)
 
@@ -132,7 +190,7 @@ class Project:
     ) -> subprocess.CompletedProcess[str]:
         """Run `hatchet-local ARGS` in the project directory; assert success unless ok=False."""
         proc = subprocess.run(
-            [str(HATCHET_LOCAL), *args],
+            [*self.prefix, str(HATCHET_LOCAL), *args],
             cwd=self.dir, env=self.env(), capture_output=True, text=True, timeout=timeout,
             check=False,
         )  # fmt: skip

@@ -138,6 +138,15 @@ def ps_json(rows: Mapping[str, Row], project: str = "unit") -> str:
     )  # fmt: skip
 
 
+def df_output(free: int, size: int = 20 * 1024**3) -> str:
+    """`df -P -k` of a file system with `free` of `size` bytes left."""
+    used = (size - free) // 1024
+    return (
+        "Filesystem     1024-blocks   Used Available Capacity Mounted on\n"
+        f"/dev/vdb {size // 1024} {used} {free // 1024} 50% /var/lib/postgresql/data\n"
+    )
+
+
 def parse_env_file(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     for line in path.read_text().splitlines():
@@ -181,6 +190,7 @@ class FakeHatchet:
         r.on("--no-such-flag", returncode=1, stderr="unknown flag: --no-such-flag\n")
         r.on_call("docker", "image", "inspect", handler=self._image_inspect)
         r.on("docker", "ps", "--format")  # no other container publishes a port
+        r.on("docker", "exec", stdout=df_output(free=10 * 1024**3))  # Postgres has disk space
         for listing in (("docker", "ps", "--all"), ("docker", "volume", "ls"),
                         ("docker", "network", "ls")):  # fmt: skip
             r.on(*listing)  # no labelled objects: nothing expired to reap
