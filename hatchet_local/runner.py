@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hatchet_local.errors import CommandFailed, Interrupted
+from hatchet_local.signals import check_stopped
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,9 @@ class SubprocessRunner:
             )
         except FileNotFoundError as exc:
             raise CommandFailed(f"{argv[0]}: command not found; is it installed?") from exc
+        except subprocess.SubprocessError as exc:  # a stop signal in the child before exec
+            check_stopped()
+            raise CommandFailed(f"{argv[0]}: could not start: {exc}") from exc
         try:
             stdout, stderr = child.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
@@ -88,6 +92,7 @@ class SubprocessRunner:
             if isinstance(exc, Interrupted):
                 raise
             raise Interrupted() from exc
+        check_stopped()  # a signal whose exception was swallowed while the child started
         return Result(tuple(argv), child.returncode, stdout or "", stderr or "")
 
 

@@ -36,6 +36,16 @@ def stop(signum: int, frame: object) -> None:
     raise Interrupted(signum=signum)
 
 
+def check_stopped() -> None:
+    """Raise Interrupted again when a stop signal came and the command goes on regardless.
+    A handler's exception can be swallowed: one that lands in code Python runs where it can
+    only report an exception (a fork callback while a subprocess starts, a finalizer) is
+    printed and dropped. Called where a command may safely stop (a subprocess ended, a
+    phase done)."""
+    if _stopping:
+        raise Interrupted(signum=_stopping[0])
+
+
 def stop_on_signals() -> None:
     """Install `stop` for every stop signal (main thread only, as Python requires)."""
     _stopping.clear()

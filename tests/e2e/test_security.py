@@ -46,6 +46,11 @@ def stack_secrets(project: Project, name: str) -> dict[str, str]:
     token_file = stack_dir / "token.json"
     if token_file.is_file():
         found["token.json"] = json.loads(token_file.read_text())["token"]
+    # The team commands' secrets: each tenant's token, each login's password.
+    for path, key in ((stack_dir / "tenants.json", "token"), (stack_dir / "users.json", None)):
+        if path.is_file():
+            for owner, entry in json.loads(path.read_text()).items():
+                found[f"{path.name} {owner}"] = entry if key is None else entry[key]
     env_file = project.dir / ".env.hatchet"
     if env_file.is_file():
         found[".env.hatchet token"] = project.env_file()["HATCHET_CLIENT_TOKEN"]
@@ -65,6 +70,7 @@ class Run:
     outputs: dict[str, str] = field(default_factory=dict)
     secrets: set[str] = field(default_factory=set)
     tokens: list[str] = field(default_factory=list)
+    named: dict[str, str] = field(default_factory=dict)  # every secret seen, by where it was
 
     def hl(self, label: str, *args: str, ok: bool = True, **env: str) -> str:
         proc = subprocess.run(
@@ -80,6 +86,7 @@ class Run:
     def learn(self) -> None:
         current = stack_secrets(self.project, self.name)
         self.secrets |= set(current.values())
+        self.named.update(current)
         token = current.get("token.json")
         if token and token not in self.tokens:
             self.tokens.append(token)
@@ -119,6 +126,20 @@ def scanned(
             run.hl("env --output json", "env", "--output", "json")
             run.hl("env --output shell", "env", "--output", "shell")
             run.hl("logs", "logs", "--tail", "100000")
+            # The team commands (issue #16: logins and tenants made by the engine's admin
+            # tool, whose values travel by name only).
+            run.hl("tenant create", "tenant", "create", "qa")
+            run.hl("user create", "user", "create", "dev@example.com", "--tenant", "qa")
+            run.hl("user create --reveal", "user", "create", "ops@example.com", "--tenant",
+                   "qa", "--reveal")  # fmt: skip
+            run.hl("token create", "token", "create", "--tenant", "qa", "--name", "ci",
+                   "--expires", "1h")  # fmt: skip
+            run.hl("env --tenant", "env", "--tenant", "qa")
+            run.hl("tenant list", "tenant", "list")
+            run.hl("user list", "user", "list")
+            run.hl("ls", "ls", "--output", "json")
+            run.hl("down", "down")
+            run.hl("up after down", "up")
             run.hl("reset", "reset", "--yes")
             run.hl("status after reset", "status")
             # A failing up: the engine stopped, one second to come back, full logs kept.
@@ -156,7 +177,7 @@ def write_findings(scanned: Scanned) -> None:
     Path(out).write_text(json.dumps(findings, indent=2) + "\n")
 
 
-REVEALING = {"env --reveal", "up --reveal", "status --reveal"}
+REVEALING = {"env --reveal", "up --reveal", "status --reveal", "user create --reveal"}
 
 
 def test_the_scan_sees_short_lived_processes_and_hatchet_locals_own(scanned: Scanned) -> None:
@@ -202,6 +223,20 @@ def test_reveal_shows_the_token_and_the_admin_password(scanned: Scanned) -> None
     assert current["token.json"] in run.outputs["env --reveal"]
     assert current["token.json"] in run.outputs["up --reveal"]
     assert current["HATCHET_ADMIN_PASSWORD"] in run.outputs["status --reveal"]
+    revealed = run.outputs["user create --reveal"].split("password ", 1)[1].split()[0]
+    assert revealed in run.secrets and "*" not in revealed
+
+
+def test_team_commands_keep_their_secrets_out_of_argv_and_output(scanned: Scanned) -> None:
+    """`user create` and `tenant create` hand the admin tool passwords by name only: the
+    scan saw the tool run, never a password; their outputs mask them."""
+    lines = scanned.watch.command_lines()
+    assert any("/hatchet-admin seed" in line for line in lines)
+    assert any("-e ADMIN_PASSWORD" in line for line in lines)  # the name, never the value
+    passwords = [v for k, v in scanned.run.named.items() if k.startswith("users.json")]
+    assert passwords, "no login was made"
+    assert [line for line in lines if any(p in line for p in passwords)] == []
+    assert "password ********" in scanned.run.outputs["user create"]
 
 
 def test_failure_logs_name_the_failure_and_hold_no_secret(scanned: Scanned) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.stacks import CLIENT_KEYS, HATCHET_LOCAL, Project, tenant_get
+from tests.support.stacks import CLIENT_KEYS, HATCHET_LOCAL, Project, labelled, tenant_get
 
 # `up`'s phases in order, as a stack that is not running goes through them; `reset`'s
 # (`wipe data`, then up's from `stack files`), and `down`'s.
@@ -322,9 +322,13 @@ def _command_lines() -> list[str]:
 
 
 def assert_known(project: Project) -> None:
-    """`ls` lists the stack, and no Docker object of this state directory is orphaned (one
-    whose stack the tool no longer knows)."""
+    """No Docker object of this state directory is orphaned (one whose stack the tool no
+    longer knows), and `ls` lists the stack once anything of it exists."""
     rows = json.loads(project.hl("ls", "--output", "json").stdout)
     states = {row["name"]: row["state"] for row in rows}
-    assert stack_of(project) in states, rows
     assert "orphaned" not in states.values(), rows
+    stack = stack_of(project)
+    made = (project.state / "stacks" / stack / "stack.json").exists() or any(
+        labelled(f"io.hatchet-local.stack={stack}").values()
+    )
+    assert (stack in states) == made, rows

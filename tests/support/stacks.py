@@ -60,12 +60,15 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_sdk_task(cwd: Path, env: dict[str, str], name: str, timeout: float = 180) -> dict[str, Any]:
-    """Start a hatchet-sdk worker for task `name`, run the task once, return its output."""
+def run_sdk_task(
+    cwd: Path, env: dict[str, str], name: str, timeout: float = 180, prefix: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Start a hatchet-sdk worker for task `name`, run the task once, return its output.
+    `prefix` runs both under a command (`nsenter --net=...`)."""
     log_path = cwd / f"{name}-worker.log"
     with log_path.open("wb") as log:
         worker = subprocess.Popen(
-            [sys.executable, str(PROBE), "worker", name],
+            [*prefix, sys.executable, str(PROBE), "worker", name],
             cwd=cwd,
             env=env,
             stdout=log,
@@ -74,7 +77,7 @@ def run_sdk_task(cwd: Path, env: dict[str, str], name: str, timeout: float = 180
         )
         try:
             run = subprocess.run(
-                [sys.executable, str(PROBE), "run", name, "hello"],
+                [*prefix, sys.executable, str(PROBE), "run", name, "hello"],
                 cwd=cwd,
                 env=env,
                 capture_output=True,
@@ -101,8 +104,10 @@ class SdkWorker:
     say) while tasks are run through it one at a time. It reads its settings as a developer's
     worker does: from `.env.hatchet` in `cwd`, when it starts."""
 
-    def __init__(self, cwd: Path, name: str, env: dict[str, str] | None = None) -> None:
-        self.cwd, self.name = cwd, name
+    def __init__(
+        self, cwd: Path, name: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
+    ) -> None:
+        self.cwd, self.name, self.prefix = cwd, name, prefix
         self.env = env if env is not None else clean_env()
         self.log = cwd / f"{name}-worker.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -112,7 +117,8 @@ class SdkWorker:
         self.stop()
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, str(PROBE), "worker", self.name], cwd=self.cwd, env=self.env,
+                [*self.prefix, sys.executable, str(PROBE), "worker", self.name], cwd=self.cwd,
+                env=self.env,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         self.starts += 1
@@ -128,7 +134,8 @@ class SdkWorker:
     def run_task(self, message: str, timeout: float = 300) -> dict[str, Any]:
         """Run the task once through this worker; its output."""
         run = subprocess.run(
-            [sys.executable, str(PROBE), "run", self.name, message], cwd=self.cwd, env=self.env,
+            [*self.prefix, sys.executable, str(PROBE), "run", self.name, message], cwd=self.cwd,
+            env=self.env,
             capture_output=True, text=True, timeout=timeout, check=False,
         )  # fmt: skip
         assert run.returncode == 0, (
@@ -172,18 +179,25 @@ class Project:
     """A project directory with its own hatchet-local state, driven through the real CLI."""
 
     def __init__(
-        self, directory: Path, state: Path, extra_config: str = "", prefix: tuple[str, ...] = ()
+        self,
+        directory: Path,
+        state: Path,
+        extra_config: str = "",
+        prefix: tuple[str, ...] = (),
+        environ: dict[str, str] | None = None,
     ) -> None:
         self.dir = directory
         self.state = state
-        # What every command runs under (e.g. `nsenter --net=...` for a private engine).
+        # What every command runs under (`nsenter --net=...` for an engine in a network
+        # namespace of its own), and what its environment adds (DOCKER_HOST, say).
         self.prefix = prefix
+        self.environ = environ or {}
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "hatchet-local.yaml").write_text(rig.config_text() + extra_config)
 
     def env(self, **extra: str) -> dict[str, str]:
         base = {k: v for k, v in clean_env().items() if not k.startswith("HATCHET_LOCAL_")}
-        return {**base, "HATCHET_LOCAL_STATE_DIR": str(self.state), **extra}
+        return {**base, "HATCHET_LOCAL_STATE_DIR": str(self.state), **self.environ, **extra}
 
     def hl(
         self, *args: str, ok: bool = True, timeout: float = 900
@@ -212,7 +226,7 @@ class Project:
 
     def run_task(self, name: str) -> dict[str, Any]:
         """An SDK round trip that sees nothing but the project's `.env.hatchet`."""
-        return run_sdk_task(self.dir, clean_env(), name)
+        return run_sdk_task(self.dir, clean_env(), name, prefix=self.prefix)
 
 
 def workflow_names(settings: dict[str, str]) -> list[str]:
