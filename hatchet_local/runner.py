@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hatchet_local.errors import CommandFailed, Interrupted
-from hatchet_local.signals import check_stopped
+from hatchet_local.signals import check_stopped, hold, release, reset_in_child
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,10 @@ class SubprocessRunner:
         capture: bool = True,
     ) -> Result:
         pipe = subprocess.PIPE if capture else None
+        before_exec = _before_exec()
+        # Forking runs Python code (fork callbacks, `before_exec`) where a signal handler's
+        # exception would be dropped: hold the stop signals until the child exists.
+        held = hold() if before_exec is not None else None
         try:
             child = subprocess.Popen(
                 list(argv),
@@ -72,15 +76,18 @@ class SubprocessRunner:
                 text=True,
                 encoding="utf-8",
                 errors="replace",
-                # hatchet-local runs commands from one thread; the function only calls prctl.
-                preexec_fn=_end_with_parent(),  # noqa: PLW1509
+                # hatchet-local runs commands from one thread; the function only calls prctl
+                # and resets signals.
+                preexec_fn=before_exec,  # noqa: PLW1509
             )
         except FileNotFoundError as exc:
+            release(held)
             raise CommandFailed(f"{argv[0]}: command not found; is it installed?") from exc
-        except subprocess.SubprocessError as exc:  # a stop signal in the child before exec
-            check_stopped()
-            raise CommandFailed(f"{argv[0]}: could not start: {exc}") from exc
+        except BaseException:
+            release(held)
+            raise
         try:
+            release(held)  # a signal held meanwhile lands here, and the child is stopped
             stdout, stderr = child.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             _stop(child)
@@ -100,21 +107,23 @@ _PR_SET_PDEATHSIG = 1
 
 
 @functools.cache
-def _end_with_parent() -> Callable[[], None] | None:
-    """On Linux, what makes a child get SIGTERM when hatchet-local ends, even by SIGKILL
-    (which no handler sees): a docker or compose command must not outlive it and race the
-    next command on the same stack. Elsewhere None (the next command removes what is left)."""
+def _before_exec() -> Callable[[], None] | None:
+    """On Linux, what a child runs before exec: it gets SIGTERM when hatchet-local ends, even
+    by SIGKILL (which no handler sees), so no docker or compose command outlives it and races
+    the next command on the stack; and the stop signals act on it as on any command.
+    Elsewhere None (the next command removes what is left)."""
     if not sys.platform.startswith("linux"):
         return None
     prctl = ctypes.CDLL(None, use_errno=True).prctl
     parent = os.getpid()
 
-    def set_parent_death_signal() -> None:
+    def before_exec() -> None:
         prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != parent:  # ended between fork and prctl
             os.kill(os.getpid(), signal.SIGTERM)
+        reset_in_child()
 
-    return set_parent_death_signal
+    return before_exec
 
 
 def _stop(child: subprocess.Popen[str]) -> None:

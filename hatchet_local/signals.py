@@ -47,10 +47,38 @@ def check_stopped() -> None:
 
 
 def stop_on_signals() -> None:
-    """Install `stop` for every stop signal (main thread only, as Python requires)."""
+    """Install `stop` for every stop signal (main thread only, as Python requires). A signal
+    this process was told to ignore stays ignored (`nohup hatchet-local up` survives the
+    terminal's SIGHUP)."""
     _stopping.clear()
     for signum in STOP_SIGNALS:
-        signal.signal(signum, stop)
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, stop)
+
+
+def hold() -> set[int | signal.Signals] | None:
+    """Block the stop signals in this (main) thread while a subprocess is forked: Python runs
+    fork callbacks there, where a handler's exception would only be printed and dropped. A
+    signal sent meanwhile waits, and lands at `release`. Returns the mask to put back."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def release(previous: set[int | signal.Signals] | None) -> None:
+    """Undo `hold`: a stop signal that came meanwhile is handled now."""
+    if previous is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def reset_in_child() -> None:
+    """In a child between fork and exec: the stop signals back to their default action and
+    unblocked (a blocked mask would outlive exec), so the command gets them as a terminal or
+    a CI runner sends them."""
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is stop:
+            signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 @contextmanager

@@ -188,3 +188,50 @@ def test_a_swallowed_stop_is_raised_again_at_the_next_safe_point() -> None:
     with pytest.raises(Interrupted), console.phase("containers"):
         pass
     assert stream.getvalue().splitlines() == ["-> containers", "!! containers (0.0s)"]
+
+
+def test_nohup_is_respected() -> None:
+    """A stop signal this process was told to ignore (`nohup hatchet-local up &`) stays
+    ignored: the terminal closing does not stop the command."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    stop_on_signals()
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    assert signal.getsignal(signal.SIGTERM) is stop
+
+
+# A signal landing while a subprocess is forked: Python runs fork callbacks then, and an
+# exception raised in one is printed ("Exception ignored in ...") and dropped.
+_SIGNAL_WHILE_FORKING: list[int] = []
+
+
+def _signal_while_forking() -> None:
+    if _SIGNAL_WHILE_FORKING:
+        signal.raise_signal(_SIGNAL_WHILE_FORKING.pop())
+
+
+os.register_at_fork(after_in_parent=_signal_while_forking)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork callbacks: Linux path")
+def test_a_signal_while_a_subprocess_starts_stops_the_command_cleanly(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stop_on_signals()
+    _SIGNAL_WHILE_FORKING.append(signal.SIGTERM)
+    with pytest.raises(Interrupted) as info:
+        SubprocessRunner().run(["sleep", "30"])
+    assert info.value.exit_code == 143
+    assert capsys.readouterr().err == ""  # nothing printed and dropped
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's /proc")
+def test_the_command_gets_stop_signals_as_any_command_does() -> None:
+    """Held while forking, the stop signals are unblocked again in the child: a blocked mask
+    would outlive exec and make docker and compose deaf to Ctrl-C and SIGTERM."""
+    stop_on_signals()
+    status = SubprocessRunner().run(["cat", "/proc/self/status"]).stdout
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    blocked, ignored = int(fields["SigBlk"], 16), int(fields["SigIgn"], 16)
+    for signum in SIGNALS:
+        assert not blocked & (1 << (signum - 1)), f"{signum.name} blocked in the child"
+        assert not ignored & (1 << (signum - 1)), f"{signum.name} ignored in the child"
