@@ -161,9 +161,11 @@ def stale_assignments(engine: PrivateEngine, stack: str) -> list[str]:
 def test_after_the_restart_a_task_can_be_dispatched_at_once(stacks: Stacks) -> None:
     """`up` returns when a task can be dispatched: no tenant is left on a partition of the
     engine that died with the restart (it would wait for the one-minute sweep)."""
+    stale = {}
     for running in stacks.running:
         running.hl("up")
-        assert stale_assignments(stacks.engine, running.dir.name) == []
+        stale[running.dir.name] = stale_assignments(stacks.engine, running.dir.name)
+        # The first task, timed for bench/reliability.py (asserted on below, not by its time).
         worker = SdkWorker(running.dir, f"after{uuid.uuid4().hex[:6]}", prefix=running.prefix)
         worker.start()
         try:
@@ -173,3 +175,4 @@ def test_after_the_restart_a_task_can_be_dispatched_at_once(stacks: Stacks) -> N
             RESTART.setdefault("first_task_seconds", []).append(seconds)
         finally:
             worker.stop()
+    assert stale == {running.dir.name: [] for running in stacks.running}

@@ -10,7 +10,6 @@ it through DOCKER_HOST. The rig's images are copied in with `docker save | docke
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -29,6 +28,7 @@ class PrivateEngine:
         self.socket = self.root / "docker.sock"
         self.log = self.root / "dockerd.log"
         self.starts = 0
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def docker_host(self) -> str:
@@ -77,7 +77,7 @@ class PrivateEngine:
         """Start the engine and wait until it answers (it restarts the containers whose
         restart policy says so, as any engine does when it comes back)."""
         with self.log.open("ab") as log:
-            subprocess.Popen(
+            self.proc = subprocess.Popen(
                 [*self.prefix, "dockerd", "--data-root", str(self.root / "data"),
                  "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"),
                  "-H", self.docker_host, "--default-address-pool", "base=10.213.0.0/16,size=24"],
@@ -91,27 +91,19 @@ class PrivateEngine:
         self.starts += 1
 
     def running(self) -> bool:
-        pid = self._pid()
-        return pid is not None and Path(f"/proc/{pid}").exists()
+        return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
         """Stop the engine as `systemctl stop docker` does (SIGTERM; it stops its containers
-        first), and wait until it is gone."""
-        pid = self._pid()
-        if pid is None:
+        first), and wait until it is gone (`nsenter` execs dockerd: the child is dockerd)."""
+        if self.proc is None:
             return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 120
-        while Path(f"/proc/{pid}").exists():
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the private dockerd did not stop:\n{self._log_tail()}")
-            time.sleep(0.2)
-
-    def _pid(self) -> int | None:
+        self.proc.send_signal(signal.SIGTERM)
         try:
-            return int((self.root / "docker.pid").read_text().strip())
-        except (OSError, ValueError):
-            return None
+            self.proc.wait(120)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"the private dockerd did not stop:\n{self._log_tail()}") from None
+        self.proc = None
 
     def _load_images(self) -> None:
         save = subprocess.Popen(["docker", "save", *self.images], stdout=subprocess.PIPE)
