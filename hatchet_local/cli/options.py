@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol, TypeVar
 
 import typer
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from hatchet_local.config import Config
     from hatchet_local.context import Context
 
+RowT = TypeVar("RowT", bound="Row")
 STARTED = time.monotonic()  # for `up --timings`: the whole command, imports included
 
 
@@ -145,6 +147,23 @@ def confirm_deletion(stack: str, question: str, yes: bool, flag_hint: str) -> No
 
 def print_json(data: object) -> None:
     typer.echo(json.dumps(data, indent=2))
+
+
+class Row(Protocol):
+    def as_dict(self) -> dict[str, object]: ...
+
+
+def print_rows(
+    rows: Sequence[RowT], output: TextOrJson, header: str | None, line: Callable[[RowT], str]
+) -> None:
+    """A listing: a JSON array of the rows, or a header and one line per row."""
+    if output is TextOrJson.json:
+        print_json([row.as_dict() for row in rows])
+        return
+    if header is not None:
+        typer.echo(header)
+    for row in rows:
+        typer.echo(line(row))
 
 
 def age(seconds: int) -> str:

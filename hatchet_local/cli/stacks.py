@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,29 +17,31 @@ from hatchet_local.cli.options import (
     confirm_deletion,
     context,
     load,
-    print_json,
+    print_rows,
 )
 from hatchet_local.errors import ConfigError
+
+if TYPE_CHECKING:
+    from hatchet_local.inventory import StackRow
 
 
 def list_stacks(ctx: typer.Context, output: OutputOpt = TextOrJson.text) -> None:
     """Every stack on this host: state, ports, age, Hatchet version, directory."""
     from hatchet_local import inventory
 
-    rows = inventory.list_stacks(context(ctx, quiet=True))
-    if output is TextOrJson.json:
-        print_json([row.as_dict() for row in rows])
-        return
-    typer.echo(f"{'STACK':<28}{'STATE':<10}{'DASHBOARD':<11}{'GRPC':<7}{'AGE':<7}"
-               f"{'HATCHET':<11}DIRECTORY")  # fmt: skip
-    for row in rows:
-        gone = "" if row.directory_exists or not row.directory else "  (gone)"
-        directories = ", ".join(row.directories) or row.directory
-        typer.echo(
-            f"{row.name:<28}{row.state:<10}{row.ports.get('dashboard', ''):<11}"
-            f"{row.ports.get('grpc', ''):<7}{age(row.age_seconds):<7}"
-            f"{row.hatchet_version:<11}{directories}{gone}"
-        )
+    header = (f"{'STACK':<28}{'STATE':<10}{'DASHBOARD':<11}{'GRPC':<7}{'AGE':<7}"
+              f"{'HATCHET':<11}DIRECTORY")  # fmt: skip
+    print_rows(inventory.list_stacks(context(ctx, quiet=True)), output, header, _stack_line)
+
+
+def _stack_line(row: StackRow) -> str:
+    gone = "" if row.directory_exists or not row.directory else "  (gone)"
+    directories = ", ".join(row.directories) or row.directory  # a shared stack: all of them
+    return (
+        f"{row.name:<28}{row.state:<10}{row.ports.get('dashboard', ''):<11}"
+        f"{row.ports.get('grpc', ''):<7}{age(row.age_seconds):<7}"
+        f"{row.hatchet_version:<11}{directories}{gone}"
+    )
 
 
 def destroy(

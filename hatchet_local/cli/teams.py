@@ -16,7 +16,7 @@ from hatchet_local.cli.options import (
     TextOrJson,
     context,
     load,
-    print_json,
+    print_rows,
 )
 from hatchet_local.redact import masked
 
@@ -51,12 +51,8 @@ def tenant_list(
     from hatchet_local import teams
 
     rows = teams.list_tenants(load(config_file, {"stack": stack}), context(ctx, quiet=True))
-    if output is TextOrJson.json:
-        print_json([row.as_dict() for row in rows])
-        return
-    typer.echo(f"{'ID':<38}{'SLUG':<24}TOKENS")
-    for row in rows:
-        typer.echo(f"{row.id:<38}{row.slug:<24}{row.tokens}")
+    print_rows(rows, output, f"{'ID':<38}{'SLUG':<24}TOKENS",
+               lambda row: f"{row.id:<38}{row.slug:<24}{row.tokens}")  # fmt: skip
 
 
 @token_app.command("create")
@@ -102,13 +98,9 @@ def token_list(
 
     config = load(config_file, {"stack": stack})
     rows = teams.list_tokens(config, context(ctx, quiet=True), tenant)
-    if output is TextOrJson.json:
-        print_json([row.as_dict() for row in rows])
-        return
-    typer.echo(f"{'ID':<38}{'TENANT':<20}{'NAME':<20}EXPIRES")
-    for row in rows:
-        mark = " *" if row.in_use else ""
-        typer.echo(f"{row.id:<38}{row.tenant:<20}{row.name:<20}{row.expires_at}{mark}")
+    print_rows(rows, output, f"{'ID':<38}{'TENANT':<20}{'NAME':<20}EXPIRES",
+               lambda row: f"{row.id:<38}{row.tenant:<20}{row.name:<20}{row.expires_at}"
+               + (" *" if row.in_use else ""))  # fmt: skip
 
 
 @token_app.command("revoke")
@@ -160,9 +152,6 @@ def user_list(
     from hatchet_local import teams
 
     rows = teams.list_users(load(config_file, {"stack": stack}), context(ctx, quiet=True))
-    if output is TextOrJson.json:
-        print_json([row.as_dict() for row in rows])
-        return
-    for row in rows:
-        roles = ", ".join(f"{slug} ({role})" for slug, role in sorted(row.tenants.items()))
-        typer.echo(f"{row.email:<36}{roles}")
+    print_rows(rows, output, None, lambda row: f"{row.email:<36}" + ", ".join(
+        f"{slug} ({role})" for slug, role in sorted(row.tenants.items())
+    ))  # fmt: skip
