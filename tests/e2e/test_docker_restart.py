@@ -158,6 +158,12 @@ def stale_assignments(engine: PrivateEngine, stack: str) -> list[str]:
     return psql(engine, stack, query).splitlines()
 
 
+# Until #13's step that hands the tenants to the running engine lands on main (the snapshots
+# branch has it as `partitions.reclaim`): strict, so the marker must go once it passes.
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs #13's 'a task can be dispatched now' step (partitions of the dead engine)",
+)
 def test_after_the_restart_a_task_can_be_dispatched_at_once(stacks: Stacks) -> None:
     """`up` returns when a task can be dispatched: no tenant is left on a partition of the
     engine that died with the restart (it would wait for the one-minute sweep)."""
