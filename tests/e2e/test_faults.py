@@ -371,21 +371,23 @@ def test_disk_full_while_writing_the_client_settings(faulty: Project) -> None:
 
 
 def test_signals_during_reset_then_up_finishes_it(faulty: Project) -> None:
-    """`reset` stopped at a phase: whatever it had done, the next `up` gives a stack that
-    works, with a token the stack accepts (a wipe cut short is finished first)."""
+    """`reset` stopped at a phase: whatever it had done, the next command goes on from there
+    (another `reset` struck at a later phase, in the full walk) and the next `up` gives a
+    stack that works, with a token the stack accepts (a wipe cut short is finished first)."""
     faulty.hl("up")
-    quick = [("wipe data", "SIGKILL"), ("migrate job", "SIGTERM")]
-    strikes = [hit for walk in walks(RESET_PHASES) for hit in walk] if FULL_WALK else quick
-    for phase, name in strikes:
-        record("reset", phase, name, "tried")
-        strike(faulty, ("reset", "--yes"), phase, name)
+    quick = [[("wipe data", "SIGKILL")], [("migrate job", "SIGTERM")]]
+    for walk in walks(RESET_PHASES) if FULL_WALK else quick:
+        for phase, name in walk:
+            record("reset", phase, name, "tried")
+            strike(faulty, ("reset", "--yes"), phase, name)
         healed = faulty.hl("up")
         assert "waiting for another hatchet-local command" not in healed.stderr
         assert not (faulty.state / "stacks" / stack_of(faulty) / "wiping").exists()
         settings = faulty.env_file()
         assert token_accepted(settings, settings["HATCHET_CLIENT_TOKEN"])
         assert services_of(stack_of(faulty)) == ["hatchet-lite", "postgres", "rabbitmq"]
-        record("reset", phase, name, "survived")
+        for phase, name in walk:
+            record("reset", phase, name, "survived")
     name = probe_name()
     assert faulty.run_task(name) == {"echo": "HELLO", "task": name}
 
