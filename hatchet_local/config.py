@@ -28,6 +28,10 @@ ENV_FILE_NAME = ".env.hatchet"
 ENV_PREFIX = "HATCHET_LOCAL_"
 ENV_CONFIG = "HATCHET_LOCAL_CONFIG"
 ENV_STATE_DIR = "HATCHET_LOCAL_STATE_DIR"
+# The admin's password for a server's login: the environment, standard input or a prompt,
+# never a flag or the file (server.py reads it).
+ENV_SERVER_PASSWORD = "HATCHET_LOCAL_SERVER_PASSWORD"
+ENV_BUILD_CACHE = "HATCHET_LOCAL_BUILD_CACHE"  # where `images build` keeps its caches
 MESSAGE_QUEUES = ("rabbitmq", "postgres")
 # A profile changes defaults only: a value set anywhere else still wins.
 PROFILES: dict[str, dict[str, object]] = {
@@ -62,6 +66,20 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """A Hatchet server hatchet-local did not start (`server:`); no URL means the project's
+    own stack. `grpc` overrides the gRPC address tokens carry; `ca_bundle` is a private CA
+    (resolved against the project); `token_lifetime` is a Go duration for minted tokens."""
+
+    url: str | None = None
+    grpc: str | None = None
+    ca_bundle: Path | None = None
+    email: str = "admin@example.com"
+    insecure: bool = False
+    token_lifetime: str = "7776000s"  # 90 days
+
+
+@dataclass(frozen=True)
 class Config:
     """The resolved configuration of one stack."""
 
@@ -81,9 +99,10 @@ class Config:
     config_file: Path | None
     # Teams (teams.py): tenant slug -> its namespaces; the host other machines reach the
     # stack by; whether ports bind beyond loopback.
-    tenants: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    tenants: Mapping[str, values.TenantSpec] = field(default_factory=lambda: MappingProxyType({}))
     advertise: str | None = None
     expose: bool = False
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     def image(self, key: str) -> str:
         """The image reference for `key`, one of the keys of `defaults.DEFAULT_IMAGES`."""
@@ -131,6 +150,12 @@ _KEYS: dict[str, values.Parser] = {
         )
     ),
     "expose": values.boolean,
+    "server.url": values.optional(values.url),
+    "server.grpc": values.optional(values.host_port),
+    "server.ca_bundle": values.optional(values.path),
+    "server.email": values.email,
+    "server.insecure": values.boolean,
+    "server.token_lifetime": values.go_duration,
 }
 # Top-level names in the file: plain keys, then sections (mappings of sub-keys).
 _SECTIONS = sorted({key.partition(".")[0] for key in _KEYS if "." in key})
@@ -143,7 +168,7 @@ def env_var(key: str) -> str:
 
 
 _ENV_KEYS = {env_var(key): key for key in _KEYS}
-_ENV_OTHERS = (ENV_CONFIG, ENV_STATE_DIR)
+_ENV_OTHERS = (ENV_SERVER_PASSWORD, ENV_CONFIG, ENV_STATE_DIR, ENV_BUILD_CACHE)
 
 
 def default_stack(project_dir: Path) -> str:
@@ -192,6 +217,8 @@ def load_config(
     env_file, source = resolved["env_file"]
     from_file = found is not None and source == str(found[0])
     values["env_file"] = _resolve_env_file(project, env_file, source, from_file=from_file)
+    if "server.ca_bundle" in resolved:
+        values["server.ca_bundle"] = _resolve_ca_bundle(project, *resolved["server.ca_bundle"])
     return _build(values, project, found[0].resolve() if found else None)
 
 
@@ -209,6 +236,10 @@ def _default_settings(project: Path) -> Iterator[_Setting]:
         "tenants": {},
         "advertise": None,
         "expose": False,
+        "server.url": None,
+        "server.email": ServerSettings.email,
+        "server.insecure": False,
+        "server.token_lifetime": "90d",
     }
     for key, value in values.items():
         yield key, value, "built-in default"
@@ -254,6 +285,11 @@ def _file_settings(path: Path, data: Mapping[object, object]) -> Iterator[_Setti
             )
         for sub_name, sub_value in value.items():
             key = f"{name}.{sub_name}"
+            if key == "server.password":
+                raise ConfigError(
+                    f"{source}: server.password: a password never goes in the file; set "
+                    f"{ENV_SERVER_PASSWORD}, pipe it to --password-stdin, or type it at the prompt"
+                )
             if key not in _KEYS:
                 raise ConfigError(_unknown(f"{source}: {key}", key, "key", sub_keys, f"{name}."))
             yield key, sub_value, source
@@ -319,6 +355,19 @@ def _resolve_env_file(project: Path, path: Path, source: str, *, from_file: bool
     return resolved
 
 
+def _resolve_ca_bundle(project: Path, path: Path | None, source: str) -> Path | None:
+    if path is None:
+        return None
+    expected = "a PEM file of the server's CA certificate(s) that exists"
+    try:
+        resolved = project / path.expanduser()
+    except RuntimeError:  # `~someone` with no such user
+        resolved = None
+    if resolved is None or not resolved.is_file():
+        raise ConfigError(f"{source}: server.ca_bundle: expected {expected}, got {brief(path)}")
+    return resolved
+
+
 def _build(values: Mapping[str, Any], project: Path, config_file: Path | None) -> Config:
     def section(name: str) -> dict[str, Any]:
         prefix = f"{name}."
@@ -329,6 +378,7 @@ def _build(values: Mapping[str, Any], project: Path, config_file: Path | None) -
         ports=Ports(**section("ports")),
         images=MappingProxyType(section("images")),
         timeouts=Timeouts(**section("timeouts")),
+        server=ServerSettings(**section("server")),
         project_dir=project,
         config_file=config_file,
     )

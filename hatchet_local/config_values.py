@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -105,11 +106,32 @@ IMAGE_REF = matching(f"(?=.{{1,255}}$){_NAME}(?::{_TAG})?(?:@{_DIGEST})?", _IMAG
 REGISTRY = matching(f"(?=.{{1,255}}$){_NAME}", _IMAGE_EXPECTED)
 
 
-def tenants(value: object) -> Mapping[str, tuple[str, ...]]:
-    """`{tenant: {namespaces: [ns, ...]}}`; a tenant's entry may be empty (`staging: {}`)."""
+ROLES = ("owner", "admin", "member", "viewer")  # Hatchet's tenant member roles
+ENVIRONMENTS = ("development", "production", "local")  # Hatchet's tenant environments
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_TENANT_KEYS = ("namespaces", "members", "environment")
+
+
+@dataclass(frozen=True)
+class TenantSpec:
+    """One tenant of `tenants:`: its namespaces, its members (email -> role) and its
+    environment. A tenant named `production`, or declared `environment: production`, is a
+    production tenant: its tokens and members change only with `--yes`."""
+
+    namespaces: tuple[str, ...] = ()
+    members: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    environment: str | None = None
+
+    def production(self, slug: str) -> bool:
+        return self.environment == "production" or slug == "production"
+
+
+def tenants(value: object) -> Mapping[str, TenantSpec]:
+    """`{tenant: {namespaces: [ns, ...], members: {email: role}, environment: ...}}`; a
+    tenant's entry may be empty (`staging: {}`)."""
     if not isinstance(value, dict):
         raise Invalid("a mapping of tenant names (set tenants in the config file)")
-    tenants: dict[str, tuple[str, ...]] = {}
+    tenants: dict[str, TenantSpec] = {}
     for name, raw in value.items():
         where = f".{name}"
         if not valid_name(name):
@@ -118,21 +140,89 @@ def tenants(value: object) -> Mapping[str, tuple[str, ...]]:
         if not isinstance(entry, dict):
             raise Invalid("a mapping with 'namespaces: [...]', or {}", where, entry)
         for key in entry:
-            if key != "namespaces":
-                raise Invalid("only 'namespaces'", f"{where}.{key}", key)
-        namespaces = entry.get("namespaces") or []
-        if not isinstance(namespaces, list):
-            raise Invalid("a list of namespace names", f"{where}.namespaces", namespaces)
-        seen: set[str] = set()
-        for index, namespace in enumerate(namespaces):
-            at = f"{where}.namespaces[{index}]"
-            if not valid_name(namespace):
-                raise Invalid(f"a namespace name of {NAME_RULE}", at, namespace)
-            if namespace in seen:
-                raise Invalid(f"a namespace not already listed for tenant {name}", at, namespace)
-            seen.add(namespace)
-        tenants[name] = tuple(namespaces)
+            if key not in _TENANT_KEYS:
+                raise Invalid(f"one of {', '.join(_TENANT_KEYS)}", f"{where}.{key}", key)
+        environment = entry.get("environment")
+        if environment is not None and environment not in ENVIRONMENTS:
+            expected = "one of " + ", ".join(map(repr, ENVIRONMENTS))
+            raise Invalid(expected, f"{where}.environment", environment)
+        tenants[name] = TenantSpec(
+            _namespaces(entry.get("namespaces"), name, where),
+            _members(entry.get("members"), f"{where}.members"),
+            environment,
+        )
     return MappingProxyType(tenants)
+
+
+def _namespaces(value: object, tenant: str, where: str) -> tuple[str, ...]:
+    namespaces = value or []
+    if not isinstance(namespaces, list):
+        raise Invalid("a list of namespace names", f"{where}.namespaces", namespaces)
+    seen: set[str] = set()
+    for index, namespace in enumerate(namespaces):
+        at = f"{where}.namespaces[{index}]"
+        if not valid_name(namespace):
+            raise Invalid(f"a namespace name of {NAME_RULE}", at, namespace)
+        if namespace in seen:
+            raise Invalid(f"a namespace not already listed for tenant {tenant}", at, namespace)
+        seen.add(namespace)
+    return tuple(namespaces)
+
+
+def _members(value: object, where: str) -> Mapping[str, str]:
+    members = value or {}
+    if not isinstance(members, dict):
+        raise Invalid("a mapping of email: role", where, members)
+    roles: dict[str, str] = {}
+    for email, role in members.items():
+        if not isinstance(email, str) or not EMAIL.fullmatch(email):
+            raise Invalid("an email address", f"{where}.{email}", email)
+        if role not in ROLES:
+            raise Invalid("a role: " + ", ".join(ROLES), f"{where}.{email}", role)
+        roles[email.lower()] = role
+    return MappingProxyType(roles)
+
+
+_URL = re.compile(r"https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?/?")
+
+
+def url(value: object) -> str:
+    """An http(s) URL with a host and nothing after the path (no query, no credentials)."""
+    expected = "an https:// (or http://) URL like 'https://hatchet.example.com'"
+    if isinstance(value, str) and _URL.fullmatch(value):
+        return value.rstrip("/")
+    raise Invalid(expected)
+
+
+_HOST_PORT = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?:[0-9]{1,5}")
+
+
+def host_port(value: object) -> str:
+    if (
+        isinstance(value, str)
+        and _HOST_PORT.fullmatch(value)
+        and 0 < int(value.rpartition(":")[2]) < 65536
+    ):
+        return value
+    raise Invalid("host:port, like 'hatchet-grpc.example.com:443'")
+
+
+def email(value: object) -> str:
+    if isinstance(value, str) and EMAIL.fullmatch(value):
+        return value.lower()
+    raise Invalid("an email address")
+
+
+def go_duration(value: object) -> str:
+    """`90d`, `12h`... as a Go duration the Hatchet API takes (`2160h0m0s`)."""
+    if isinstance(value, str):
+        try:
+            seconds = int(duration(value, ""))
+        except ConfigError:
+            pass
+        else:
+            return f"{seconds}s"
+    raise Invalid("a duration like 30d, 12h or 90m (up to 3650d)")
 
 
 def duration(text: str, option: str) -> float:

@@ -7,6 +7,9 @@ Context of fakes; the CLI calls `Context.default()`.
 
 from __future__ import annotations
 
+import getpass
+import ssl
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +25,26 @@ from hatchet_local.runner import Runner, SubprocessRunner
 from hatchet_local.state import state_root
 
 
+def make_http(verify: bool | str) -> httpx.Client:
+    """An HTTP client for one server: verify its certificate against the system's CAs
+    (True), a CA bundle (a path), or not at all (False, only when the user said --insecure)."""
+    if isinstance(verify, str):
+        return httpx.Client(verify=ssl.create_default_context(cafile=verify))
+    return httpx.Client(verify=verify)
+
+
+def prompt_password(prompt: str) -> str | None:
+    """Ask on the terminal (nothing echoed); None without one."""
+    if not sys.stdin.isatty():
+        return None
+    return getpass.getpass(prompt)
+
+
+def read_stdin() -> str:
+    """The first line of standard input (`--password-stdin`)."""
+    return sys.stdin.readline().rstrip("\r\n")
+
+
 @dataclass
 class Context:
     runner: Runner
@@ -35,6 +58,11 @@ class Context:
     interval: float = 0.25  # between readiness polls; each poll is one `docker inspect`
     lock_wait: float = 900.0
     redact: Redactor = field(default_factory=Redactor)
+    # A server hatchet-local did not start: its own HTTP client (TLS settings), and the
+    # admin's password when no session is kept.
+    make_http: Callable[[bool | str], httpx.Client] = make_http
+    prompt_password: Callable[[str], str | None] = prompt_password
+    read_stdin: Callable[[], str] = read_stdin
     # Compose v2's argv prefix, found on first use: finding it runs a few subprocesses.
     _compose_base: list[str] | None = field(default=None, init=False, repr=False)
 

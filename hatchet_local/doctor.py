@@ -124,14 +124,15 @@ def _ports(config: Config, runner: Runner, state_root: Path) -> Finding:
 
 
 def _images(config: Config, runner: Runner) -> Finding:
-    refs = needed_images(config).values()
+    refs = needed_images(config, runner).values()
     missing = [ref for ref in refs if not docker.image_present(runner, ref)]
     if not missing:
         return Finding("images", "pass", f"all present (pull_policy {config.pull_policy})")
     if config.pull_policy == "never":
-        return Finding("images", "fail", f"missing: {', '.join(missing)}",
-                       "docker load them (`hatchet-local images load FILE`)")  # fmt: skip
-    return Finding("images", "warn", f"will pull: {', '.join(missing)}")
+        fix = "`hatchet-local images build`, or `hatchet-local images load FILE`"
+        return Finding("images", "fail", f"missing: {', '.join(missing)}", fix)
+    return Finding("images", "warn", f"will pull: {', '.join(missing)}",
+                   "no registry here? `hatchet-local images build` makes them")  # fmt: skip
 
 
 def _clock(reported: str) -> Finding:

@@ -99,6 +99,55 @@ class TenantNotFound(HatchetLocalError):
     exit_code = 14
 
 
+class ServerUnreachable(HatchetApiError):
+    """Nothing answers at the server's address (refused, no such host, timed out)."""
+
+    exit_code = 15
+
+
+class TlsFailure(HatchetApiError):
+    """The server's certificate was not accepted (unknown CA, wrong host name, expired)."""
+
+    exit_code = 16
+
+
+class LoginRefused(HatchetApiError):
+    """No admin session: a wrong email or password, password login off (SSO only), or no
+    password to log in with."""
+
+    exit_code = 17
+
+
+class RateLimited(HatchetApiError):
+    """The server answered HTTP 429; `retry_after` is the seconds it asks to wait."""
+
+    exit_code = 18
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ServerRefuses(HatchetApiError):
+    """The server does not allow or support what was asked: tenant creation or invites
+    turned off in its config, read-only tokens on a release without them."""
+
+    exit_code = 19
+
+
+class TenantAccessDenied(HatchetApiError):
+    """A declared tenant exists but the admin is not a member of it (or its slug is taken
+    by a tenant the admin cannot see)."""
+
+    exit_code = 20
+
+
+class BuildFailed(HatchetLocalError):
+    """`images build` could not make an image: a tool, a privilege or a step missing."""
+
+    exit_code = 21
+
+
 class Interrupted(BaseException):
     """Stopped by a signal: Ctrl-C (SIGINT), SIGTERM (how CI runners, GitLab and `docker
     stop` end a job) or SIGHUP (a closed terminal). Exits 128 + the signal's number: 130,

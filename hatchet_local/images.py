@@ -8,12 +8,18 @@ from hatchet_local import docker
 from hatchet_local.config import Config
 from hatchet_local.defaults import stack_services
 from hatchet_local.errors import ConfigError
+from hatchet_local.image_build import local_builds
 from hatchet_local.runner import Runner
 
 
-def needed_images(config: Config) -> dict[str, str]:
-    """Service -> image reference, for the services this configuration starts."""
-    return {service: config.image(service) for service in stack_services(config.message_queue)}
+def needed_images(config: Config, runner: Runner) -> dict[str, str]:
+    """Service -> image reference, for the services this configuration starts: an image
+    `images build` made here for this version stands in for a default one."""
+    builds = local_builds(runner, config)
+    return {
+        service: builds.get(service) or config.image(service)
+        for service in stack_services(config.message_queue)
+    }
 
 
 def save(runner: Runner, refs: list[str], path: Path) -> None:

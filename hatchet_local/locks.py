@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hatchet_local.errors import StackBusy
@@ -64,3 +65,52 @@ def _try_lock(fd: int) -> bool:
     except BlockingIOError:
         return False
     return True
+
+
+# Hatchet's CLI (cmd/hatchet-cli/cli/internal/config/cli/lockfile.go) guards
+# ~/.hatchet/profiles.yaml with a lock file of its own kind: exclusive create, retried
+# every 50 ms up to 100 times, taken over once older than 5 s; removed on release.
+HATCHET_LOCK_RETRY = 0.05
+HATCHET_LOCK_ATTEMPTS = 100
+HATCHET_LOCK_STALE = 5.0
+
+
+@contextmanager
+def hatchet_config_lock(
+    path: Path,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], float] = time.time,
+) -> Iterator[None]:
+    """Hold `path` (`~/.hatchet/config.lock`) as Hatchet's CLI and the embedded sidecar do,
+    so that none of them rewrites profiles.yaml while another one does."""
+    attempts = 0
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            with contextlib.suppress(OSError):  # gone meanwhile: try again at once
+                if now() - path.stat().st_mtime > HATCHET_LOCK_STALE:
+                    path.unlink()
+                    continue
+            attempts += 1
+            if attempts >= HATCHET_LOCK_ATTEMPTS:
+                raise StackBusy(
+                    f"{path} is held by another program (Hatchet's CLI?) after "
+                    f"{HATCHET_LOCK_ATTEMPTS} tries; run this again, or remove the file "
+                    f"if nothing is writing ~/.hatchet"
+                ) from None
+            sleep(HATCHET_LOCK_RETRY)
+            continue
+        except OSError as exc:
+            raise write_error(path, exc) from exc
+        break
+    try:
+        with contextlib.suppress(OSError):
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            os.write(fd, stamp.encode())
+        os.close(fd)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()

@@ -23,6 +23,7 @@ import yaml
 
 from hatchet_local.errors import ConfigError
 from hatchet_local.fsutil import PRIVATE_FILE, atomic_write, ensure_private_dir, read_text
+from hatchet_local.locks import hatchet_config_lock
 
 
 def profiles_file(environ: Mapping[str, str] | None = None) -> Path:
@@ -33,9 +34,31 @@ def profiles_file(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def write_profile(
-    path: Path, name: str, token: str, claims: Mapping[str, object], tenant_id: str
+    path: Path,
+    name: str,
+    token: str,
+    claims: Mapping[str, object],
+    tenant_id: str,
+    *,
+    tls_strategy: str = "none",
 ) -> bool:
-    """Add or replace profile `name`; True when it was new."""
+    """Add or replace profile `name`; True when it was new. Holds `config.lock` beside the
+    file meanwhile, as Hatchet's CLI does."""
+    if not path.parent.is_dir():
+        ensure_private_dir(path.parent)
+    with hatchet_config_lock(path.parent / "config.lock"):
+        return _write_profile(path, name, token, claims, tenant_id, tls_strategy=tls_strategy)
+
+
+def _write_profile(
+    path: Path,
+    name: str,
+    token: str,
+    claims: Mapping[str, object],
+    tenant_id: str,
+    *,
+    tls_strategy: str,
+) -> bool:
     text = read_text(path)
     try:
         data: Any = yaml.safe_load(text) if text else {}
@@ -57,17 +80,13 @@ def write_profile(
         ),
         "apiServerURL": str(claims.get("server_url", "")),
         "grpcHostPort": str(claims.get("grpc_broadcast_address", "")),
-        "tlsStrategy": "none",
+        "tlsStrategy": tls_strategy,
     }
     new = name not in profiles
     profiles[name] = profile
     data["profiles"] = profiles
     if not data.get("defaultProfile"):
         data["defaultProfile"] = name
-    mode = PRIVATE_FILE
-    if text is None:
-        ensure_private_dir(path.parent)
-    else:
-        mode = path.stat().st_mode & 0o777
+    mode = PRIVATE_FILE if text is None else path.stat().st_mode & 0o777
     atomic_write(path, yaml.safe_dump(data, sort_keys=False), mode=mode)
     return new

@@ -46,6 +46,11 @@ class StackSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     host: str = "localhost"
     bind_address: str = "127.0.0.1"
+    # Image keys whose image was built on this machine (`images build`): never pulled.
+    local_builds: frozenset[str] = frozenset()
+
+    def pull_policy_of(self, key: str) -> str:
+        return "never" if key in self.local_builds else self.pull_policy
 
     @property
     def server_url(self) -> str:
@@ -65,7 +70,7 @@ def render_stack(spec: StackSpec) -> str:
         images=spec.images,
         message_queue=spec.message_queue,
         dashboard=spec.dashboard,
-        pull_policy=spec.pull_policy,
+        pull={key: spec.pull_policy_of(key) for key in spec.images},
         bind_address=spec.bind_address,
         loopback_only=spec.bind_address == "127.0.0.1",
         ports={"dashboard": spec.dashboard_port, "grpc": spec.grpc_port},

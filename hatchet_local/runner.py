@@ -16,7 +16,8 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import NoReturn, Protocol
 
 from hatchet_local.errors import CommandFailed, Interrupted
 from hatchet_local.signals import check_stopped, hold, release, reset_in_child
@@ -47,8 +48,10 @@ class Runner(Protocol):
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
         capture: bool = True,
+        cwd: Path | None = None,
     ) -> Result:
-        """Run argv to completion. With capture=False the child writes to our terminal."""
+        """Run argv to completion (in `cwd`). With capture=False the child writes to our
+        terminal."""
         ...
 
 
@@ -60,6 +63,7 @@ class SubprocessRunner:
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
         capture: bool = True,
+        cwd: Path | None = None,
     ) -> Result:
         pipe = subprocess.PIPE if capture else None
         before_exec = _before_exec()
@@ -70,6 +74,7 @@ class SubprocessRunner:
             child = subprocess.Popen(
                 list(argv),
                 env=dict(env) if env is not None else None,
+                cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=pipe,
                 stderr=pipe,
@@ -146,3 +151,16 @@ def child_env(drop: Iterable[str] = ()) -> dict[str, str]:
     """This process's environment without the given names (so an env file's value wins)."""
     dropped = set(drop)
     return {k: v for k, v in os.environ.items() if k not in dropped}
+
+
+def replace_process(argv: Sequence[str], env: Mapping[str, str]) -> NoReturn:
+    """Become `argv` (looked up on PATH) with exactly `env`: its exit code, signals and
+    terminal are the caller's own, and nothing of it shows on another command line."""
+    try:
+        os.execvpe(argv[0], list(argv), dict(env))
+    except FileNotFoundError:
+        raise CommandFailed(f"{argv[0]}: command not found; is it installed?") from None
+    except PermissionError:
+        raise CommandFailed(f"{argv[0]}: permission denied; is it executable?") from None
+    except OSError as exc:
+        raise CommandFailed(f"{argv[0]}: cannot run it ({exc.strerror or exc})") from None

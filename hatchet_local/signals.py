@@ -36,6 +36,12 @@ def stop(signum: int, frame: object) -> None:
     raise Interrupted(signum=signum)
 
 
+def stopped_handled() -> None:
+    """Forget a stop signal once the command it stopped has ended (so that code run later in
+    the same process, a test's, is not stopped by it)."""
+    _stopping.clear()
+
+
 def check_stopped() -> None:
     """Raise Interrupted again when a stop signal came and the command goes on regardless.
     A handler's exception can be swallowed: one that lands in code Python runs where it can

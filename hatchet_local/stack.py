@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,8 +18,9 @@ from hatchet_local.config import Config
 from hatchet_local.context import Context
 from hatchet_local.defaults import ENGINE_SERVICE, backing_services
 from hatchet_local.docker import stack_labels
-from hatchet_local.errors import ConfigError, StackNotFound, VersionConflict
+from hatchet_local.errors import ConfigError, DockerUnavailable, StackNotFound, VersionConflict
 from hatchet_local.fsutil import atomic_write, read_text
+from hatchet_local.image_build import local_builds
 from hatchet_local.locks import file_lock
 from hatchet_local.ports import PORT_KEYS, resolve_ports
 from hatchet_local.render import StackSpec, render_stack
@@ -186,11 +188,18 @@ def version_key(version: str) -> tuple[object, ...] | None:
     return (int(major), int(minor), int(patch), pre_key)
 
 
-def stack_spec(config: Config, record: StackRecord, ctx: Context) -> StackSpec:
-    """What the template needs for this stack, as its record stands."""
+def stack_spec(
+    config: Config, record: StackRecord, ctx: Context, builds: Mapping[str, str] | None = None
+) -> StackSpec:
+    """What the template needs for this stack, as its record stands. An image left to its
+    default is the one `images build` made here for this version, when there is one."""
+    if builds is None:
+        builds = local_builds(ctx.runner, config)
+    keys = (*backing_services("rabbitmq"), ENGINE_SERVICE)
     return StackSpec(
         stack=config.stack,
-        images={key: config.image(key) for key in (*backing_services("rabbitmq"), ENGINE_SERVICE)},
+        images={key: builds.get(key) or config.image(key) for key in keys},
+        local_builds=frozenset(builds),
         message_queue=config.message_queue,
         dashboard=config.dashboard,
         dashboard_port=record.ports["dashboard"],
@@ -211,7 +220,11 @@ def preview(config: Config, ctx: Context) -> str:
     record = StackDir(ctx.state_root, config.stack).load() or new_record(config)
     record = _as_configured(config, record)
     record = dataclasses.replace(record, ports=resolve_ports(config, record, ctx.state_root))
-    return render_stack(stack_spec(config, record, ctx))
+    try:
+        builds = local_builds(ctx.runner, config)
+    except DockerUnavailable:  # no engine to ask: the images a registry would serve
+        builds = {}
+    return render_stack(stack_spec(config, record, ctx, builds))
 
 
 def down(config: Config, ctx: Context, *, volumes: bool) -> bool:

@@ -20,6 +20,7 @@ from hatchet_local.config import Config
 from hatchet_local.context import Context
 from hatchet_local.defaults import DEFAULT_TENANT_ID, ENGINE_SERVICE, JOBS
 from hatchet_local.doctor import preflight
+from hatchet_local.embedded import warn_if_shadowed
 from hatchet_local.envfile import write_env_file
 from hatchet_local.errors import (
     BootstrapFailed,
@@ -38,12 +39,14 @@ from hatchet_local.fsutil import (
     remove_temp_files,
 )
 from hatchet_local.health import Check, http_check, service_check, wait_for
+from hatchet_local.image_build import registry_unreachable
 from hatchet_local.inventory import reap_expired
 from hatchet_local.ports import PORT_FLAGS, ports_taken
 from hatchet_local.redact import masked
 from hatchet_local.runner import Runner, tail
 from hatchet_local.stack import Stack, load_stack, sharing, stack_lock, wipe
-from hatchet_local.state import Token, digest
+from hatchet_local.state import digest
+from hatchet_local.team_state import Token
 from hatchet_local.teams import TeamResult, reconcile
 
 
@@ -165,6 +168,8 @@ def _up_locked(config: Config, ctx: Context, *, ttl: float | None = None) -> UpR
     _warn_if_others_could_read(config.env_file, ctx)
     write_env_file(config.env_file, settings)
     _warn_if_not_ignored(config.env_file, ctx)
+    warn_if_shadowed(config.env_file, config.project_dir, stack.dir.embedded_notice_file,
+                     console)  # fmt: skip
     team = None
     if config.tenants:
         with console.phase("tenants"):
@@ -230,19 +235,31 @@ def _check_ports(stack: Stack, states: list[ServiceState], runner: Runner) -> No
 
 
 def _ensure_images(stack: Stack, ctx: Context) -> None:
-    policy = stack.spec.pull_policy
-    needed = [stack.spec.images[s] for s in (*stack.services(), ENGINE_SERVICE)]
-    missing = [ref for ref in needed if not docker.image_present(ctx.runner, ref)]
-    if policy == "never" and missing:
-        raise ImageMissing(
-            f"image {missing[0]} is not on this machine and pull_policy is never; "
-            f"load it (`docker load`) or set pull_policy: missing"
+    spec = stack.spec
+    keys = (*stack.services(), ENGINE_SERVICE)
+    missing = [key for key in keys if not docker.image_present(ctx.runner, spec.images[key])]
+    never = [key for key in missing if spec.pull_policy_of(key) == "never"]
+    if never:
+        ref = spec.images[never[0]]
+        how = (
+            "build it again with `hatchet-local images build`"
+            if never[0] in spec.local_builds
+            else "load it (`hatchet-local images load FILE`), build it "
+            "(`hatchet-local images build`) or set pull_policy: missing"
         )
-    if policy == "always" or missing:
-        ctx.console.info(f"pulling {', '.join(missing) or 'all images'}")
-        stack.compose.run("pull", "--quiet", timeout=1800)
-    else:
-        ctx.console.info(f"{len(needed)} images present")
+        raise ImageMissing(f"image {ref} is not on this machine and pull_policy is never; {how}")
+    pulled = [k for k in keys if k in missing or spec.pull_policy_of(k) == "always"]
+    if not pulled:
+        ctx.console.info(f"{len(keys)} images present")
+        return
+    ctx.console.info(f"pulling {', '.join(spec.images[key] for key in pulled)}")
+    result = stack.compose.run("pull", "--quiet", *pulled, timeout=1800, check=False)
+    if not result.ok:
+        for key in pulled:
+            error = registry_unreachable(result.output, spec.images[key])
+            if error is not None:
+                raise error
+        docker.require_ok(result, "docker compose pull", ctx.runner)
 
 
 def _healthy(ctx: Context, compose: Compose, service: str, timeout: float) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 
 from hatchet_local.errors import ConfigError
 from hatchet_local.fsutil import atomic_write, check_private, ensure_private_dir, read_text
+from hatchet_local.team_state import TeamStore, Token, load_json
 
 # The variables the rendered compose file interpolates; they live only in secrets.env.
 SECRET_NAMES = ("HATCHET_POSTGRES_PASSWORD", "HATCHET_RABBITMQ_PASSWORD", "HATCHET_ADMIN_PASSWORD")
@@ -92,26 +93,6 @@ class StackRecord:
         return [d for d in self.directories if d != str(here)]
 
 
-@dataclass(frozen=True)
-class Token:
-    token: str
-    tenant_id: str
-    server_url: str
-
-
-@dataclass(frozen=True)
-class TenantToken:
-    """The token hatchet-local keeps for one tenant."""
-
-    slug: str
-    tenant_id: str
-    token: str
-    server_url: str
-
-    def as_token(self) -> Token:
-        return Token(token=self.token, tenant_id=self.tenant_id, server_url=self.server_url)
-
-
 def generate_password(length: int = 24) -> str:
     """Random, URL-safe (it sits inside DATABASE_URL) and accepted by Hatchet's password
     rules (upper, lower and digit)."""
@@ -126,7 +107,7 @@ def generate_password(length: int = 24) -> str:
             return candidate
 
 
-class StackDir:
+class StackDir(TeamStore):
     """The files of one stack. Nothing here talks to Docker.
 
     Every file that holds a secret is refused, the same way, when others may read it.
@@ -154,19 +135,11 @@ class StackDir:
         return self.path / "token.json"
 
     @property
-    def tenants_file(self) -> Path:
-        return self.path / "tenants.json"
-
-    @property
-    def users_file(self) -> Path:
-        return self.path / "users.json"
-
-    @property
     def lock_file(self) -> Path:
         return self.root / "locks" / f"{self.name}.lock"
 
     def secret_files(self) -> tuple[Path, ...]:
-        return (self.secrets_file, self.token_file, self.tenants_file, self.users_file)
+        return (self.secrets_file, self.token_file, *self.team_files())
 
     def exists(self) -> bool:
         return self.record_file.is_file()
@@ -175,7 +148,7 @@ class StackDir:
         text = read_text(self.record_file)
         if text is None:
             return None
-        data = _load_json(self.record_file, text)
+        data = load_json(self.record_file, text)
         problem = _record_problem(data)
         if problem:
             raise ConfigError(
@@ -228,10 +201,15 @@ class StackDir:
     def wipe_pending(self) -> bool:
         return self.wiping_file.is_file()
 
+    @property
+    def embedded_notice_file(self) -> Path:
+        """There once `up` has warned that the settings file shadows `from_embedded()`."""
+        return self.path / "embedded-warned"
+
     def forget_data(self) -> None:
         """The tokens, logins and the record of what ran go with the data they belonged to;
         last, the mark of a wipe under way."""
-        for path in (self.token_file, self.path / "applied", self.tenants_file, self.users_file):
+        for path in (self.token_file, self.path / "applied", *self.team_files()):
             path.unlink(missing_ok=True)
         self.wiping_file.unlink(missing_ok=True)
 
@@ -243,47 +221,13 @@ class StackDir:
             return None  # an unreadable token is re-minted, never trusted
         return Token(**data)
 
+    def own_tokens(self) -> list[str]:
+        token = self.load_token()
+        return [token.token] if token else []
+
     def save_token(self, token: Token) -> None:
         ensure_private_dir(self.path)
         atomic_write(self.token_file, json.dumps(asdict(token)) + "\n")
-
-    def tenant_tokens(self) -> dict[str, TenantToken]:
-        """The token kept for each tenant, by slug; an unreadable entry is left out (and so
-        re-minted, never trusted)."""
-        tokens = {}
-        for slug, entry in self._secret_json(self.tenants_file).items():
-            try:
-                tokens[slug] = TenantToken(**entry)
-            except TypeError:
-                continue
-        return tokens
-
-    def save_tenant_tokens(self, tokens: Mapping[str, TenantToken]) -> None:
-        data = {slug: asdict(token) for slug, token in sorted(tokens.items())}
-        atomic_write(self.tenants_file, json.dumps(data, indent=2) + "\n")
-
-    def user_passwords(self) -> dict[str, str]:
-        """The password of each login `user create` made, by email."""
-        data = self._secret_json(self.users_file)
-        return {email: value for email, value in data.items() if isinstance(value, str)}
-
-    def save_user_password(self, email: str, password: str) -> None:
-        data = {**self.user_passwords(), email: password}
-        atomic_write(self.users_file, json.dumps(data, indent=2) + "\n")
-
-    def _secret_json(self, path: Path, *, corrupt_ok: bool = False) -> dict[str, Any]:
-        """A JSON object from a file of secrets; {} when it is absent. A corrupt file is a
-        ConfigError naming it, or {} with `corrupt_ok` (what it held can be made again)."""
-        check_private(path)
-        text = read_text(path)
-        if not text:
-            return {}
-        try:
-            return _load_json(path, text)
-        except ConfigError:
-            if corrupt_ok:
-                return {}
-            raise
 
 
 def all_records(root: Path) -> Iterator[StackRecord]:
@@ -306,16 +250,6 @@ def digest(text: str) -> str:
 
 def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
-
-
-def _load_json(path: Path, text: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: corrupt JSON at line {exc.lineno}; remove it to reset") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object; remove it to reset")
-    return data
 
 
 def _parse_secrets(path: Path, text: str) -> dict[str, str]:

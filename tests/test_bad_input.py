@@ -33,6 +33,8 @@ from pathlib import Path
 
 import pytest
 
+from hatchet_local.team_state import server_key
+
 HATCHET_LOCAL = Path(sys.executable).parent / "hatchet-local"
 STACK_LABEL = "io.hatchet-local.stack"
 # Progress lines that may precede the error on stderr (see console.py).
@@ -71,6 +73,7 @@ SECRETS = (
     "HATCHET_ADMIN_PASSWORD=Ad0aaaaaaaaaaaaaaaaaaaaaa\n"
 )
 STACK_DIR = "stacks/<stack>"
+SERVER_DIR = f"servers/{server_key('https://127.0.0.1:9')}"
 
 
 def record(**change: object) -> str:
@@ -285,6 +288,9 @@ CASES: list[Case] = [
     Case("flag-logs-dir-is-a-file", ("up", "--logs-dir", ".env"), 2,
          "--logs-dir: expected a directory path, got '.env'"),
     Case("flag-logs-dir-empty", ("up", "--logs-dir", ""), 2, "--logs-dir: expected a directory"),
+    Case("flag-images-build-tag", ("images", "build", "--tag", "no spaces"), 2, "--tag"),
+    Case("flag-images-build-no-checkout", ("images", "build", "--source", "."), 21,
+         "not a Hatchet checkout", docker=True),
     Case("flag-images-load-missing", ("images", "load", "nothing.tar"), 2,
          "nothing.tar: no such file"),
     Case("flag-reset-tenant", ("reset", "--tenant", "t1", "--yes"), 2, "reset --tenant t1"),
@@ -407,6 +413,82 @@ CASES: list[Case] = [
     Case("env-write-to-a-symlink", ("env", "-s", "<stack>", "--write", "out.env"), 2,
          "error: out.env: a symbolic link (to <tmp>/target.env)", state=STACK_FILES,
          setup=link("out.env", "<tmp>/target.env")),
+    # --- a server hatchet-local did not start (issue #14) -------------------------------------
+    config_case("server-password-in-file", "server: {url: 'https://h.example.com', password: x}\n",
+                f"{YAML}server.password: a password never goes in the file", ("plan",)),
+    config_case("server-url-no-scheme", "server: {url: hatchet.example.com}\n",
+                "server.url: expected an https:// (or http://) URL", ("apply",)),
+    config_case("server-url-with-query", "server: {url: 'https://h.example.com/x?y=1'}\n",
+                "got 'https://h.example.com/x?y=1'", ("server", "login")),
+    config_case("server-grpc-no-port", "server: {grpc: grpc.example.com}\n",
+                "server.grpc: expected host:port", ("plan",)),
+    config_case("server-ca-bundle-missing", "server: {ca_bundle: certs/ca.pem}\n",
+                "server.ca_bundle: expected a PEM file of the server's CA", ("plan",)),
+    config_case("server-email", "server: {email: ops}\n", "server.email: expected an email",
+                ("server", "status")),
+    config_case("server-insecure-word", "server: {insecure: perhaps}\n",
+                "server.insecure: expected true or false", ("apply",)),
+    config_case("server-token-lifetime", "server: {token_lifetime: forever}\n",
+                "server.token_lifetime: expected a duration like 30d"),
+    config_case("server-not-a-mapping", "server: https://h.example.com\n",
+                f"{YAML}server: expected a mapping of url, grpc", ("plan",)),
+    config_case("server-unknown-key", "server: {uri: 'https://h.example.com'}\n",
+                "server.uri: unknown key; did you mean server.url?", ("plan",)),
+    config_case("tenants-member-role", "tenants: {dev: {members: {a@b.co: boss}}}\n",
+                "tenants.dev.members.a@b.co: expected a role: owner, admin, member, viewer",
+                ("plan",)),
+    config_case("tenants-member-email", "tenants: {dev: {members: {bob: member}}}\n",
+                "tenants.dev.members.bob: expected an email address", ("apply",)),
+    config_case("tenants-members-a-list", "tenants: {dev: {members: [a@b.co]}}\n",
+                "tenants.dev.members: expected a mapping of email: role"),
+    config_case("tenants-environment", "tenants: {dev: {environment: prod}}\n",
+                "tenants.dev.environment: expected one of 'development', 'production'", ("plan",)),
+    Case("flag-server-url", ("plan", "--server", "ftp://h.example.com"), 2,
+         "--server: server.url: expected an https://"),
+    Case("flag-server-grpc-port", ("apply", "--server", "https://h.example.com",
+                                   "--server-grpc", "h.example.com:99999"), 2,
+         "--server-grpc: server.grpc: expected host:port"),
+    Case("flag-ca-bundle-missing", ("server", "login", "--server", "https://h.example.com",
+                                    "--ca-bundle", "no.pem"), 2,
+         "--ca-bundle: server.ca_bundle: expected a PEM file"),
+    Case("flag-ca-bundle-directory", ("plan", "--server", "https://h.example.com",
+                                      "--ca-bundle", "certs"), 2,
+         "got 'certs'", setup=mkdir("certs")),
+    Case("flag-admin-email", ("plan", "--admin-email", "ops"), 2,
+         "--admin-email: server.email: expected an email address, got 'ops'"),
+    Case("flag-password-is-not-a-flag", ("server", "login", "--password", "hunter2"), 2,
+         "No such option: --password"),
+    Case("flag-server-login-without-server", ("server", "login"), 19,
+         "server login: no server configured; set server.url"),
+    Case("flag-env-namespace-not-declared",
+         ("env", "--tenant", "dev", "--namespace", "dev-zed", "--write", "zed.env"), 2,
+         "--namespace dev-zed: not a namespace of tenant dev in hatchet-local.yaml (dev-ann)",
+         config="tenants: {dev: {namespaces: [dev-ann]}}\n"),
+    Case("flag-rotate-production-without-yes", ("token", "rotate", "--tenant", "production"), 2,
+         "a production tenant's tokens and members change only with --yes",
+         config="tenants: {production: {}}\n"),
+    Case("flag-archive-unconfirmed", ("tenant", "archive", "old-team"), 2, "add --yes"),
+    Case("flag-token-create-production-without-yes",
+         ("token", "create", "--tenant", "live", "--name", "x"), 2,
+         "token create --tenant live: a production tenant's tokens and members change only",
+         config="tenants: {live: {environment: production}}\n"),
+    Case("flag-token-read-only-bad-expiry", ("token", "create", "--read-only", "--expires", "1y"),
+         2, "--expires: expected a duration"),
+    Case("env-server-url", ("plan",), 2,
+         "environment variable HATCHET_LOCAL_SERVER_URL: server.url",
+         env={"HATCHET_LOCAL_SERVER_URL": "hatchet.example.com"}),
+    Case("env-server-insecure", ("apply",), 2, "HATCHET_LOCAL_SERVER_INSECURE: server.insecure",
+         env={"HATCHET_LOCAL_SERVER_INSECURE": "perhaps"}),
+    Case("env-server-password-typo", ("plan",), 2,
+         "HATCHET_LOCAL_SERVER_PASSWRD: unknown variable; did you mean "
+         "HATCHET_LOCAL_SERVER_PASSWORD?", env={"HATCHET_LOCAL_SERVER_PASSWRD": "x"}),
+    Case("server-unreachable", ("plan", "--server", "https://127.0.0.1:9"), 15,
+         "GET https://127.0.0.1:9/api/v1/meta failed: ConnectError",
+         env={"HATCHET_LOCAL_SERVER_PASSWORD": "Secret-pass-1"}),
+    Case("state-session-world-readable", ("plan", "--server", "https://127.0.0.1:9"), 2,
+         f"{SERVER_DIR}/session.json: holds secrets but others may read it (mode 0644)",
+         state={f"{SERVER_DIR}/session.json": '{"email": "a@b.co", "cookie": "c", "saved": ""}'},
+         setup=chmod(f"{SERVER_DIR}/session.json", 0o644, "state")),
     # --- Docker down, Compose missing or v1 only --------------------------------------------
     Case("docker-down-up", ("up",), 3, "no Docker engine answers (unix:///nonexistent-bad-",
          env=DOCKER_DOWN, docker=True),
@@ -647,4 +729,4 @@ def test_bad_input(case: Case, world: World) -> None:
 def test_the_matrix_is_big_enough() -> None:
     assert len(CASES) >= 40
     kinds = {case.id.split("-")[0] for case in CASES}
-    assert {"yaml", "config", "flag", "env", "state", "docker", "compose"} <= kinds
+    assert {"yaml", "config", "flag", "env", "state", "docker", "compose", "server"} <= kinds

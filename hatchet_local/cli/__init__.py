@@ -1,7 +1,7 @@
 """The command line: parse options, call one function, print its result.
 
 Each command group lives in a module of its own (`up`, `stack`, `stacks`, `images`,
-`teams`, `doctor`) that imports only `options`; this package root assembles them into one
+`teams`, `central`, `doctor`) that imports only `options`; this package root assembles them into one
 app, and `main()` is the only place an error becomes an exit code.
 """
 
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from hatchet_local.cli import doctor, images, stack, stacks, teams, up
+from hatchet_local.cli import central, doctor, images, stack, stacks, teams, up
 from hatchet_local.errors import HatchetLocalError, Interrupted
-from hatchet_local.signals import stop_on_signals
+from hatchet_local.signals import stop_on_signals, stopped_handled
 
 if TYPE_CHECKING:
     from hatchet_local.context import Context
@@ -40,6 +40,8 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "reset": up.reset,
     "destroy": stacks.destroy,
     "prune": stacks.prune,
+    "plan": central.plan,
+    "apply": central.apply,
     "doctor": doctor.doctor,
     "version": doctor.version,
 }
@@ -48,11 +50,15 @@ GROUPS = {
     "tenant": teams.tenant_app,
     "token": teams.token_app,
     "user": teams.user_app,
+    "member": teams.member_app,
+    "server": central.server_app,
 }
 for _name, _command in COMMANDS.items():
     app.command(_name)(_command)
 for _name, _group in GROUPS.items():
     app.add_typer(_group, name=_name)
+# Everything after `run` (or after `--`) is the command's own, options included.
+app.command("run", context_settings={"ignore_unknown_options": True})(stack.run)
 
 
 def main(make_context: Callable[..., Context] | None = None) -> None:
@@ -61,6 +67,13 @@ def main(make_context: Callable[..., Context] | None = None) -> None:
     silently): exit 128 + the signal's number. `make_context(quiet=...)` replaces
     `Context.default` (tests run the CLI over fakes)."""
     stop_on_signals()
+    try:
+        _run(make_context)
+    finally:
+        stopped_handled()  # for a caller that goes on in this process (tests)
+
+
+def _run(make_context: Callable[..., Context] | None) -> None:
     try:
         code = app(standalone_mode=False, obj=make_context)
     except Interrupted as exc:

@@ -80,6 +80,23 @@ RevealOpt = Annotated[bool, typer.Option("--reveal", help="Show the token and pa
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 OutputOpt = Annotated[TextOrJson, typer.Option("--output", "-o", help="Output format.")]
 ProfileOpt = Annotated[Profile | None, typer.Option(help="Defaults for a kind of stack.")]
+# A server hatchet-local did not start (`server:` in the file); the password never a flag.
+ServerOpt = Annotated[
+    str | None, typer.Option("--server", help="Its URL (server.url); default: the project's stack.")
+]
+ServerGrpcOpt = Annotated[
+    str | None, typer.Option("--server-grpc", help="gRPC host:port when tokens name another.")
+]
+CaBundleOpt = Annotated[
+    Path | None, typer.Option("--ca-bundle", help="PEM file of the server's private CA.")
+]
+AdminEmailOpt = Annotated[str | None, typer.Option("--admin-email", help="The admin's login.")]
+InsecureOpt = Annotated[
+    bool | None, typer.Option("--insecure", help="Do not verify the server's TLS certificate.")
+]
+PasswordStdinOpt = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the admin's password from standard input.")
+]
 
 # The flag behind each configuration key, for error messages.
 FLAG_NAMES = {
@@ -95,7 +112,29 @@ FLAG_NAMES = {
     "profile": "--profile",
     "advertise": "--advertise",
     "expose": "--expose",
+    "server.url": "--server",
+    "server.grpc": "--server-grpc",
+    "server.ca_bundle": "--ca-bundle",
+    "server.email": "--admin-email",
+    "server.insecure": "--insecure",
 }
+
+
+def server_flags(
+    server: str | None,
+    grpc: str | None = None,
+    ca_bundle: Path | None = None,
+    email: str | None = None,
+    insecure: bool | None = None,
+) -> dict[str, object]:
+    """The `server.*` configuration keys of the server options (None: not given)."""
+    return {
+        "server.url": server,
+        "server.grpc": grpc,
+        "server.ca_bundle": ca_bundle,
+        "server.email": email,
+        "server.insecure": insecure or None,
+    }
 
 
 def load(config_file: Path | None, flags: dict[str, object]) -> Config:

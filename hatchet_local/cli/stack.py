@@ -8,10 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hatchet_local.cli.options import (
+    AdminEmailOpt,
+    CaBundleOpt,
     ConfigOpt,
     EnvOutput,
+    InsecureOpt,
     OutputOpt,
     RevealOpt,
+    ServerGrpcOpt,
+    ServerOpt,
     StackOpt,
     TextOrJson,
     YesOpt,
@@ -19,10 +24,13 @@ from hatchet_local.cli.options import (
     context,
     load,
     print_json,
+    server_flags,
 )
 from hatchet_local.errors import ConfigError
 
 if TYPE_CHECKING:
+    from hatchet_local.config import Config
+    from hatchet_local.context import Context
     from hatchet_local.status import StackStatus
 
 
@@ -111,6 +119,11 @@ def env(
     ctx: typer.Context,
     config_file: ConfigOpt = None,
     stack: StackOpt = None,
+    server: ServerOpt = None,
+    server_grpc: ServerGrpcOpt = None,
+    ca_bundle: CaBundleOpt = None,
+    admin_email: AdminEmailOpt = None,
+    insecure: InsecureOpt = None,
     output: Annotated[EnvOutput, typer.Option("--output", "-o", help="Output format.")] = (
         EnvOutput.dotenv
     ),
@@ -130,37 +143,111 @@ def env(
         str | None,
         typer.Option(help="Also write them as this profile of ~/.hatchet/profiles.yaml."),
     ] = None,
+    no_export: Annotated[
+        bool,
+        typer.Option(
+            "--no-export", help="With --output shell: KEY='value' lines, without `export`."
+        ),
+    ] = False,
 ) -> None:
     """Print (or --write) the client settings: the stack's, or one tenant's and namespace's
-    for one developer (the token masked unless --reveal)."""
-    from hatchet_local import envfile, teams
-    from hatchet_local.client_settings import TENANT_KEY, TOKEN_KEY, token_claims
-    from hatchet_local.names import check_name, default_namespace
-    from hatchet_local.status import settings_for
+    for one developer (the token masked unless --reveal), on the stack or a server."""
+    from hatchet_local import envfile
 
-    if namespace == "auto":
-        namespace = default_namespace()
-    config = load(config_file, {"stack": stack, "namespace": namespace})
-    run = context(ctx, quiet=True)
-    if tenant is not None:
-        check_name(tenant, "--tenant")
-        settings = teams.settings(teams.tenant_token(config, run, tenant), config.namespace)
-    else:
-        settings = settings_for(config, run)
+    if no_export and output is not EnvOutput.shell:
+        raise ConfigError("--no-export: only with --output shell")
+    flags = {"stack": stack, "namespace": _namespace(namespace)}
+    config = load(config_file, flags | server_flags(server, server_grpc, ca_bundle, admin_email,
+                                                     insecure))  # fmt: skip
+    settings = _settings(config, context(ctx, quiet=True), tenant, write)
     if hatchet_profile is not None:
-        from hatchet_local.profiles import profiles_file, write_profile
-
-        path = profiles_file()
-        token = settings[TOKEN_KEY]
-        write_profile(path, hatchet_profile, token, token_claims(token), settings[TENANT_KEY])
-        typer.echo(f"profile {hatchet_profile} in {path}", err=True)
+        _write_hatchet_profile(hatchet_profile, settings)
     if write is not None:
-        envfile.write_env_file(write, settings)
         typer.echo(f"wrote {write}" + (f" (tenant {tenant})" if tenant else ""), err=True)
+        if config.namespace and tenant:
+            typer.echo(f"namespace {config.namespace} is a client-side prefix inside tenant "
+                       f"{tenant}: it keeps work apart, not access (the token sees the whole "
+                       f"tenant)", err=True)  # fmt: skip
     elif output is EnvOutput.github:
         _print_github_env(settings)
+    elif no_export:
+        shown = envfile.masked(settings, reveal)
+        typer.echo(envfile.shell_lines(shown, export=False), nl=False)
     else:
         typer.echo(envfile.render(envfile.masked(settings, reveal), output.value), nl=False)
+
+
+def _write_hatchet_profile(name: str, settings: dict[str, str]) -> None:
+    from hatchet_local.client_settings import TENANT_KEY, TOKEN_KEY, token_claims
+    from hatchet_local.profiles import profiles_file, write_profile
+
+    path = profiles_file()
+    token = settings[TOKEN_KEY]
+    claims = {
+        **token_claims(token),
+        "server_url": settings["HATCHET_CLIENT_SERVER_URL"],
+        "grpc_broadcast_address": settings["HATCHET_CLIENT_HOST_PORT"],
+    }
+    tls = settings["HATCHET_CLIENT_TLS_STRATEGY"]
+    write_profile(path, name, token, claims, settings[TENANT_KEY], tls_strategy=tls)
+    typer.echo(f"profile {name} in {path}", err=True)
+
+
+def run(
+    ctx: typer.Context,
+    command: Annotated[list[str], typer.Argument(help="The command and its arguments.")],
+    config_file: ConfigOpt = None,
+    stack: StackOpt = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="The settings of this tenant (see `tenant list`).")
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(help="HATCHET_CLIENT_NAMESPACE; 'auto' makes dev-<your login name>."),
+    ] = None,
+) -> None:
+    """Run a command (a worker in any language) with the client settings in its environment
+    only, never on its command line: `hatchet-local run -- node worker.js`."""
+    import os
+
+    from hatchet_local.client_settings import for_every_sdk
+    from hatchet_local.runner import replace_process
+
+    config = load(config_file, {"stack": stack, "namespace": _namespace(namespace)})
+    settings = _settings(config, context(ctx, quiet=True), tenant)
+    replace_process(command, {**os.environ, **for_every_sdk(settings)})
+
+
+def _namespace(given: str | None) -> str | None:
+    from hatchet_local.names import default_namespace
+
+    return default_namespace() if given == "auto" else given
+
+
+def _settings(
+    config: Config, run: Context, tenant: str | None, write: Path | None = None
+) -> dict[str, str]:
+    """The stack's client settings, or one tenant's (on the stack or a server); with `write`,
+    also merged into that file (a tenant's recorded as handed out: `token rotate` rewrites
+    it)."""
+    from hatchet_local import envfile, teams, tokens
+    from hatchet_local.names import check_name
+    from hatchet_local.status import settings_for
+
+    if tenant is not None:
+        check_name(tenant, "--tenant")
+        teams.check_namespace(config, tenant, config.namespace)
+        conn, token = teams.tenant_token(config, run, tenant)
+        if write is not None:
+            tokens.write_handout(conn, token, config.namespace, write)
+        return tokens.settings(conn, token, config.namespace)
+    if config.server.url:
+        raise ConfigError("on a server hatchet-local did not start, name a tenant with "
+                          "--tenant (see `hatchet-local tenant list`)")  # fmt: skip
+    settings = settings_for(config, run)
+    if write is not None:
+        envfile.write_env_file(write, settings)
+    return settings
 
 
 def _print_github_env(settings: dict[str, str]) -> None:

@@ -4,10 +4,33 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
+from tests.support import clients
+from tests.support.central import Central, build_images
 from tests.support.stacks import E2E, RIG_IMAGES, Project, running_stack
+
+
+@dataclass(frozen=True)
+class SdkLane:
+    """One hatchet-sdk to prove the stack with, in a venv of its own."""
+
+    name: str  # "pinned" (the engine's own) or "newest" (PyPI's, resolved now)
+    version: str
+    python: str
+
+
+@pytest.fixture(scope="session", params=["pinned", "newest"])
+def sdk_lane(request: pytest.FixtureRequest) -> SdkLane:
+    """hatchet-sdk 1.37.2 (released with the pinned engine), then the newest release on
+    PyPI that is not yanked: the round trip and both isolation tests run with each."""
+    lane = str(request.param)
+    version = clients.PINNED_SDK if lane == "pinned" else clients.newest_sdk_version()
+    python = clients.sdk_python(version)
+    assert clients.installed_sdk_version(python) == version
+    return SdkLane(lane, version, str(python))
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +55,17 @@ def shared_stack(
     isolation; removed with its data at the end, and checked to leave nothing behind."""
     root = tmp_path_factory.mktemp("shared")
     yield from running_stack(Project(root / f"app-{uuid.uuid4().hex[:6]}", root / "state"))
+
+
+@pytest.fixture(scope="session")
+def central(
+    rig_images: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Central]:
+    """One central instance (tests/support/central.py) for the session: built from the
+    rig's caches, started with plain `docker compose`, removed with its data at the end."""
+    instance = Central(tmp_path_factory.mktemp("central"), build_images())
+    try:
+        instance.start()
+        yield instance
+    finally:
+        instance.destroy()

@@ -16,16 +16,17 @@ import pytest
 
 from tests.support.stacks import (
     HATCHET_LOCAL,
+    NOTHING,
     RIG_IMAGES,
     Project,
     clean_env,
+    destroy_every_stack,
     labelled,
     run_sdk_task,
 )
 
 pytestmark = pytest.mark.e2e
 
-NOTHING = {"containers": [], "volumes": [], "networks": []}
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
@@ -66,12 +67,13 @@ def test_a_github_job_gets_the_settings_and_the_token_stays_masked(
         assert run_sdk_task(later, clean_env(**exported), name) == {"echo": "HELLO", "task": name}
         services = project.status()["services"]
         assert set(services) == {"postgres", "hatchet-lite"}  # the ci profile
+        down = subprocess.run([str(HATCHET_LOCAL), "down", "--volumes", "--yes"],
+                              cwd=project.dir, env=env, capture_output=True, text=True,
+                              check=False)  # fmt: skip
+        assert down.returncode == 0, down.stderr
+        assert labelled(f"io.hatchet-local.stack={stack}")["containers"] == []
     finally:
-        cleanup = subprocess.run([str(HATCHET_LOCAL), "down", "--volumes", "--yes"],
-                                 cwd=project.dir, env=env, capture_output=True, text=True,
-                                 check=False)  # fmt: skip
-        assert cleanup.returncode == 0, cleanup.stderr
-    assert labelled(f"io.hatchet-local.stack={stack}")["containers"] == []
+        project.destroy()
 
 
 def test_a_killed_ephemeral_stack_is_reaped_by_the_next_up(
@@ -80,31 +82,34 @@ def test_a_killed_ephemeral_stack_is_reaped_by_the_next_up(
     state = tmp_path / "state"
     killed = f"killed-{uuid.uuid4().hex[:6]}"
     victim = Project(tmp_path / "killed-job", state, f"stack: {killed}\nprofile: ci\n")
+    survivor = f"next-{uuid.uuid4().hex[:6]}"
+    following = Project(tmp_path / "next-job", state, f"stack: {survivor}\nprofile: ci\n")
     job = subprocess.Popen(
         [str(HATCHET_LOCAL), "up", "--ephemeral", "--ttl", "1s"], cwd=victim.dir,
         env=victim.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not labelled(f"io.hatchet-local.stack={killed}")["containers"]:
-        assert time.monotonic() < deadline, "the first up never started a container"
-        assert job.poll() is None, "the first up ended before it could be killed"
-        time.sleep(0.2)
-    os.killpg(job.pid, signal.SIGKILL)  # what a cancelled CI job does to its process tree
-    job.wait()
-    assert labelled(f"io.hatchet-local.stack={killed}")["volumes"]
-
-    survivor = f"next-{uuid.uuid4().hex[:6]}"
-    following = Project(tmp_path / "next-job", state, f"stack: {survivor}\nprofile: ci\n")
     try:
+        deadline = time.monotonic() + 120
+        while not labelled(f"io.hatchet-local.stack={killed}")["containers"]:
+            assert time.monotonic() < deadline, "the first up never started a container"
+            assert job.poll() is None, "the first up ended before it could be killed"
+            time.sleep(0.2)
+        os.killpg(job.pid, signal.SIGKILL)  # what a cancelled CI job does to its process tree
+        job.wait()
+        assert labelled(f"io.hatchet-local.stack={killed}")["volumes"]
+
         up = following.hl("up")
         assert f"removed expired stack {killed}" in up.stderr
         assert labelled(f"io.hatchet-local.stack={killed}") == NOTHING
         listed = [row["name"] for row in json.loads(following.hl("ls", "-o", "json").stdout)]
         assert listed == [survivor]
     finally:
-        following.hl("destroy", "--yes", ok=False)
-        victim.hl("destroy", "--yes", ok=False)
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+        following.destroy()
+        victim.destroy()
     assert labelled(f"io.hatchet-local.stack={survivor}") == NOTHING
 
 
@@ -154,11 +159,15 @@ def test_the_pytest_plugin_gives_a_session_its_own_stack(
     suite = tmp_path / "suite"
     shutil.copytree(EXAMPLES / "pytest", suite)
     project = Project(suite, tmp_path / "state")  # writes the rig's hatchet-local.yaml
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(suite)],
-        cwd=suite, env=project.env(), capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    assert "1 passed" in run.stdout
-    assert json.loads(project.hl("ls", "-o", "json").stdout) == []
-    assert not (suite / ".pytest-hatchet").exists()
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(suite)],
+            cwd=suite, env=project.env(), capture_output=True, text=True, timeout=900,
+            check=False,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+        assert "1 passed" in run.stdout
+        assert json.loads(project.hl("ls", "-o", "json").stdout) == []
+        assert not (suite / ".pytest-hatchet").exists()
+    finally:
+        destroy_every_stack(project.state)  # the plugin names its stack itself

@@ -50,6 +50,7 @@ from tests.support.faults import (
     wait_for_running_job,
 )
 from tests.support.stacks import (
+    NOTHING,
     PROBE,
     Project,
     SdkWorker,
@@ -130,16 +131,14 @@ def faulty(rig_images: dict[str, str]) -> Iterator[Project]:
     finally:
         try:
             (state / "filler").unlink(missing_ok=True)
-            project.hl("down", "--volumes", "--yes")
-            project.hl("destroy", "--stack", name, "--yes", ok=False)
+            down = project.hl("down", "--volumes", "--yes", ok=False)  # after every fault
+            left = labelled(f"io.hatchet-local.stack={name}")
         finally:
+            project.destroy()  # whatever happened
             subprocess.run(["umount", str(state)], check=False)
             shutil.rmtree(root, ignore_errors=True)
-    assert labelled(f"io.hatchet-local.stack={name}") == {
-        "containers": [],
-        "volumes": [],
-        "networks": [],
-    }
+    assert down.returncode == 0, down.stderr
+    assert left == NOTHING
 
 
 # --- the faults ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import pytest
 from hatchet_local.defaults import DEFAULT_TENANT_ID
 from tests.support.stacks import (
     E2E,
+    NOTHING,
     clean_env,
     compose_command,
     free_port,
@@ -84,4 +85,4 @@ def test_rig_stack_runs_an_sdk_task(rig_images: dict[str, str], tmp_path: Path) 
         down = run("down", "--volumes", "--remove-orphans")
         leftovers = labelled(f"com.docker.compose.project={project}")
     assert down.returncode == 0, down.stderr
-    assert leftovers == {"containers": [], "volumes": [], "networks": []}
+    assert leftovers == NOTHING

@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.stacks import (
     HATCHET_LOCAL,
+    NOTHING,
     Project,
     free_port,
     labelled,
@@ -22,8 +23,6 @@ from tests.support.stacks import (
 )
 
 pytestmark = pytest.mark.e2e
-
-NOTHING = {"containers": [], "volumes": [], "networks": []}
 
 
 def container_ids(stack: str) -> set[str]:
@@ -86,8 +85,8 @@ def test_three_stacks_side_by_side_and_a_reset_of_one(
         assert probes[1] in workflow_names(settings[1])
         name = f"probe-{uuid.uuid4().hex[:6]}"
         assert projects[0].run_task(name) == {"echo": "HELLO", "task": name}
-        for other, ids in untouched.items():
-            assert container_ids(other) == ids
+        for other_stack, ids in untouched.items():
+            assert container_ids(other_stack) == ids
         for other in settings[1:]:
             assert tenant_get(other, other["HATCHET_CLIENT_TOKEN"]) == 200
     finally:

@@ -23,8 +23,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.central import Central
 from tests.support.hostwatch import CmdlineWatch, listening_sockets
-from tests.support.stacks import HATCHET_LOCAL, Project, labelled
+from tests.support.stacks import HATCHET_LOCAL, NOTHING, Project, labelled
 
 pytestmark = pytest.mark.e2e
 
@@ -47,10 +48,12 @@ def stack_secrets(project: Project, name: str) -> dict[str, str]:
     if token_file.is_file():
         found["token.json"] = json.loads(token_file.read_text())["token"]
     # The team commands' secrets: each tenant's token, each login's password.
-    for path, key in ((stack_dir / "tenants.json", "token"), (stack_dir / "users.json", None)):
-        if path.is_file():
-            for owner, entry in json.loads(path.read_text()).items():
-                found[f"{path.name} {owner}"] = entry if key is None else entry[key]
+    if (stack_dir / "tenants.json").is_file():
+        for slug, entry in json.loads((stack_dir / "tenants.json").read_text()).items():
+            found[f"tenants.json {slug}"] = entry["token"]
+    if (stack_dir / "users.json").is_file():
+        for email, password in json.loads((stack_dir / "users.json").read_text()).items():
+            found[f"users.json {email}"] = password
     env_file = project.dir / ".env.hatchet"
     if env_file.is_file():
         found[".env.hatchet token"] = project.env_file()["HATCHET_CLIENT_TOKEN"]
@@ -155,9 +158,7 @@ def scanned(
         write_findings(Scanned(run, watch, marker, logs_dir))
     finally:
         project.hl("destroy", "--yes", ok=False)
-        assert labelled(f"io.hatchet-local.stack={name}") == {
-            "containers": [], "volumes": [], "networks": [],
-        }  # fmt: skip
+        assert labelled(f"io.hatchet-local.stack={name}") == NOTHING
         assert not (project.state / "stacks" / name).exists()
 
 
@@ -338,3 +339,79 @@ def test_up_warns_when_git_tracks_the_env_file(scanned: Scanned) -> None:
     subprocess.run([*git, "rm", "-q", "--cached", ".env.hatchet"], check=True)
     (project.dir / ".gitignore").write_text(".env.hatchet\n")
     assert "git does not ignore" not in project.hl("up").stderr
+
+
+# --- a server hatchet-local did not start (issue #14) ----------------------------------------
+
+CENTRAL_SEED = (
+    "server:\n  url: {url}\n  email: {email}\n  ca_bundle: {ca}\n"
+    "tenants:\n  development:\n    namespaces: [dev-alice]\n  staging: {{}}\n"
+)
+
+
+def test_central_secrets_stay_out_of_argv_output_and_others_reach(
+    central: Central, tmp_path: Path
+) -> None:
+    """The admin password (stdin, then the environment), the session cookie and every token
+    kept or handed out: never in any process's command line, never printed without
+    --reveal, and only in files of mode 0600 inside 0700 directories."""
+    from tests.support.central import ADMIN_EMAIL
+
+    project = Project(tmp_path / "app", tmp_path / "state", "")
+    (project.dir / "hatchet-local.yaml").write_text(
+        CENTRAL_SEED.format(url=central.url, email=ADMIN_EMAIL, ca=central.ca)
+    )
+    outputs: dict[str, str] = {}
+    tokens: set[str] = set()
+    server_dir: list[Path] = []
+
+    def hl(label: str, *args: str, stdin: str | None = None, **env: str) -> None:
+        proc = subprocess.run(
+            [str(HATCHET_LOCAL), *args], cwd=project.dir, env=project.env(**env), input=stdin,
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, f"{args}: {proc.stderr}"
+        outputs[label] = proc.stdout + proc.stderr
+        server_dir[:] = list((project.state / "servers").glob("*"))
+        kept = server_dir[0] / "tenants.json" if server_dir else None
+        if kept is not None and kept.is_file():
+            tokens.update(entry["token"] for entry in json.loads(kept.read_text()).values())
+
+    with CmdlineWatch() as watch:
+        hl("server login", "server", "login", "--password-stdin", stdin=central.admin_password)
+        cookie = json.loads((server_dir[0] / "session.json").read_text())["cookie"]
+        hl("apply", "apply", "--yes")
+        hl("server logout", "server", "logout")
+        hl("plan (password from env)", "plan",
+           HATCHET_LOCAL_SERVER_PASSWORD=central.admin_password)  # fmt: skip
+        hl("env --write", "env", "--tenant", "development", "--namespace", "dev-alice",
+           "--write", "alice.env")  # fmt: skip
+        hl("env", "env", "--tenant", "staging")
+        hl("env --output json", "env", "--tenant", "staging", "--output", "json")
+        hl("token create", "token", "create", "--tenant", "staging", "--name", "sec")
+        hl("token rotate", "token", "rotate", "--tenant", "development")
+        hl("token list", "token", "list")
+        hl("plan --output json", "plan", "--output", "json")
+        hl("env --reveal", "env", "--tenant", "staging", "--reveal")
+    secrets = {central.admin_password, cookie, *tokens}
+    secrets |= {token.rsplit(".", 1)[1] for token in tokens}  # a signature alone too
+    assert len(tokens) >= 3  # development (before and after the rotation), staging
+    leaked = [line for line in watch.command_lines() if any(s in line for s in secrets)]
+    EXPOSURES["central command lines"] = len(leaked)
+    assert leaked == []
+    exposed = {label: [s[:6] for s in secrets if s in text]
+               for label, text in outputs.items() if label != "env --reveal"}  # fmt: skip
+    EXPOSURES["central output"] = sum(len(found) for found in exposed.values())
+    assert {label: found for label, found in exposed.items() if found} == {}
+    staging = json.loads((server_dir[0] / "tenants.json").read_text())["staging"]["token"]
+    assert staging in outputs["env --reveal"]
+    assert central.admin_password not in "".join(
+        path.read_text() for path in server_dir[0].iterdir()
+    )
+    for directory in (server_dir[0], project.dir / ".hatchet"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+    private = [*server_dir[0].iterdir(), *(project.dir / ".hatchet").iterdir(),
+               project.dir / "alice.env"]  # fmt: skip
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in private} == {
+        p.name: 0o600 for p in private
+    }

@@ -151,8 +151,8 @@ class Soak:
         if stray:
             self.leaks.append(f"after {label}: processes left: {stray}")
         worker = f"{self.worker.pid} "
-        children = set(children_of(os.getpid())) - self.children_before
-        if children := sorted(c for c in children if not c.startswith(worker)):
+        new_children = set(children_of(os.getpid())) - self.children_before
+        if children := sorted(c for c in new_children if not c.startswith(worker)):
             self.leaks.append(f"after {label}: child processes left: {children}")
         return current
 

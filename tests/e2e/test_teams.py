@@ -19,6 +19,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.e2e.conftest import SdkLane
 from tests.support.dockerproxy import DockerProxy
 from tests.support.stacks import (
     PROBE,
@@ -68,9 +69,11 @@ def tenant_slugs(project: Project) -> dict[str, str]:
     return {row["slug"]: row["id"] for row in rows}
 
 
-def probe(cwd: Path, env: dict[str, str], *args: str, timeout: float = 120) -> str:
+def probe(
+    cwd: Path, env: dict[str, str], *args: str, timeout: float = 120, python: str = sys.executable
+) -> str:
     proc = subprocess.run(
-        [sys.executable, str(PROBE), *args],
+        [python, str(PROBE), *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -110,11 +113,13 @@ def test_up_writes_one_private_file_per_tenant_and_namespace(team: Project) -> N
     assert token not in team.hl("up").stdout
 
 
-def test_two_tenants_do_not_see_each_others_tasks(team: Project, tmp_path: Path) -> None:
+def test_two_tenants_do_not_see_each_others_tasks(
+    team: Project, tmp_path: Path, sdk_lane: SdkLane
+) -> None:
     dev = read_env(team.dir / ".hatchet" / "development.env")
     staging = read_env(team.dir / ".hatchet" / "staging.env")
     name = f"iso-{uuid.uuid4().hex[:8]}"
-    assert run_sdk_task(tmp_path, clean_env(**dev), name)["echo"] == "HELLO"
+    assert run_sdk_task(tmp_path, clean_env(**dev), name, python=sdk_lane.python)["echo"] == "HELLO"
     assert name in workflow_names(dev)
     assert name not in workflow_names(staging)
     # Staging's token reads nothing of development's, and cannot trigger its workflow.
@@ -125,7 +130,7 @@ def test_two_tenants_do_not_see_each_others_tasks(team: Project, tmp_path: Path)
     refused = api(staging, "POST", f"/api/v1/workflows/{workflow_id}/trigger", json={"input": {}})
     assert refused.status_code in (403, 404), refused.text
     # Through the SDK, a trigger with staging's token never becomes a run in development.
-    probe(tmp_path, clean_env(**staging), "trigger", name)
+    probe(tmp_path, clean_env(**staging), "trigger", name, python=sdk_lane.python)
     time.sleep(3)
     runs = api(
         dev, "GET", f"/api/v1/stable/tenants/{dev_tenant}/workflow-runs",
@@ -134,18 +139,20 @@ def test_two_tenants_do_not_see_each_others_tasks(team: Project, tmp_path: Path)
     assert len([run for run in runs if run["displayName"].startswith(name)]) == 1
 
 
-def test_namespaces_split_events_in_one_tenant(team: Project, tmp_path: Path) -> None:
+def test_namespaces_split_events_in_one_tenant(
+    team: Project, tmp_path: Path, sdk_lane: SdkLane
+) -> None:
     alice = read_env(team.dir / ".hatchet" / "development.dev-alice.env")
     bob = read_env(team.dir / ".hatchet" / "development.dev-bob.env")
     assert alice["HATCHET_CLIENT_TOKEN"] == bob["HATCHET_CLIENT_TOKEN"]  # one tenant
-    workflow, event = "on-greet", f"greet-{uuid.uuid4().hex[:6]}"
+    workflow, event = f"on-greet-{uuid.uuid4().hex[:6]}", f"greet-{uuid.uuid4().hex[:6]}"
     workers, logs = {}, []
     for who, settings in (("alice", alice), ("bob", bob)):
         log = (tmp_path / f"{who}.log").open("wb")
         logs.append(log)
         runs = str(tmp_path / f"{who}.runs")
         workers[who] = subprocess.Popen(
-            [sys.executable, str(PROBE), "on-event", workflow, event, runs],
+            [sdk_lane.python, str(PROBE), "on-event", workflow, event, runs],
             cwd=tmp_path, env=clean_env(**settings), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
@@ -156,7 +163,7 @@ def test_namespaces_split_events_in_one_tenant(team: Project, tmp_path: Path) ->
             assert time.monotonic() < deadline, f"workers did not register: {workflow_names(alice)}"
             time.sleep(0.5)
         time.sleep(2)  # the workers' listeners are up once their workflows are registered
-        probe(tmp_path, clean_env(**alice), "push", event, "from-alice")
+        probe(tmp_path, clean_env(**alice), "push", event, "from-alice", python=sdk_lane.python)
         alice_runs = tmp_path / "alice.runs"
         deadline = time.monotonic() + 60
         while not alice_runs.exists():
@@ -181,6 +188,8 @@ def test_second_up_creates_nothing_and_an_added_tenant_only_itself(team: Project
     result = json.loads(team.hl("up", "--output", "json").stdout)
     assert result["tenants"]["created"] == [] and result["tenants"]["minted"] == []
     assert tenant_slugs(team) == before
+    # The stack is a server whose admin login hatchet-local knows: plan works on it as well.
+    assert "nothing to change" in team.hl("plan").stdout
     assert {path.name: read_env(path)["HATCHET_CLIENT_TOKEN"] for path in files} == tokens
     dev = read_env(team.dir / ".hatchet" / "development.env")
     assert api(dev, "GET", f"/api/v1/tenants/{dev['HATCHET_CLIENT_TENANT_ID']}").status_code == 200
@@ -259,14 +268,14 @@ def test_env_for_one_developer_and_hatchet_profile(team: Project, tmp_path: Path
     profiles.chmod(0o640)
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "hatchet-local"), "env", "--tenant", "development",
-         "--namespace", "dev-carol", "--write", str(target), "--hatchet-profile", "team-dev"],
+         "--namespace", "dev-bob", "--write", str(target), "--hatchet-profile", "team-dev"],
         cwd=team.dir, env=team.env(HOME=str(home)), capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     text = target.read_text()
     assert text.startswith("# mine\nOTHER=1\n")
     settings = read_env(target)
-    assert settings["HATCHET_CLIENT_NAMESPACE"] == "dev-carol"
+    assert settings["HATCHET_CLIENT_NAMESPACE"] == "dev-bob"
     dev = read_env(team.dir / ".hatchet" / "development.env")
     assert settings["HATCHET_CLIENT_TOKEN"] == dev["HATCHET_CLIENT_TOKEN"]
     assert settings["HATCHET_CLIENT_TOKEN"] not in proc.stdout + proc.stderr
@@ -280,7 +289,9 @@ def test_env_for_one_developer_and_hatchet_profile(team: Project, tmp_path: Path
     assert profile["tenantId"] == dev["HATCHET_CLIENT_TENANT_ID"]
     assert stat.S_IMODE(profiles.stat().st_mode) == 0o640
     # Printing masks the token; --reveal shows it.
-    printed = team.hl("env", "--tenant", "development", "--namespace", "dev-carol").stdout
+    printed = team.hl("env", "--tenant", "development", "--namespace", "dev-bob").stdout
+    refused = team.hl("env", "--tenant", "development", "--namespace", "dev-carol", ok=False)
+    assert refused.returncode == 2 and "not a namespace of tenant development" in refused.stderr
     assert "HATCHET_CLIENT_TOKEN=********" in printed
     assert (
         dev["HATCHET_CLIENT_TOKEN"] in team.hl("env", "--tenant", "development", "--reveal").stdout
@@ -310,10 +321,10 @@ def test_advertised_stack_hands_out_its_host(
     """--advertise 127.0.0.2 on an engine reached through a Docker context: ports bound beyond
     loopback, tokens point at 127.0.0.2, and a worker elsewhere needs only the token."""
     project = Project(tmp_path / f"adv-{uuid.uuid4().hex[:6]}", tmp_path / "state", TEAM_CONFIG)
-    project.hl("up", "--advertise", "127.0.0.2")
-    assert docker_context.connections > 0  # the context's engine did the work
-    name = project.status()["stack"]
+    name = project.stack
     try:
+        project.hl("up", "--advertise", "127.0.0.2")
+        assert docker_context.connections > 0  # the context's engine did the work
         info = project.status()
         assert info["dashboard_url"].startswith("http://127.0.0.2:")
         for path in [project.dir / ".env.hatchet", project.dir / ".hatchet" / "staging.env"]:
@@ -335,9 +346,10 @@ def test_advertised_stack_hands_out_its_host(
         work.mkdir()
         assert run_sdk_task(work, clean_env(**only_token), "advertised")["echo"] == "HELLO"
         assert_closed_to_strangers(project, info["dashboard_url"])
-    finally:
         project.hl("down", "--volumes", "--yes")
-    assert labelled(f"io.hatchet-local.stack={name}")["containers"] == []
+        assert labelled(f"io.hatchet-local.stack={name}")["containers"] == []
+    finally:
+        project.destroy()
 
 
 def assert_closed_to_strangers(project: Project, server_url: str) -> None:
@@ -388,7 +400,7 @@ def assert_closed_to_strangers(project: Project, server_url: str) -> None:
             "tenants:\n  dev: {}\n  staging: {}\n  dev: {}\n",
             "line 4: invalid YAML (duplicate key 'dev')",
         ),
-        ("tenants:\n  dev:\n    namespace: [a]\n", "tenants.dev.namespace: expected only"),
+        ("tenants:\n  dev:\n    namespace: [a]\n", "tenants.dev.namespace: expected one of"),
     ],
 )
 def test_bad_team_files_stop_with_one_line(tmp_path: Path, text: str, message: str) -> None:

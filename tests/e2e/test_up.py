@@ -11,7 +11,14 @@ import httpx
 import pytest
 import yaml
 
-from tests.support.stacks import CLIENT_KEYS, Project, labelled, services_of, workflow_names
+from tests.e2e.conftest import SdkLane
+from tests.support.stacks import (
+    CLIENT_KEYS,
+    Project,
+    own_stack,
+    services_of,
+    workflow_names,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +29,9 @@ def probe_name() -> str:
     return f"probe-{uuid.uuid4().hex[:8]}"
 
 
-def test_up_writes_settings_the_sdk_uses_as_they_are(shared_stack: Project) -> None:
+def test_up_writes_settings_the_sdk_uses_as_they_are(
+    shared_stack: Project, sdk_lane: SdkLane
+) -> None:
     env_file = shared_stack.dir / ".env.hatchet"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     settings = shared_stack.env_file()
@@ -34,7 +43,7 @@ def test_up_writes_settings_the_sdk_uses_as_they_are(shared_stack: Project) -> N
     assert services_of(status["stack"]) == ["hatchet-lite", "postgres", "rabbitmq"]
 
     name = probe_name()
-    assert shared_stack.run_task(name) == {"echo": "HELLO", "task": name}
+    assert shared_stack.run_task(name, sdk_lane.python) == {"echo": "HELLO", "task": name}
 
 
 def test_up_again_keeps_the_token_and_never_prints_it(shared_stack: Project) -> None:
@@ -51,57 +60,52 @@ def test_up_again_keeps_the_token_and_never_prints_it(shared_stack: Project) -> 
 
 def test_up_keeps_the_users_own_lines(shared_stack: Project) -> None:
     env_file = shared_stack.dir / ".env.hatchet"
+    shared = env_file.read_bytes()
     mine_before = "# my settings\nexport MY_FLAG=1\n\nDATABASE_URL='postgres://me'\n"
-    env_file.write_text(mine_before + env_file.read_text() + "LAST=1")
-    shared_stack.hl("up")
-    text = env_file.read_text()
-    assert text.startswith(mine_before)
-    assert text.endswith("\nLAST=1")  # kept as it was, without a newline added
-    assert set(shared_stack.env_file()) == CLIENT_KEYS | {"export MY_FLAG", "DATABASE_URL", "LAST"}
-    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    try:
+        env_file.write_text(mine_before + env_file.read_text() + "LAST=1")
+        shared_stack.hl("up")
+        text = env_file.read_text()
+        assert text.startswith(mine_before)
+        assert text.endswith("\nLAST=1")  # kept as it was, without a newline added
+        keys = CLIENT_KEYS | {"export MY_FLAG", "DATABASE_URL", "LAST"}
+        assert set(shared_stack.env_file()) == keys
+        assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    finally:
+        env_file.write_bytes(shared)  # the file other tests of the shared stack read
 
 
-def test_down_then_up_keeps_data_and_token(shared_stack: Project) -> None:
-    first = probe_name()
-    shared_stack.run_task(first)
-    token = shared_stack.env_file()["HATCHET_CLIENT_TOKEN"]
+def test_down_then_up_keeps_data_and_token(rig_images: dict[str, str], tmp_path: Path) -> None:
+    """On a stack of its own: `down` would stop the stack other tests share."""
+    with own_stack(Project(tmp_path / "app", tmp_path / "state")) as project:
+        first = probe_name()
+        project.run_task(first)
+        token = project.env_file()["HATCHET_CLIENT_TOKEN"]
 
-    shared_stack.hl("down")
-    stack = shared_stack.status()["stack"]
-    assert services_of(stack) == []
-    assert shared_stack.status()["state"] == "stopped"
+        project.hl("down")
+        assert services_of(project.stack) == []
+        assert project.status()["state"] == "stopped"
 
-    shared_stack.hl("up")
-    assert shared_stack.env_file()["HATCHET_CLIENT_TOKEN"] == token
-    assert first in workflow_names(shared_stack.env_file())
-    second = probe_name()
-    assert shared_stack.run_task(second) == {"echo": "HELLO", "task": second}
+        project.hl("up")
+        assert project.env_file()["HATCHET_CLIENT_TOKEN"] == token
+        assert first in workflow_names(project.env_file())
+        second = probe_name()
+        assert project.run_task(second) == {"echo": "HELLO", "task": second}
 
 
 def test_lighter_stack_runs_without_rabbitmq_or_dashboard(
     rig_images: dict[str, str], tmp_path: Path
 ) -> None:
     lighter = "message_queue: postgres\ndashboard: false\n"
-    project = Project(tmp_path / "pg-queue", tmp_path / "state", lighter)
-    stack = ""
-    try:
-        project.hl("up")
+    with own_stack(Project(tmp_path / "pg-queue", tmp_path / "state", lighter)) as project:
         status = project.status()
-        stack = status["stack"]
         assert status["message_queue"] == "postgres"
-        assert services_of(stack) == ["hatchet-lite", "postgres"]
+        assert services_of(project.stack) == ["hatchet-lite", "postgres"]
         page = httpx.get(status["dashboard_url"], timeout=10)
         assert "dashboard disabled" in page.text
         name = probe_name()
         assert project.run_task(name) == {"echo": "HELLO", "task": name}
-    finally:
-        project.hl("down", "--volumes", "--yes")
-    assert stack
-    assert labelled(f"io.hatchet-local.stack={stack}") == {
-        "containers": [],
-        "volumes": [],
-        "networks": [],
-    }
+    # own_stack took it down with --volumes and found nothing of it left.
 
 
 def test_dashboard_login_in_chromium(shared_stack: Project) -> None:

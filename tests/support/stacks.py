@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,14 +62,20 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run_sdk_task(
-    cwd: Path, env: dict[str, str], name: str, timeout: float = 180, prefix: tuple[str, ...] = ()
+    cwd: Path,
+    env: dict[str, str],
+    name: str,
+    timeout: float = 180,
+    python: str = sys.executable,
+    prefix: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Start a hatchet-sdk worker for task `name`, run the task once, return its output.
-    `prefix` runs both under a command (`nsenter --net=...`)."""
+    """Start a hatchet-sdk worker for task `name`, run the task once, return its output
+    (with the hatchet-sdk of `python`'s environment; `prefix` runs both under a command,
+    `nsenter --net=...` say)."""
     log_path = cwd / f"{name}-worker.log"
     with log_path.open("wb") as log:
         worker = subprocess.Popen(
-            [*prefix, sys.executable, str(PROBE), "worker", name],
+            [*prefix, python, str(PROBE), "worker", name],
             cwd=cwd,
             env=env,
             stdout=log,
@@ -77,7 +84,7 @@ def run_sdk_task(
         )
         try:
             run = subprocess.run(
-                [*prefix, sys.executable, str(PROBE), "run", name, "hello"],
+                [*prefix, python, str(PROBE), "run", name, "hello"],
                 cwd=cwd,
                 env=env,
                 capture_output=True,
@@ -215,6 +222,19 @@ class Project:
             )
         return proc
 
+    @property
+    def stack(self) -> str:
+        """The name of this project's stack, as its configuration gives it (known before
+        `up`, so a stack whose `up` failed halfway can still be removed)."""
+        from hatchet_local.config import load_config
+
+        return load_config(self.dir, environ=self.env()).stack
+
+    def destroy(self) -> subprocess.CompletedProcess[str]:
+        """`destroy --stack NAME --yes`: everything of the stack gone, whatever state it is
+        in; for a `finally`, so it does not assert success (a stack never made is not found)."""
+        return self.hl("destroy", "--stack", self.stack, "--yes", ok=False)
+
     def status(self, *args: str) -> dict[str, Any]:
         return dict(json.loads(self.hl("status", "--output", "json", *args).stdout))
 
@@ -224,9 +244,9 @@ class Project:
             line.split("=", 1) for line in lines if "=" in line and not line.startswith("#")
         )
 
-    def run_task(self, name: str) -> dict[str, Any]:
+    def run_task(self, name: str, python: str = sys.executable) -> dict[str, Any]:
         """An SDK round trip that sees nothing but the project's `.env.hatchet`."""
-        return run_sdk_task(self.dir, clean_env(), name, prefix=self.prefix)
+        return run_sdk_task(self.dir, clean_env(), name, python=python, prefix=self.prefix)
 
 
 def workflow_names(settings: dict[str, str]) -> list[str]:
@@ -274,15 +294,37 @@ def tenant_get(settings: dict[str, str], token: str) -> int:
     return response.status_code
 
 
+NOTHING: dict[str, list[str]] = {"containers": [], "volumes": [], "networks": []}
+
+
 def running_stack(project: Project) -> Iterator[Project]:
-    """For a fixture: `project` up for the tests, then removed with its data and checked
-    to leave nothing behind."""
-    project.hl("up")
-    name = project.status()["stack"]
-    yield project
-    project.hl("down", "--volumes", "--yes")
-    assert labelled(f"io.hatchet-local.stack={name}") == {
-        "containers": [],
-        "volumes": [],
-        "networks": [],
-    }
+    """For a fixture: `project` up for the tests, then taken down with its data and checked
+    to leave nothing behind. Destroyed whatever happens, also when `up` fails halfway."""
+    name = project.stack
+    try:
+        project.hl("up")
+        yield project
+        down = project.hl("down", "--volumes", "--yes", ok=False)
+        left = labelled(f"io.hatchet-local.stack={name}")
+    finally:
+        project.destroy()
+    assert down.returncode == 0, down.stderr
+    assert left == NOTHING
+
+
+# The same for one test: `with own_stack(Project(...)) as project:`.
+own_stack = contextmanager(running_stack)
+
+
+def destroy_every_stack(state: Path) -> None:
+    """Destroy every stack a state directory knows (those a test could not name ahead)."""
+    env = {k: v for k, v in clean_env().items() if not k.startswith("HATCHET_LOCAL_")}
+    env["HATCHET_LOCAL_STATE_DIR"] = str(state)
+
+    def hl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(HATCHET_LOCAL), *args], cwd=state.parent, env=env,
+                              capture_output=True, text=True, check=False)  # fmt: skip
+
+    listed = hl("ls", "-o", "json")
+    for row in json.loads(listed.stdout) if listed.returncode == 0 else []:
+        hl("destroy", "--stack", row["name"], "--yes")

@@ -1,9 +1,11 @@
 """Test doubles shared by the unit tests: a scripted Runner, a fake clock, and a fake
-Docker + Hatchet that answers everything `stack.up` asks."""
+Docker + Hatchet that answers everything `startup.up` asks."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from hatchet_local.runner import Result
+from tests.unit.fake_api import FakeHatchetApi
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,9 @@ class FakeRunner:
     def __init__(self) -> None:
         self.rules: list[tuple[tuple[str, ...], Handler]] = []
         self.calls: list[Call] = []
+        # Every call, and whatever else a fake wired to this runner saw (HTTP requests), in
+        # the order it happened: what `assert_before` reads.
+        self.journal: list[object] = []
 
     def on(
         self,
@@ -62,7 +68,7 @@ class FakeRunner:
         returncode: int = 0,
         stdout: str = "",
         stderr: str = "",
-        raises: Exception | None = None,
+        raises: BaseException | None = None,
     ) -> None:
         def handler(call: Call) -> Result:
             if raises is not None:
@@ -81,9 +87,11 @@ class FakeRunner:
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
         capture: bool = True,
+        cwd: Path | None = None,
     ) -> Result:
         call = Call(tuple(argv), dict(env) if env is not None else None, timeout, capture)
         self.calls.append(call)
+        self.journal.append(call)
         for words, handler in reversed(self.rules):
             if contains(call.argv, words):
                 return handler(call)
@@ -92,6 +100,52 @@ class FakeRunner:
     def called(self, *words: str) -> list[Call]:
         """The calls whose argv holds `words` consecutively, in order."""
         return [call for call in self.calls if call.has(*words)]
+
+    def forget(self) -> None:
+        """Drop what was seen so far (the rules stay)."""
+        self.calls.clear()
+        self.journal.clear()
+
+
+@dataclass(frozen=True)
+class Http:
+    """A step of `assert_before` that is an HTTP request: its method and path (a regex)."""
+
+    method: str
+    path: str
+
+
+Step = tuple[str, ...] | Http
+
+
+def _matches(event: object, step: Step) -> bool:
+    if isinstance(step, Http):
+        return (
+            isinstance(event, httpx.Request)
+            and event.method == step.method
+            and re.fullmatch(step.path, event.url.path) is not None
+        )
+    return isinstance(event, Call) and event.has(*step)
+
+
+def _describe(event: object) -> str:
+    if isinstance(event, httpx.Request):
+        return f"{event.method} {event.url.path}"
+    return " ".join(event.argv) if isinstance(event, Call) else repr(event)
+
+
+def assert_before(journal: Sequence[object], *steps: Step) -> None:
+    """Each step happened, and every occurrence of a step came before every occurrence of the
+    next one. A step is the words of a command (consecutive, as in `FakeRunner.on`) or an
+    `Http` request. Only the order of these steps is checked: other commands may come and go.
+    """
+    for first, then in itertools.pairwise(steps):
+        before = [n for n, event in enumerate(journal) if _matches(event, first)]
+        after = [n for n, event in enumerate(journal) if _matches(event, then)]
+        seen = "\n".join(f"  {n}: {_describe(event)}" for n, event in enumerate(journal))
+        assert before, f"{first} never happened; seen:\n{seen}"
+        assert after, f"{then} never happened; seen:\n{seen}"
+        assert max(before) < min(after), f"{first} not all before {then}; seen:\n{seen}"
 
 
 class FakeClock:
@@ -158,12 +212,14 @@ def parse_env_file(path: Path) -> dict[str, str]:
 
 @dataclass
 class FakeHatchet:
-    """Docker, Compose v2 and a Hatchet stack's API, scripted on a FakeRunner.
+    """Docker, Compose v2 and a Hatchet stack, scripted on a FakeRunner, with `api` (the one
+    fake of Hatchet's REST API) behind `transport`.
 
     A service reports `starts[service]` from the moment `compose up` names it: one Row, or a
     list of Rows that `ps` walks through one call at a time (the last one stays). One-shot
     jobs answer `jobs[job]`; `token create` mints the next of `tokens`, which the API then
-    accepts. The API answers `/api/ready` with `ready` (a list is walked like Rows).
+    accepts for the default tenant. The API's requests go into the runner's journal, so a test
+    can order commands and requests (`assert_before`).
     """
 
     runner: FakeRunner
@@ -174,14 +230,13 @@ class FakeHatchet:
         default_factory=lambda: [f"eyJhbGciOiJFUzI1NiJ9.token-{n}.signature" for n in range(1, 9)]
     )
     missing_images: set[str] = field(default_factory=set)
-    ready: int | list[int] = 200
     git_ignored: bool = True
+    api: FakeHatchetApi = field(default_factory=FakeHatchetApi)
     # What the fake observed.
     services: dict[str, list[Row]] = field(default_factory=dict)
-    accepted: set[str] = field(default_factory=set)
-    requests: list[httpx.Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.api.journal = self.runner.journal
         r = self.runner
         r.on("docker", "version", "--format", stdout="27.3.1\n")
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
@@ -242,7 +297,7 @@ class FakeHatchet:
 
     def _token_create(self, call: Call) -> Result:
         token = self.tokens.pop(0)
-        self.accepted.add(token)
+        self.api.accept(token)
         return reply(call, stdout=f'level=info msg="loaded config"\n{token}\n')
 
     def _logs(self, call: Call) -> Result:
@@ -252,27 +307,9 @@ class FakeHatchet:
         """The stack's passwords, read from the env file the command was given."""
         return parse_env_file(Path(call.option("--env-file")))
 
-    # --- the HTTP API --------------------------------------------------------------------
-
     @property
     def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self._handle)
-
-    def _handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if request.url.path == "/api/ready":
-            if isinstance(self.ready, list):
-                return httpx.Response(self.ready.pop(0) if len(self.ready) > 1 else self.ready[0])
-            return httpx.Response(self.ready)
-        if request.url.path.startswith("/api/v1/tenants/"):
-            token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-            if token in self.accepted:
-                return httpx.Response(200, json={"metadata": {"id": request.url.path[16:]}})
-            return httpx.Response(403, json={"errors": [{"description": "forbidden"}]})
-        return httpx.Response(404)
-
-    def api_calls(self, path_prefix: str) -> list[httpx.Request]:
-        return [req for req in self.requests if req.url.path.startswith(path_prefix)]
+        return self.api.transport
 
 
 def argv_text(calls: Iterable[Call]) -> str:

@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from hatchet_local import __version__, cli
-from hatchet_local.console import Console
 from hatchet_local.context import Context
 from hatchet_local.defaults import DEFAULT_TENANT_ID, HATCHET_VERSION
 from hatchet_local.errors import ConfigError
-from hatchet_local.health import READY
-from tests.unit.fakes import FakeClock, FakeHatchet, FakeRunner
+from tests.unit.fakes import FakeHatchet, FakeRunner
+from tests.unit.harness import Cli
 
 TOKEN_1 = "eyJhbGciOiJFUzI1NiJ9.token-1.signature"
 VERSION_LINE = f"hatchet-local {__version__} (Hatchet {HATCHET_VERSION})"
-
-
-@pytest.fixture
-def state_dir(tmp_path: Path) -> Path:
-    return tmp_path / "state"
 
 
 @pytest.fixture
@@ -45,57 +35,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir: Path) ->
     monkeypatch.setenv("HATCHET_LOCAL_STACK", "unit")
     monkeypatch.setenv("HATCHET_LOCAL_STATE_DIR", str(state_dir))
     return path
-
-
-@dataclass
-class Cli:
-    """The CLI with its Context made by `make_context` (in place of `Context.default`)."""
-
-    make_context: Callable[..., Context]
-
-    def invoke(self, *args: str) -> Result:
-        return CliRunner().invoke(cli.app, list(args), obj=self.make_context)
-
-    def main_exit(self, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-        """The exit code `main()` ends with."""
-        monkeypatch.setattr(sys, "argv", ["hatchet-local", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            cli.main(self.make_context)
-        return int(exit_info.value.code or 0)
-
-
-@pytest.fixture
-def no_context() -> Iterator[tuple[Cli, list[str]]]:
-    """The CLI, failing the test if a command builds a context (i.e. would reach Docker)."""
-    built: list[str] = []
-
-    def refuse(*, quiet: bool = False) -> Context:
-        built.append("context")
-        raise AssertionError("the command must not reach Docker")
-
-    yield Cli(refuse), built
-
-
-@pytest.fixture
-def fake_world(state_dir: Path) -> Iterator[tuple[FakeRunner, FakeHatchet, Cli]]:
-    """The CLI over a fake Docker and Hatchet; the gRPC probe succeeds."""
-    runner = FakeRunner()
-    hatchet = FakeHatchet(runner)
-    clock = FakeClock()
-    with httpx.Client(transport=hatchet.transport) as http:
-
-        def context(*, quiet: bool = False) -> Context:
-            return Context(
-                runner=runner,
-                console=Console(io.StringIO(), quiet=quiet),
-                http=http,
-                state_root=state_dir,
-                clock=clock,
-                sleep=clock.sleep,
-                tcp_check=lambda host, port: lambda: READY,
-            )
-
-        yield runner, hatchet, Cli(context)
 
 
 def run_main(*args: str, cwd: Path, state_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -271,7 +210,7 @@ def test_env_prints_masked_settings_after_up(
     assert "HATCHET_CLIENT_TOKEN=********\n" in masked.stdout
     assert TOKEN_1 not in masked.stdout
     shell = cli_.invoke("env", "-o", "shell", "--reveal")
-    assert f"export HATCHET_CLIENT_TOKEN={TOKEN_1}\n" in shell.stdout
+    assert f"export HATCHET_CLIENT_TOKEN='{TOKEN_1}'\n" in shell.stdout
 
 
 def test_env_github_masks_the_token_first_and_writes_github_env(

@@ -375,7 +375,9 @@ def test_unknown_environment_variable_lists_the_valid_ones(tmp_path: Path) -> No
         "HATCHET_LOCAL_STACK, HATCHET_LOCAL_HATCHET_VERSION, "
     )
     assert "did you mean" not in message
-    assert message.endswith("HATCHET_LOCAL_CONFIG, HATCHET_LOCAL_STATE_DIR")
+    assert message.endswith(
+        "HATCHET_LOCAL_CONFIG, HATCHET_LOCAL_STATE_DIR, HATCHET_LOCAL_BUILD_CACHE"
+    )
 
 
 # --- image() -------------------------------------------------------------------------------
@@ -556,7 +558,7 @@ BAD_FILE_SHAPES = [
         "colour: red\n",
         "colour: unknown key; use one of: stack, hatchet_version, profile, message_queue,"
         " dashboard, registry, pull_policy, env_file, namespace, tenants, advertise, expose,"
-        " images, ports, timeouts",
+        " images, ports, server, timeouts",
     ),
     (
         "ports.dashboard: 7077\n",

@@ -6,10 +6,12 @@ from __future__ import annotations
 from hatchet_local import startup
 from hatchet_local.runner import Result
 from tests.unit.fakes import Call, reply
-from tests.unit.test_stack_up import TOKEN_2, World, actions, world  # noqa: F401
+from tests.unit.harness import World
+
+TOKEN_2 = "eyJhbGciOiJFUzI1NiJ9.token-2.signature"  # the fake's second token
 
 
-def test_a_wipe_cut_short_is_finished_by_the_next_up(world: World) -> None:  # noqa: F811
+def test_a_wipe_cut_short_is_finished_by_the_next_up(world: World) -> None:
     """`reset` killed between dropping the database and creating it anew leaves a stack that
     could not start (the jobs need the database); its mark makes the next `up` finish the
     wipe the sure way, then bootstrap afresh."""
@@ -31,13 +33,13 @@ def test_a_wipe_cut_short_is_finished_by_the_next_up(world: World) -> None:  # n
     assert not world.stack_dir.wipe_pending()
     assert "finishing the wipe of an earlier `reset` that was cut short" in world.console()
     assert (result.token_reused, result.settings["HATCHET_CLIENT_TOKEN"]) == (False, TOKEN_2)
-    lines = actions(world.runner.calls)
-    assert lines.index("compose down --remove-orphans --volumes") < lines.index(
-        "compose up --detach --remove-orphans postgres rabbitmq"
-    )
+    order = [call.argv for call in world.runner.calls]
+    wiped = world.compose("down", "--remove-orphans", "--volumes")
+    started = world.compose("up", "--detach", "--remove-orphans", "postgres", "rabbitmq")
+    assert order.index(wiped) < order.index(started)
 
 
-def test_reset_marks_the_wipe_while_it_runs_and_clears_the_mark(world: World) -> None:  # noqa: F811
+def test_reset_marks_the_wipe_while_it_runs_and_clears_the_mark(world: World) -> None:
     world.up()
     marked_while_dropping: list[bool] = []
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from hatchet_local import status as stack_status
 from tests.unit.fakes import df_output
-from tests.unit.test_stack_up import World, world  # noqa: F401  (the fixture)
+from tests.unit.harness import World
 
 
-def test_status_says_postgres_is_out_of_disk_space(world: World) -> None:  # noqa: F811
+def test_status_says_postgres_is_out_of_disk_space(world: World) -> None:
     world.up()
     world.runner.on("docker", "exec", stdout=df_output(free=0, size=365 * 1024**2))
     info = stack_status.status(world.config(), world.ctx, reveal=False)
@@ -23,13 +23,13 @@ def test_status_says_postgres_is_out_of_disk_space(world: World) -> None:  # noq
     )  # fmt: skip
 
 
-def test_status_with_disk_space_is_running(world: World) -> None:  # noqa: F811
+def test_status_with_disk_space_is_running(world: World) -> None:
     world.up()
     info = stack_status.status(world.config(), world.ctx, reveal=False)
     assert (info.state, info.problems) == ("running", [])
 
 
-def test_an_engine_that_cannot_say_is_not_reported_out_of_disk(world: World) -> None:  # noqa: F811
+def test_an_engine_that_cannot_say_is_not_reported_out_of_disk(world: World) -> None:
     world.up()
     world.runner.on("docker", "exec", returncode=1, stderr="OCI runtime exec failed\n")
     assert stack_status.status(world.config(), world.ctx, reveal=False).state == "running"

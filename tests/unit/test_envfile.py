@@ -9,9 +9,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from dotenv import dotenv_values
 
 from hatchet_local.envfile import masked, merge_dotenv, quote, render, write_env_file
-from hatchet_local.errors import HatchetLocalError
+from hatchet_local.errors import ConfigError, HatchetLocalError
 
 TOKEN = "eyJhbGciOiJFUzI1NiJ9.payload.signature"
 SETTINGS = {
@@ -135,13 +136,82 @@ def test_quoting_of_values(value: str, written: str) -> None:
 
 
 def test_quoted_values_read_back_with_python_dotenv(tmp_path: Path) -> None:
-    from dotenv import dotenv_values
-
     values = {"A": "has space", "B": 'say "hi"', "C": "two\nlines", "D": "a#b", "E": "x\\y",
-              "F": "trailing\n"}  # fmt: skip
+              "F": "trailing\n", "G": "$HOME"}  # fmt: skip
     path = tmp_path / ".env"
     path.write_text(merge_dotenv("", values))
-    assert dotenv_values(path, interpolate=False) == values
+    assert dotenv_values(path) == values  # as the SDK reads it: interpolation on
+
+
+# --- what the property tests (test_envfile_properties.py) found -----------------------------
+
+
+def test_a_carriage_return_in_a_value_reads_back_as_one(tmp_path: Path) -> None:
+    """Written raw, a reader opening the file in text mode turned it into a newline."""
+    assert quote("a\rb") == '"a\\rb"'
+    path = tmp_path / ".env.hatchet"
+    write_env_file(path, {"K": "a\rb", "L": "c\r\nd"})
+    assert dotenv_values(path) == {"K": "a\rb", "L": "c\r\nd"}
+    written = path.read_bytes().decode()
+    assert merge_dotenv(written, {"K": "a\rb"}) == written  # merging again changes nothing
+
+
+def test_a_value_the_reader_would_expand_is_refused() -> None:
+    """python-dotenv expands ${VAR} inside quotes too: such a value never reads back."""
+    with pytest.raises(ValueError, match="would expand"):
+        quote("a${HOME}b")
+    with pytest.raises(ValueError, match="would expand"):
+        merge_dotenv("", {"K": "${X"})
+    assert quote("$HOME $ {}") == '"$HOME $ {}"'
+
+
+def test_a_line_inside_someones_quoted_value_is_not_an_assignment() -> None:
+    existing = 'CERT="-----\nHATCHET_CLIENT_TOKEN=looks like ours\n-----"\n'
+    merged = merge_dotenv(existing, {"HATCHET_CLIENT_TOKEN": TOKEN})
+    assert merged == existing + f"HATCHET_CLIENT_TOKEN={TOKEN}\n"
+
+
+@pytest.mark.parametrize("separator", ["\x0c", "\x0b", "\x1c", "\x85", "\u2028"])
+def test_only_carriage_returns_and_newlines_end_a_line(separator: str) -> None:
+    """str.splitlines also splits at form feeds and the like; a dotenv reader does not."""
+    existing = f"A='x{separator}HATCHET_CLIENT_TOKEN=y'\n"
+    merged = merge_dotenv(existing, {"HATCHET_CLIENT_TOKEN": TOKEN})
+    assert merged == existing + f"HATCHET_CLIENT_TOKEN={TOKEN}\n"
+
+
+@pytest.mark.parametrize(
+    "later", ["HATCHET_CLIENT_TOKEN\n", "export HATCHET_CLIENT_TOKEN  # unset\n",
+              "'HATCHET_CLIENT_TOKEN'=old\n"],
+)  # fmt: skip
+def test_every_later_naming_of_our_key_goes(later: str, tmp_path: Path) -> None:
+    """A bare `KEY` reads as unset and `'KEY'=...` as an assignment: left after ours, either
+    would win over the value written."""
+    merged = merge_dotenv(
+        f"HATCHET_CLIENT_TOKEN=old\nA=1\n{later}", {"HATCHET_CLIENT_TOKEN": TOKEN}
+    )
+    assert merged == f"HATCHET_CLIENT_TOKEN={TOKEN}\nA=1\n"
+
+
+def test_an_old_value_of_ours_spanning_lines_is_replaced_whole() -> None:
+    existing = "HATCHET_CLIENT_TOKEN='old\nB=1\n'\nC=2\n"
+    merged = merge_dotenv(existing, {"HATCHET_CLIENT_TOKEN": TOKEN})
+    assert merged == f"HATCHET_CLIENT_TOKEN={TOKEN}\nC=2\n"
+
+
+def test_a_quote_left_open_that_would_take_our_settings_in_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / ".env.hatchet"
+    path.write_text('# mine\nA="never closed\n')
+    with pytest.raises(ConfigError) as info:
+        write_env_file(path, {"HATCHET_CLIENT_NAMESPACE": "has space"})
+    assert info.value.message == (
+        f"{path}: line 2 opens a quote that closes only in a later line, so the settings "
+        "written after it would be read as part of it; close that quote and run the same "
+        "command again"
+    )
+    assert path.read_text() == '# mine\nA="never closed\n'
+    # A plain value (every value `up` writes is) has no quote to close it: it is written.
+    write_env_file(path, {"HATCHET_CLIENT_TOKEN": TOKEN})
+    assert dotenv_values(path)["HATCHET_CLIENT_TOKEN"] == TOKEN
 
 
 # --- write_env_file -------------------------------------------------------------------------
@@ -207,7 +277,7 @@ def test_render_dotenv() -> None:
 def test_render_shell_is_safe_to_eval() -> None:
     text = render(ODD, "shell")
     assert text == (
-        f"export HATCHET_CLIENT_TOKEN={TOKEN}\nexport HATCHET_CLIENT_NAMESPACE='it'\"'\"'s odd'\n"
+        f"export HATCHET_CLIENT_TOKEN='{TOKEN}'\nexport HATCHET_CLIENT_NAMESPACE='it'\\''s odd'\n"
     )
     words = [shlex.split(line) for line in text.splitlines()]
     assert words == [

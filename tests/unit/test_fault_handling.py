@@ -18,7 +18,7 @@ from hatchet_local.fsutil import atomic_write
 from hatchet_local.locks import file_lock
 from hatchet_local.redact import Redactor
 from tests.unit.fakes import FakeRunner, Row
-from tests.unit.test_stack_up import World, world  # noqa: F401  (the fixture)
+from tests.unit.harness import World
 
 FILE = Path("/state/stacks/unit/compose.yaml")
 ENV_FILE = Path("/state/stacks/unit/secrets.env")
@@ -152,7 +152,7 @@ def test_leftover_job_containers_are_removed_before_the_job_runs() -> None:
 # --- a stack partly running -----------------------------------------------------------------
 
 
-def test_status_names_the_services_down_under_a_running_stack(world: World) -> None:  # noqa: F811
+def test_status_names_the_services_down_under_a_running_stack(world: World) -> None:
     world.up()
     world.hatchet.services["postgres"] = [Row(state="exited", health="", exit_code=0)]
     info = stacks.status(world.config(), world.ctx, reveal=False)
@@ -171,7 +171,7 @@ def test_status_names_the_services_down_under_a_running_stack(world: World) -> N
 
 
 def test_up_on_a_running_stack_removes_a_job_container_a_cut_off_run_left(
-    world: World,  # noqa: F811
+    world: World,
 ) -> None:
     world.up()
     world.next_process()

@@ -135,9 +135,9 @@ def test_objects_are_found_by_the_label_itself_not_a_comma_joined_list(
     runner.on("docker", "ps", "--all", stdout=docker_rows(("real-1", "real", "running")))
     objects = stack_objects(runner, tmp_path)
     assert [(o.name, o.stack) for o in objects] == [("real-1", "real")]
-    listing = runner.called("docker", "ps", "--all")[0]
-    assert '(.Label "io.hatchet-local.stack")' in listing.option("--format")
-    assert ".Labels" not in listing.option("--format")
+    ps = runner.called("docker", "ps", "--all")[0]
+    assert '(.Label "io.hatchet-local.stack")' in ps.option("--format")
+    assert ".Labels" not in ps.option("--format")
 
 
 @pytest.mark.parametrize(
@@ -192,7 +192,7 @@ def context(tmp_path: Path, runner: FakeRunner) -> Context:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> tuple[Context, FakeRunner]:
+def host(tmp_path: Path) -> tuple[Context, FakeRunner]:
     runner = FakeRunner()
     runner.on("docker", "volume", "ls")
     runner.on("docker", "network", "ls")
@@ -213,9 +213,9 @@ def world(tmp_path: Path) -> tuple[Context, FakeRunner]:
 
 
 def test_ls_shows_every_stack_with_its_state_and_the_orphans(
-    world: tuple[Context, FakeRunner],
+    host: tuple[Context, FakeRunner],
 ) -> None:
-    ctx, _ = world
+    ctx, _ = host
     rows = {row.name: row for row in inventory.list_stacks(ctx, now=NOW)}
     assert {name: row.state for name, row in rows.items()} == {
         "up": "running", "half": "partial", "old": "stopped", "moved": "stopped",
@@ -227,16 +227,16 @@ def test_ls_shows_every_stack_with_its_state_and_the_orphans(
 
 
 def test_prune_takes_gone_directories_orphans_and_old_stopped_stacks(
-    world: tuple[Context, FakeRunner],
+    host: tuple[Context, FakeRunner],
 ) -> None:
-    ctx, _ = world
+    ctx, _ = host
     assert {r.name for r in inventory.prune_candidates(ctx, None, NOW)} == {"moved", "lost"}
     week = 7 * 86400
     assert {r.name for r in inventory.prune_candidates(ctx, week, NOW)} == {"moved", "lost", "old"}
 
 
-def test_destroy_removes_the_objects_and_the_state(world: tuple[Context, FakeRunner]) -> None:
-    ctx, runner = world
+def test_destroy_removes_the_objects_and_the_state(host: tuple[Context, FakeRunner]) -> None:
+    ctx, runner = host
     runner.on(
         "docker",
         "ps",

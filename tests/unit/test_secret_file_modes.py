@@ -17,6 +17,9 @@ READERS: dict[str, Callable[[StackDir], object]] = {
     "token.json": StackDir.load_token,
     "tenants.json": StackDir.tenant_tokens,
     "users.json": StackDir.user_passwords,
+    "session.json": StackDir.session,
+    "handouts.json": StackDir.handouts,
+    "archived.json": StackDir.archived,
 }
 
 

@@ -10,7 +10,7 @@ import pytest
 from hatchet_local.errors import SetupFailed
 from hatchet_local.runner import Result
 from tests.unit.fakes import Call, reply
-from tests.unit.test_stack_up import World, world  # noqa: F401 (the fixture)
+from tests.unit.harness import World
 
 
 @pytest.mark.parametrize(
@@ -19,7 +19,7 @@ from tests.unit.test_stack_up import World, world  # noqa: F401 (the fixture)
      (0o604, "  HATCHET_CLIENT_TOKEN=ey")],
 )  # fmt: skip
 def test_up_warns_about_a_token_others_could_read_and_makes_the_file_private(
-    world: World,  # noqa: F811
+    world: World,
     old: int,
     line: str,
 ) -> None:
@@ -34,7 +34,7 @@ def test_up_warns_about_a_token_others_could_read_and_makes_the_file_private(
     assert world.env_file.read_text().startswith("# mine\n")
 
 
-def test_a_failing_up_leaves_the_file_and_its_mode_alone(world: World) -> None:  # noqa: F811
+def test_a_failing_up_leaves_the_file_and_its_mode_alone(world: World) -> None:
     world.env_file.write_text("HATCHET_CLIENT_TOKEN=ey\n")
     world.env_file.chmod(0o644)
     world.hatchet.jobs["migrate"] = (1, "boom")
@@ -44,7 +44,7 @@ def test_a_failing_up_leaves_the_file_and_its_mode_alone(world: World) -> None: 
 
 
 def test_a_readable_settings_file_without_a_token_is_merged_and_made_private(
-    world: World,  # noqa: F811
+    world: World,
 ) -> None:
     world.env_file.write_text("# mine\nOTHER=1\n")
     world.env_file.chmod(0o644)
@@ -54,7 +54,7 @@ def test_a_readable_settings_file_without_a_token_is_merged_and_made_private(
     assert "warning" not in world.console()  # no token was there to be read
 
 
-def test_private_files_give_no_warning(world: World) -> None:  # noqa: F811
+def test_private_files_give_no_warning(world: World) -> None:
     world.up()
     world.next_process()
     world.up()
@@ -64,7 +64,7 @@ def test_private_files_give_no_warning(world: World) -> None:  # noqa: F811
     assert stat.S_IMODE(world.stack_dir.path.stat().st_mode) == 0o700
 
 
-def test_a_tracked_env_file_is_named_as_tracked(world: World) -> None:  # noqa: F811
+def test_a_tracked_env_file_is_named_as_tracked(world: World) -> None:
     def git(call: Call) -> Result:
         # Tracked: check-ignore says "not ignored" (as it does for any tracked file).
         return reply(call, 1 if call.has("check-ignore") else 0)

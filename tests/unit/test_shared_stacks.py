@@ -17,11 +17,11 @@ from hatchet_local import status as stack_status
 from hatchet_local.cli import options
 from hatchet_local.config import load_config
 from hatchet_local.errors import ConfigError
-from hatchet_local.state import StackDir
-from tests.unit.test_stack_up import World, world  # noqa: F401  (the fixture)
+from hatchet_local.state import StackDir, StackRecord
+from tests.unit.harness import World
 
 
-def join_from(world: World, name: str) -> Path:  # noqa: F811
+def join_from(world: World, name: str) -> Path:
     """A second project directory whose hatchet-local.yaml names the world's stack; `up` there."""
     other = world.project.parent / name
     other.mkdir()
@@ -30,7 +30,7 @@ def join_from(world: World, name: str) -> Path:  # noqa: F811
     return other.resolve()
 
 
-def test_up_from_another_directory_joins_and_says_whose_stack_it_is(world: World) -> None:  # noqa: F811
+def test_up_from_another_directory_joins_and_says_whose_stack_it_is(world: World) -> None:
     world.up()
     maker = str(world.project.resolve())
     api = join_from(world, "api-repo")
@@ -52,7 +52,7 @@ def test_up_from_another_directory_joins_and_says_whose_stack_it_is(world: World
     assert world.stack_dir.load().directories == [maker, str(api), str(worker)]  # type: ignore[union-attr]
 
 
-def test_status_and_ls_show_every_directory_using_the_stack(world: World) -> None:  # noqa: F811
+def test_status_and_ls_show_every_directory_using_the_stack(world: World) -> None:
     world.up()
     api = join_from(world, "api-repo")
     info = stack_status.status(world.config(), world.ctx, reveal=False)
@@ -63,7 +63,7 @@ def test_status_and_ls_show_every_directory_using_the_stack(world: World) -> Non
 
 
 def test_a_shared_stack_is_not_pruned_while_one_of_its_directories_is_there(
-    world: World,  # noqa: F811
+    world: World,
 ) -> None:
     world.up()
     join_from(world, "api-repo")
@@ -97,9 +97,7 @@ def shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]
     return a.resolve(), b.resolve()
 
 
-def inventory_record(directory: str, joined: list[str]) -> object:
-    from hatchet_local.state import StackRecord
-
+def inventory_record(directory: str, joined: list[str]) -> StackRecord:
     return dataclasses.replace(
         StackRecord("team", directory, "2026-01-01T00:00:00+00:00", "0", "v0", "postgres"),
         joined=joined,

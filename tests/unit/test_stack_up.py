@@ -3,29 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import socket
 import stat
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 
-import httpx
 import pytest
+import yaml
 
-from hatchet_local import startup
-from hatchet_local.config import Config, load_config
-from hatchet_local.console import Console
-from hatchet_local.context import Context
-from hatchet_local.defaults import DEFAULT_IMAGES, DEFAULT_TENANT_ID
+from hatchet_local.bootstrap import TOKEN_LIFETIME, TOKEN_NAME
+from hatchet_local.defaults import (
+    DEFAULT_IMAGES,
+    DEFAULT_TENANT_ID,
+    ENGINE_SERVICE,
+    HATCHET_VERSION,
+)
 from hatchet_local.docker import LISTING_FORMAT
 from hatchet_local.errors import (
     BootstrapFailed,
     CommandFailed,
     DockerUnavailable,
-    HatchetLocalError,
     HealthTimeout,
     ImageMissing,
     Interrupted,
@@ -33,130 +31,45 @@ from hatchet_local.errors import (
     ServiceUnhealthy,
     SetupFailed,
 )
-from hatchet_local.health import READY, Check
-from hatchet_local.redact import MASK, Redactor
+from hatchet_local.redact import MASK
 from hatchet_local.runner import Result
 from hatchet_local.startup import UpResult
-from hatchet_local.state import SECRET_NAMES, StackDir, Token
+from hatchet_local.state import SECRET_NAMES
+from hatchet_local.team_state import Token
 from tests.unit.fakes import (
     TOKEN_CREATE,
     Call,
-    FakeClock,
-    FakeHatchet,
-    FakeRunner,
+    Http,
     Row,
     argv_text,
+    assert_before,
     parse_env_file,
     reply,
 )
+from tests.unit.harness import World
 
 LITE_IMAGE = DEFAULT_IMAGES["hatchet-lite"]
-INSPECT = "docker inspect --type container --format {{json .State}}"
+# `up` asks whether `images build` made a stand-in for each default image.
+BUILD_LABEL = '{{index .Config.Labels "io.hatchet-local.image"}}'
 TOKEN_1 = "eyJhbGciOiJFUzI1NiJ9.token-1.signature"
 TOKEN_2 = "eyJhbGciOiJFUzI1NiJ9.token-2.signature"
+INSPECT = ("docker", "inspect", "--type", "container", "--format", "{{json .State}}")
+START_BACKING = ("up", "--detach", "--remove-orphans", "postgres", "rabbitmq")
+MIGRATE = ("run", "--rm", "--no-deps", "-T", "migrate")
+SETUP = ("run", "--rm", "--no-deps", "-T", "setup")
+START_ENGINE = ("up", "--detach", "--remove-orphans", "--no-deps", ENGINE_SERVICE)
+MINT = (
+    "exec", "-T", ENGINE_SERVICE, "/hatchet-admin", "token", "create", "--config", "/config",
+    "--tenant-id", DEFAULT_TENANT_ID, "--name", TOKEN_NAME, "--expiresIn", TOKEN_LIFETIME,
+)  # fmt: skip
+API_READY = Http("GET", "/api/ready")
+TENANT_GET = Http("GET", f"/api/v1/tenants/{DEFAULT_TENANT_ID}")
 
 
-@dataclass
-class World:
-    """One project, a fake Docker + Hatchet behind a Context, and what they observed."""
-
-    project: Path
-    runner: FakeRunner
-    hatchet: FakeHatchet
-    clock: FakeClock
-    ctx: Context
-    grpc_probes: list[tuple[str, int]]
-
-    @property
-    def env_file(self) -> Path:
-        return self.project / ".env.hatchet"
-
-    @property
-    def stack_dir(self) -> StackDir:
-        return StackDir(self.ctx.state_root, "unit")
-
-    def config(self, **environ: str) -> Config:
-        return load_config(self.project, environ={"HATCHET_LOCAL_STACK": "unit", **environ})
-
-    def up(self, **environ: str) -> UpResult:
-        return startup.up(self.config(**environ), self.ctx)
-
-    def up_error(self, **environ: str) -> HatchetLocalError:
-        with pytest.raises(HatchetLocalError) as info:
-            self.up(**environ)
-        return info.value
-
-    def next_process(self) -> None:
-        """Forget what was seen so far; the next `up` runs as a new process would."""
-        self.ctx = dataclasses.replace(self.ctx, console=Console(io.StringIO()), redact=Redactor())
-        self.runner.calls.clear()
-        self.hatchet.requests.clear()
-
-    def ports(self) -> dict[str, int]:
-        record = self.stack_dir.load()
-        assert record is not None
-        return record.ports
-
-    def console(self) -> str:
-        stream = self.ctx.console.stream
-        assert isinstance(stream, io.StringIO)
-        return stream.getvalue()
-
-    def compose_file(self) -> str:
-        return self.stack_dir.compose_file.read_text()
-
-
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for name in ("DOCKER_HOST", "DOCKER_CONTEXT"):
-        monkeypatch.delenv(name, raising=False)
-    # The gRPC TCP probe answers ready without a socket and records what it was asked.
-    probes: list[tuple[str, int]] = []
-
-    def fake_tcp_check(host: str, port: int) -> Callable[[], Check]:
-        def check() -> Check:
-            probes.append((host, port))
-            return READY
-
-        return check
-
-    project = tmp_path / "project"
-    project.mkdir()
-    runner = FakeRunner()
-    hatchet = FakeHatchet(runner)
-    clock = FakeClock()
-    with httpx.Client(transport=hatchet.transport) as http:
-        ctx = Context(
-            runner=runner,
-            console=Console(io.StringIO()),
-            http=http,
-            state_root=tmp_path / "state",
-            clock=clock,
-            sleep=clock.sleep,
-            tcp_check=fake_tcp_check,
-            interval=1.0,
-        )
-        yield World(project, runner, hatchet, clock, ctx, probes)
-
-
-def actions(calls: list[Call]) -> list[str]:
-    """Each command as a line; compose commands without their (always same) global options."""
-    lines = []
-    for call in calls:
-        argv = call.argv
-        if "--env-file" in argv:
-            assert argv[:3] == ("docker", "compose", "--project-name")
-            assert call.option("--project-name") == "unit"
-            lines.append("compose " + " ".join(argv[argv.index("--env-file") + 2 :]))
-        else:
-            lines.append(" ".join(argv))
-    return lines
-
-
-TOKEN_CREATE_LINE = (
-    f"compose exec -T hatchet-lite /hatchet-admin token create --config /config "
-    f"--tenant-id {DEFAULT_TENANT_ID} --name hatchet-local --expiresIn 87600h"
-)
+def compose_commands(world: World) -> list[tuple[str, ...]]:
+    """The compose commands that ran, each without the stack's global options."""
+    scope = world.compose()
+    return [c.argv[len(scope) :] for c in world.runner.calls if c.argv[: len(scope)] == scope]
 
 
 # --- the happy path -------------------------------------------------------------------------
@@ -192,44 +105,51 @@ def test_up_starts_waits_mints_and_writes_the_settings(
     assert world.env_file.read_text() == "".join(f"{k}={v}\n" for k, v in settings.items())
     assert stat.S_IMODE(world.env_file.stat().st_mode) == 0o600
 
-    def leftovers(job: str) -> str:
-        return (
-            "--filter=label=com.docker.compose.project=unit "
-            "--filter=label=com.docker.compose.oneoff=True "
-            f"--filter=label=com.docker.compose.service={job}"
-        )
-
-    reap = (
-        "--filter label=io.hatchet-local.stack "
-        f"--filter label=io.hatchet-local.state={world.ctx.state_root} --format"
+    runner, root = world.runner, world.ctx.state_root
+    # Expired stacks are looked for by this state directory's label, before anything starts.
+    reap = ("--filter", "label=io.hatchet-local.stack",
+            "--filter", f"label=io.hatchet-local.state={root}", "--format")  # fmt: skip
+    listings = [("docker", "ps", "--all", *reap, LISTING_FORMAT["container"]),
+                ("docker", "volume", "ls", *reap, LISTING_FORMAT["volume"]),
+                ("docker", "network", "ls", *reap, LISTING_FORMAT["network"])]  # fmt: skip
+    for listing in listings:
+        assert world.ran(listing) == 1
+    # Every compose command is scoped to the stack (project, file, env file), and each start
+    # or job runs once: nothing pulled (the images are there), nothing removed.
+    scope = world.compose()
+    assert all(call.argv[: len(scope)] == scope for call in runner.called("--env-file"))
+    for args in (START_BACKING, MIGRATE, SETUP, START_ENGINE, MINT):
+        assert world.ran(world.compose(*args)) == 1, args
+    assert compose_commands(world).count(("ps", "--all", "--format", "json")) == 1
+    assert not runner.called("pull") and not runner.called("rm")
+    assert world.ran(("git", "-C", str(world.project), "check-ignore", "-q", ".env.hatchet")) == 1
+    # Each default image is looked for as it is, and as a local `images build` stand-in.
+    present = [call.argv[-1] for call in runner.called("image", "inspect", "--format", "{{.Id}}")]
+    assert sorted(present) == sorted(DEFAULT_IMAGES.values())
+    builds = [call.argv[-1] for call in runner.called("image", "inspect", "--format", BUILD_LABEL)]
+    assert sorted(builds) == sorted(
+        f"hatchet-local/{name}"
+        for name in ("postgres:15", "rabbitmq:3-management", f"hatchet-lite:{HATCHET_VERSION}")
     )
-    assert actions(world.runner.calls) == [
-        "docker version --format {{.Server.Version}}",
-        "docker compose version --short",
-        "docker compose --no-such-flag",
-        f"docker ps --all {reap} {LISTING_FORMAT['container']}",
-        f"docker volume ls {reap} {LISTING_FORMAT['volume']}",
-        f"docker network ls {reap} {LISTING_FORMAT['network']}",
-        "compose ps --all --format json",
-        "docker info --format {{.MemTotal}} {{.SystemTime}}",  # preflight, before a start
-        "docker ps --format {{.Names}}\t{{.Ports}}",  # ports published, before a start
-        "docker image inspect --format {{.Id}} postgres:15.6",
-        "docker image inspect --format {{.Id}} rabbitmq:3-management",
-        f"docker image inspect --format {{{{.Id}}}} {LITE_IMAGE}",
-        "compose up --detach --remove-orphans postgres rabbitmq",
-        f"{INSPECT} unit-postgres-1",  # healthy
-        f"docker ps --all --quiet {leftovers('migrate')}",
-        "compose run --rm --no-deps -T migrate",  # while RabbitMQ starts
-        f"docker ps --all --quiet {leftovers('setup')}",
-        "compose run --rm --no-deps -T setup",  # still while RabbitMQ starts
-        f"{INSPECT} unit-rabbitmq-1",  # healthy
-        "compose up --detach --remove-orphans --no-deps hatchet-lite",
-        f"{INSPECT} unit-hatchet-lite-1",
-        TOKEN_CREATE_LINE,
-        f"git -C {world.project} check-ignore -q .env.hatchet",
-    ]
+
+    # The order that matters, phase by phase.
+    assert_before(runner.journal, ("docker", "version"), ("docker", "info"))
+    assert_before(runner.journal, listings[0], START_BACKING)
+    assert_before(runner.journal, ("docker", "info"), START_BACKING)  # preflight, before a start
+    assert_before(runner.journal, ("image", "inspect"), START_BACKING)
+    for job in ("migrate", "setup"):  # a job's leftover container is looked for first
+        leftovers = ("--filter=label=com.docker.compose.oneoff=True",
+                     f"--filter=label=com.docker.compose.service={job}")  # fmt: skip
+        assert_before(runner.journal, leftovers, ("run", "--rm", "--no-deps", "-T", job))
+    assert_before(runner.journal, START_BACKING, (*INSPECT, "unit-postgres-1"), MIGRATE)
+    # The jobs run while RabbitMQ starts; the engine waits for both.
+    assert_before(runner.journal, MIGRATE, SETUP, (*INSPECT, "unit-rabbitmq-1"), START_ENGINE)
+    assert_before(runner.journal, START_ENGINE, (*INSPECT, "unit-hatchet-lite-1"), API_READY)
+    assert_before(runner.journal, API_READY, MINT, TENANT_GET, ("git", "-C"))
+    # Whether `images build` made a stand-in for a default image is asked before anything starts.
+    assert_before(runner.journal, ("image", "inspect", "--format", BUILD_LABEL), START_BACKING)
     assert world.grpc_probes == [("127.0.0.1", ports["grpc"])]
-    requests = world.hatchet.requests
+    requests = world.api.requests
     assert [(r.url.path, r.headers.get("Authorization")) for r in requests] == [
         ("/api/ready", None),
         (f"/api/v1/tenants/{DEFAULT_TENANT_ID}", f"Bearer {TOKEN_1}"),
@@ -261,7 +181,8 @@ def test_up_with_the_postgres_queue_and_a_namespace(world: World) -> None:
         "HATCHET_CLIENT_NAMESPACE",
     ]
     assert result.settings["HATCHET_CLIENT_NAMESPACE"] == "dev-alice"
-    assert not [line for line in actions(world.runner.calls) if "rabbitmq" in line]
+    assert not [call for call in world.runner.calls if "rabbitmq" in " ".join(call.argv)]
+    assert world.ran(world.compose("up", "--detach", "--remove-orphans", "postgres")) == 1
     assert "SERVER_MSGQUEUE_KIND: postgres" in world.compose_file()
 
 
@@ -276,10 +197,8 @@ def test_up_keeps_the_users_lines_in_the_env_file(world: World) -> None:
 def test_a_missing_image_is_pulled_before_anything_starts(world: World) -> None:
     world.hatchet.missing_images = {LITE_IMAGE}
     world.up()
-    lines = actions(world.runner.calls)
-    assert lines.index("compose pull --quiet") < lines.index(
-        "compose up --detach --remove-orphans postgres rabbitmq"
-    )
+    assert world.ran(world.compose("pull", "--quiet", "hatchet-lite")) == 1
+    assert_before(world.runner.journal, ("image", "inspect"), ("pull",), START_BACKING)
     assert world.runner.called("pull")[0].timeout == 1800
     assert f"pulling {LITE_IMAGE}" in world.console()
 
@@ -310,12 +229,12 @@ def test_second_up_on_a_healthy_stack_reuses_the_token(world: World) -> None:
 
     assert second == dataclasses.replace(first, token_reused=True)
     assert world.env_file.read_text() == written
-    lines = actions(world.runner.calls)
-    assert TOKEN_CREATE_LINE not in lines
-    assert not [line for line in lines if line.startswith(("compose up", "compose run"))]
-    assert not [line for line in lines if line.startswith("docker info")]  # no preflight
-    assert lines.count("compose ps --all --format json") == 1
-    assert [(r.url.path, r.headers.get("Authorization")) for r in world.hatchet.requests] == [
+    commands = compose_commands(world)
+    assert not world.runner.called(*TOKEN_CREATE)
+    assert not [args for args in commands if args[0] in ("up", "run")]
+    assert not world.runner.called("docker", "info")  # no preflight on a warm up
+    assert commands.count(("ps", "--all", "--format", "json")) == 1
+    assert [(r.url.path, r.headers.get("Authorization")) for r in world.api.requests] == [
         ("/api/ready", None),
         (f"/api/v1/tenants/{DEFAULT_TENANT_ID}", f"Bearer {TOKEN_1}"),
     ]
@@ -324,7 +243,7 @@ def test_second_up_on_a_healthy_stack_reuses_the_token(world: World) -> None:
 
 def test_a_stored_token_the_api_rejects_is_replaced(world: World) -> None:
     world.up()
-    world.hatchet.accepted.clear()  # e.g. the tenant's tokens were revoked
+    world.api.tokens.clear()  # e.g. the tenant's tokens were revoked
     world.next_process()
 
     result = world.up()
@@ -335,12 +254,12 @@ def test_a_stored_token_the_api_rejects_is_replaced(world: World) -> None:
     assert world.stack_dir.load_token() == Token(
         token=TOKEN_2, tenant_id=DEFAULT_TENANT_ID, server_url=result.server_url
     )
-    tenants = world.hatchet.api_calls("/api/v1/tenants/")
+    tenants = world.api.calls("GET", "/api/v1/tenants/[^/]+")
     assert [r.headers["Authorization"] for r in tenants] == [
         f"Bearer {TOKEN_1}",
         f"Bearer {TOKEN_2}",
     ]
-    assert actions(world.runner.calls).count(TOKEN_CREATE_LINE) == 1
+    assert world.ran(world.compose(*MINT)) == 1
 
 
 def test_ports_are_kept_across_ups(world: World) -> None:
@@ -368,12 +287,12 @@ def test_up_applies_a_changed_configuration_to_a_running_stack(
     world.next_process()
     result = world.up(**change)
     assert world.compose_file() != before
-    lines = actions(world.runner.calls)
+    commands = compose_commands(world)
     # The running stack is brought up again from the new file (orphans removed), the jobs
     # run again for a new version, and the token, still accepted, is kept.
-    assert f"compose up --detach --remove-orphans {services}" in lines
-    assert "compose run --rm --no-deps -T migrate" in lines
-    assert "compose up --detach --remove-orphans --no-deps hatchet-lite" in lines
+    assert ("up", "--detach", "--remove-orphans", *services.split()) in commands
+    assert MIGRATE in commands
+    assert START_ENGINE in commands
     assert result.token_reused is True
 
 
@@ -386,7 +305,7 @@ def test_a_change_is_applied_after_an_interrupted_up(world: World) -> None:
     world.runner.rules.pop()  # Ctrl-C was pressed once; the user runs `up` again
     world.next_process()
     world.up(HATCHET_LOCAL_MESSAGE_QUEUE="postgres")
-    assert "compose up --detach --remove-orphans postgres" in actions(world.runner.calls)
+    assert world.ran(world.compose("up", "--detach", "--remove-orphans", "postgres")) == 1
 
 
 # --- failures -------------------------------------------------------------------------------
@@ -429,8 +348,9 @@ def test_image_missing_with_pull_policy_never(world: World) -> None:
     assert type(error) is ImageMissing
     assert error.exit_code == 5
     assert error.message == (
-        f"image {LITE_IMAGE} is not on this machine and pull_policy is never; "
-        "load it (`docker load`) or set pull_policy: missing"
+        f"image {LITE_IMAGE} is not on this machine and pull_policy is never; load it "
+        "(`hatchet-local images load FILE`), build it (`hatchet-local images build`) or set "
+        "pull_policy: missing"
     )
     assert not world.runner.called("up")
     assert not world.runner.called("pull")
@@ -518,7 +438,7 @@ def test_engine_exits(world: World) -> None:
 
 
 def test_api_never_ready(world: World) -> None:
-    world.hatchet.ready = 503
+    world.api.ready = 503
     world.hatchet.logs["hatchet-lite"] = "api | waiting for the database\n"
     error = world.up_error()
     dashboard = world.ports()["dashboard"]
@@ -529,15 +449,15 @@ def test_api_never_ready(world: World) -> None:
         f"last status: GET http://localhost:{dashboard}/api/ready: HTTP 503"
     )
     assert error.details == "last log lines of hatchet-lite:\napi | waiting for the database"
-    assert len(world.hatchet.api_calls("/api/ready")) == 121
+    assert len(world.api.calls("GET", "/api/ready")) == 121
     assert not world.runner.called(*TOKEN_CREATE)
     assert "!! API ready" in world.console()
 
 
 def test_api_ready_after_a_while(world: World) -> None:
-    world.hatchet.ready = [502, 503, 503, 200]
+    world.api.ready = [502, 503, 503, 200]
     assert world.up().token_reused is False
-    assert len(world.hatchet.api_calls("/api/ready")) == 4
+    assert len(world.api.calls("GET", "/api/ready")) == 4
 
 
 def test_token_mint_fails(world: World) -> None:
@@ -595,7 +515,7 @@ def test_a_configured_port_in_use_stops_before_compose_up(
     )
     assert error.message.endswith(f") listens on it; stop it, or choose another port with {flag}")
     assert not world.runner.called("up")
-    assert not world.runner.called("image", "inspect")
+    assert not world.runner.called("image", "inspect", "--format", "{{.Id}}")
 
 
 def test_configured_ports_reach_the_stack(world: World) -> None:
@@ -626,9 +546,7 @@ def test_up_on_a_stack_still_starting_is_not_blocked_by_its_own_ports(
     }
     result = world.up(HATCHET_LOCAL_PORTS_DASHBOARD=str(taken_port))
     assert result.server_url == f"http://localhost:{taken_port}"
-    assert "compose up --detach --remove-orphans --no-deps hatchet-lite" in actions(
-        world.runner.calls
-    )
+    assert world.ran(world.compose(*START_ENGINE)) == 1
 
 
 def test_moving_a_running_stack_to_a_taken_port_is_port_in_use(
@@ -642,7 +560,7 @@ def test_moving_a_running_stack_to_a_taken_port_is_port_in_use(
     except PortInUse as exc:
         outcome = exc
     assert isinstance(outcome, PortInUse), "up went ahead though another program holds the port"
-    assert not [line for line in actions(world.runner.calls) if line.startswith("compose up")]
+    assert not [args for args in compose_commands(world) if args[0] == "up"]
 
 
 def test_up_warns_about_a_small_engine_before_it_starts(world: World) -> None:
@@ -669,3 +587,39 @@ def test_advertised_stack_binds_beyond_loopback_and_is_probed_by_its_host(world:
     assert result.server_url.startswith("http://localhost:")
     assert f'"127.0.0.1:{grpc}:7077"' in world.compose_file()
     assert world.grpc_probes == [("127.0.0.1", grpc)]
+
+
+# --- machines without a registry (issue #15) -------------------------------------------------
+
+
+def test_a_pull_that_reaches_no_registry_stops_with_one_line(world: World) -> None:
+    world.hatchet.missing_images = {"postgres:15.6"}
+    world.runner.on(
+        "pull", "--quiet", returncode=1,
+        stderr='Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp: '
+        "lookup registry-1.docker.io on 10.0.0.53:53: no such host\n",
+    )  # fmt: skip
+    error = world.up_error()
+    assert type(error) is ImageMissing
+    assert error.message.startswith(
+        "cannot pull postgres:15.6: registry docker.io does not answer (no such host); build "
+        "the images here with `hatchet-local images build`"
+    )
+    assert (error.details, world.runner.called("pull")[0].argv[-1]) == ("", "postgres")
+    assert not world.runner.called("up", "--detach")
+
+
+def test_a_local_build_stands_in_for_the_default_image_and_is_never_pulled(
+    world: World,
+) -> None:
+    build = f"hatchet-local/hatchet-lite:{HATCHET_VERSION}"
+    world.runner.on(BUILD_LABEL, build, stdout="hatchet-lite\n")
+    world.up(HATCHET_LOCAL_PULL_POLICY="always")
+    services = yaml.safe_load(world.compose_file())["services"]
+    for service in ("migrate", "setup", "hatchet-lite"):
+        assert (services[service]["image"], services[service]["pull_policy"]) == (build, "never")
+    assert services["postgres"]["pull_policy"] == "always"
+    assert world.runner.called("pull")[0].argv[-2:] == ("postgres", "rabbitmq")
+    # An `images:` entry always wins over a build.
+    world.up(HATCHET_LOCAL_IMAGES_HATCHET_LITE="registry.example.com/lite:v1")
+    assert "registry.example.com/lite:v1" in world.compose_file()

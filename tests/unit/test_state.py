@@ -17,11 +17,11 @@ from hatchet_local.state import (
     SECRET_NAMES,
     StackDir,
     StackRecord,
-    Token,
     all_records,
     generate_password,
     state_root,
 )
+from hatchet_local.team_state import Token
 
 # Hatchet's rules for a password: 8-64 characters with an upper, a lower and a digit. Ours
 # also sit inside a DATABASE_URL and an AMQP URL, so they must need no escaping there.

@@ -3,13 +3,10 @@ fake Hatchet API (httpx.MockTransport), the Hatchet CLI profile file, --advertis
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import re
 import stat
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +14,8 @@ import httpx
 import pytest
 import yaml
 
-from hatchet_local import hatchet_api, teams
+from hatchet_local import hatchet_api, server, teams, tokens
 from hatchet_local.client_settings import token_claims
-from hatchet_local.compose import Compose
 from hatchet_local.config import load_config
 from hatchet_local.console import Console
 from hatchet_local.context import Context
@@ -27,12 +23,11 @@ from hatchet_local.errors import ConfigError, HatchetApiError, TenantNotFound
 from hatchet_local.names import default_namespace
 from hatchet_local.profiles import write_profile
 from hatchet_local.render import StackSpec
-from hatchet_local.runner import Result
 from hatchet_local.stack import Stack, preview
 from hatchet_local.state import StackDir, StackRecord
-from tests.unit.fakes import Call, FakeRunner
+from tests.unit.fake_api import ADMIN_PASSWORD, FakeHatchetApi
+from tests.unit.fakes import FakeRunner
 
-ADMIN_PASSWORD = "Adm1nPassw0rdXyz"
 SERVER = "http://localhost:8080"
 
 # --- configuration -------------------------------------------------------------------------
@@ -54,7 +49,7 @@ def test_tenants_and_namespaces_are_read_in_order(tmp_path: Path) -> None:
         tmp_path,
         "tenants:\n  development:\n    namespaces: [dev-alice, dev-bob]\n  staging: {}\n  qa:\n",
     )
-    assert dict(config.tenants) == {
+    assert {slug: spec.namespaces for slug, spec in config.tenants.items()} == {
         "development": ("dev-alice", "dev-bob"),
         "staging": (),
         "qa": (),
@@ -85,7 +80,10 @@ def test_no_tenants_by_default(tmp_path: Path) -> None:
             "tenants.dev.namespaces[2]: expected a namespace not already listed for tenant dev,"
             " got 'a'",
         ),
-        ("tenants:\n  dev:\n    users: [x]\n", "tenants.dev.users: expected only 'namespaces'"),
+        (
+            "tenants:\n  dev:\n    users: [x]\n",
+            "tenants.dev.users: expected one of namespaces, members, environment",
+        ),
         (
             "tenants:\n  dev:\n    namespaces: dev-alice\n",
             "tenants.dev.namespaces: expected a list",
@@ -113,16 +111,13 @@ def test_advertise_and_expose_from_file_and_flags(tmp_path: Path) -> None:
     assert config.advertise == "10.0.0.5"
 
 
-def _context(tmp_path: Path, api: FakeApi | None = None) -> Context:
-    """A Context over `api`: its REST endpoints, and the engine's admin tool (`hatchet-admin
-    seed` in the engine's container) acting on the same data."""
+def _context(tmp_path: Path, http: httpx.Client | None = None) -> Context:
     runner = FakeRunner()
-    if api is not None:
-        runner.on_call("/hatchet-admin", "seed", handler=api.seed)
+    runner.on("docker", "image", "inspect", returncode=1, stderr="Error: No such image\n")
     return Context(
         runner=runner,
         console=Console(io.StringIO()),
-        http=api.client() if api is not None else httpx.Client(),
+        http=http or httpx.Client(),
         state_root=tmp_path / "state",
     )
 
@@ -144,170 +139,11 @@ def test_ports_bind_beyond_loopback_only_when_asked(
     assert engine["ports"] == [f"{bind}:18080:8888", f"{bind}:17077:7077"]
     assert engine["environment"]["SERVER_URL"] == f"http://{host}:18080"
     assert engine["environment"]["SERVER_GRPC_BROADCAST_ADDRESS"] == f"{host}:17077"
-    # Reached by other machines: no anonymous sign-up, no tenant made through the API.
-    closed = {"SERVER_ALLOW_SIGNUP": "f", "SERVER_ALLOW_CREATE_TENANT": "f"}
-    opened = {key: engine["environment"].get(key) for key in closed}
-    assert opened == (dict.fromkeys(closed) if bind == "127.0.0.1" else closed)
-
-
-# --- a fake Hatchet API --------------------------------------------------------------------
-
-
-def jwt(claims: dict[str, Any]) -> str:
-    def part(data: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-    return f"{part({'alg': 'ES256'})}.{part(claims)}.sig"
-
-
-@dataclass
-class FakeApi:
-    """The few REST endpoints teams.py uses, with users, tenants, tokens and invites."""
-
-    users: dict[str, str] = field(default_factory=lambda: {"admin@example.com": ADMIN_PASSWORD})
-    tenants: dict[str, str] = field(
-        default_factory=lambda: {"default": "707d0855-80ab-4e1f-a156-f1c4546cbf52"}
-    )
-    members: dict[str, dict[str, str]] = field(default_factory=dict)  # tenant id -> email->role
-    tokens: dict[str, tuple[str, str, bool]] = field(default_factory=dict)  # jwt->(id,tenant,ok)
-    invites: dict[str, tuple[str, str, str]] = field(
-        default_factory=dict
-    )  # id->(tenant,email,role)
-    requests: list[httpx.Request] = field(default_factory=list)
-    seeds: list[dict[str, str]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        for tenant_id in self.tenants.values():
-            self.members[tenant_id] = {"admin@example.com": "OWNER"}
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(transport=httpx.MockTransport(self.handle))
-
-    def seed(self, call: Call) -> Result:
-        """`hatchet-admin seed` as the engine runs it: the login ADMIN_EMAIL unless it exists,
-        the tenant DEFAULT_TENANT_SLUG (owned by that login) unless it exists. The values
-        come by name only: their names in argv, their values in the environment."""
-        env = call.env or {}
-        names = [call.argv[i + 1] for i, word in enumerate(call.argv) if word == "-e"]
-        assert not [v for v in env.values() if v in call.argv[-4:]], "a value in argv"
-        values = {name: env[name] for name in names}
-        self.seeds.append(values)
-        email = values["ADMIN_EMAIL"]
-        self.users.setdefault(email, values["ADMIN_PASSWORD"])
-        slug = values.get("DEFAULT_TENANT_SLUG", "default")
-        if slug not in self.tenants:
-            tenant_id = values.get("DEFAULT_TENANT_ID", str(uuid.uuid4()))
-            self.tenants[slug] = tenant_id
-            self.members[tenant_id] = {email: "OWNER"}
-        return Result(call.argv, 0, "", "")
-
-    def calls(self, method: str, pattern: str) -> list[httpx.Request]:
-        return [
-            r for r in self.requests if r.method == method and re.fullmatch(pattern, r.url.path)
-        ]
-
-    def _user(self, request: httpx.Request) -> str | None:
-        cookie = request.headers.get("cookie", "")
-        match = re.search(r"hatchet=session-(\S+)", cookie)
-        return match.group(1) if match else None
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        path, method = request.url.path, request.method
-        body = json.loads(request.content) if request.content else {}
-        if path == "/api/v1/users/login":
-            if self.users.get(body["email"]) != body["password"]:
-                return httpx.Response(401, json={"errors": [{"description": "bad login"}]})
-            return self._session(body["email"])
-        if path == "/api/v1/users/register":
-            if body["email"] in self.users:
-                return httpx.Response(400, json={"errors": [{"description": "failed"}]})
-            self.users[body["email"]] = body["password"]
-            return self._session(body["email"])
-        if method == "GET" and (match := re.fullmatch(r"/api/v1/tenants/([^/]+)", path)):
-            auth = request.headers.get("authorization", "").removeprefix("Bearer ")
-            token = self.tokens.get(auth)
-            ok = token is not None and token[1] == match.group(1) and token[2]
-            return httpx.Response(200 if ok else 403, json={})
-        user = self._user(request)
-        if user is None:
-            return httpx.Response(401, json={"errors": [{"description": "no session"}]})
-        return self._session_call(user, method, path, body)
-
-    def _session(self, email: str) -> httpx.Response:
-        cookie = f"hatchet=session-{email}; Path=/; Domain=localhost; HttpOnly"
-        return httpx.Response(200, json={"email": email}, headers={"set-cookie": cookie})
-
-    def _session_call(self, user: str, method: str, path: str, body: Any) -> httpx.Response:
-        by_id = {tenant_id: slug for slug, tenant_id in self.tenants.items()}
-        if path == "/api/v1/users/memberships":
-            rows = [
-                {"tenant": {"metadata": {"id": tid}, "slug": by_id[tid], "name": by_id[tid]},
-                 "role": people[user]}
-                for tid, people in self.members.items() if user in people
-            ]  # fmt: skip
-            return httpx.Response(200, json={"rows": rows})
-        if path == "/api/v1/tenants" and method == "POST":
-            if body["slug"] in self.tenants:
-                return httpx.Response(400, json={"errors": [{"description": "slug exists"}]})
-            tenant_id = str(uuid.uuid4())
-            self.tenants[body["slug"]] = tenant_id
-            self.members[tenant_id] = {user: "OWNER"}
-            return httpx.Response(
-                200,
-                json={"metadata": {"id": tenant_id}, "slug": body["slug"], "name": body["name"]},
-            )
-        if path == "/api/v1/users/invites":
-            rows = [
-                {"metadata": {"id": iid}, "tenantId": tid}
-                for iid, (tid, email, _) in self.invites.items() if email == user
-            ]  # fmt: skip
-            return httpx.Response(200, json={"rows": rows})
-        if path == "/api/v1/users/invites/accept":
-            tenant_id, email, role = self.invites.pop(body["invite"])
-            assert email == user
-            self.members[tenant_id][email] = role
-            return httpx.Response(200)
-        if match := re.fullmatch(r"/api/v1/api-tokens/([^/]+)", path):
-            for token, (token_id, tid, _) in list(self.tokens.items()):
-                if token_id == match.group(1):
-                    self.tokens[token] = (token_id, tid, False)
-            return httpx.Response(204)
-        return self._tenant_call(user, method, path, body)
-
-    def _tenant_call(self, user: str, method: str, path: str, body: Any) -> httpx.Response:
-        match = re.fullmatch(r"/api/v1/tenants/([^/]+)/([a-z-]+)", path)
-        assert match, path
-        tenant_id, what = match.groups()
-        if user not in self.members.get(tenant_id, {}):
-            return httpx.Response(403, json={"errors": [{"description": "not a member"}]})
-        if what == "api-tokens" and method == "POST":
-            token_id = str(uuid.uuid4())
-            token = jwt({"sub": tenant_id, "token_id": token_id, "server_url": SERVER,
-                         "grpc_broadcast_address": "localhost:7077"})  # fmt: skip
-            self.tokens[token] = (token_id, tenant_id, True)
-            return httpx.Response(200, json={"token": token})
-        if what == "api-tokens":
-            rows = [
-                {"metadata": {"id": token_id}, "name": "hatchet-local", "expiresAt": "2036"}
-                for token_id, tid, ok in self.tokens.values() if tid == tenant_id and ok
-            ]  # fmt: skip
-            return httpx.Response(200, json={"rows": rows})
-        if what == "invites":
-            self.invites[str(uuid.uuid4())] = (tenant_id, body["email"], body["role"])
-            return httpx.Response(201, json={})
-        if what == "members":
-            rows = [
-                {"user": {"email": email, "name": email}, "role": role}
-                for email, role in self.members[tenant_id].items()
-            ]
-            return httpx.Response(200, json={"rows": rows})
-        raise AssertionError(f"unexpected {method} {path}")
 
 
 @pytest.fixture
-def api() -> FakeApi:
-    return FakeApi()
+def api() -> FakeHatchetApi:
+    return FakeHatchetApi(server_url=SERVER)
 
 
 def make_stack(tmp_path: Path, ctx: Context) -> Stack:
@@ -318,11 +154,7 @@ def make_stack(tmp_path: Path, ctx: Context) -> Stack:
     (stack_dir.path / "secrets.env").write_text(f"HATCHET_ADMIN_PASSWORD={ADMIN_PASSWORD}\n")
     spec = StackSpec("team", {}, "postgres", True, 8080, 7077, "missing")
     secrets = {"HATCHET_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    compose = Compose(
-        ctx.runner, base=["docker", "compose"], project="team", file=stack_dir.compose_file,
-        env_file=stack_dir.secrets_file, redact=ctx.redact,
-    )  # fmt: skip
-    return Stack(stack_dir, record, spec, compose=compose, secrets=secrets)
+    return Stack(stack_dir, record, spec, compose=None, secrets=secrets)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -343,7 +175,7 @@ TEAM = "tenants:\n  development:\n    namespaces: [dev-alice, dev-bob]\n  stagin
 # --- the REST client -----------------------------------------------------------------------
 
 
-def test_login_keeps_the_session_cookie_out_of_the_shared_jar(api: FakeApi) -> None:
+def test_login_keeps_the_session_cookie_out_of_the_shared_jar(api: FakeHatchetApi) -> None:
     http = api.client()
     session = hatchet_api.login(http, SERVER, "admin@example.com", ADMIN_PASSWORD)
     assert not http.cookies  # every Session carries its own cookie
@@ -351,7 +183,7 @@ def test_login_keeps_the_session_cookie_out_of_the_shared_jar(api: FakeApi) -> N
     assert api.requests[-1].headers["cookie"] == "hatchet=session-admin@example.com"
 
 
-def test_api_errors_are_one_line_with_the_apis_own_words(api: FakeApi) -> None:
+def test_api_errors_are_one_line_with_the_apis_own_words(api: FakeHatchetApi) -> None:
     with pytest.raises(HatchetApiError) as info:
         hatchet_api.login(api.client(), SERVER, "admin@example.com", "wrong")
     assert info.value.message == "POST /api/v1/users/login answered HTTP 401: bad login"
@@ -371,21 +203,13 @@ def test_an_unreachable_api_says_so() -> None:
 
 
 def test_up_creates_missing_tenants_and_writes_private_files(
-    tmp_path: Path, project: Path, api: FakeApi
+    tmp_path: Path, project: Path, api: FakeHatchetApi
 ) -> None:
-    ctx = _context(tmp_path, api)
+    ctx = _context(tmp_path, api.client())
     stack = make_stack(tmp_path, ctx)
     result = teams.reconcile(team_config(project, TEAM), stack, ctx)
     assert result.created == ["development", "staging"]
     assert result.minted == ["development", "staging"]
-    # Made by the engine's admin tool, owned by the admin: the API's tenant creation (closed
-    # on a stack others reach) is never asked.
-    assert api.calls("POST", "/api/v1/tenants") == []
-    assert [(seed["DEFAULT_TENANT_SLUG"], seed["ADMIN_EMAIL"]) for seed in api.seeds] == [
-        ("development", "admin@example.com"),
-        ("staging", "admin@example.com"),
-    ]
-    assert api.members[api.tenants["staging"]] == {"admin@example.com": "OWNER"}
     team_dir = project / ".hatchet"
     assert stat.S_IMODE(team_dir.stat().st_mode) == 0o700
     names = sorted(p.name for p in team_dir.iterdir())
@@ -404,9 +228,9 @@ def test_up_creates_missing_tenants_and_writes_private_files(
 
 
 def test_a_second_run_creates_nothing_and_keeps_tokens(
-    tmp_path: Path, project: Path, api: FakeApi
+    tmp_path: Path, project: Path, api: FakeHatchetApi
 ) -> None:
-    ctx = _context(tmp_path, api)
+    ctx = _context(tmp_path, api.client())
     stack = make_stack(tmp_path, ctx)
     teams.reconcile(team_config(project, TEAM), stack, ctx)
     before = (project / ".hatchet" / "staging.env").read_text()
@@ -422,17 +246,17 @@ def test_a_second_run_creates_nothing_and_keeps_tokens(
 
 
 def test_a_revoked_token_is_replaced_and_user_lines_kept(
-    tmp_path: Path, project: Path, api: FakeApi, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, project: Path, api: FakeHatchetApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = _context(tmp_path, api)
+    ctx = _context(tmp_path, api.client())
     stack = make_stack(tmp_path, ctx)
-    monkeypatch.setattr(teams, "load_stack", lambda *a, **k: stack)
+    monkeypatch.setattr(server, "load_stack", lambda *a, **k: stack)
     config = team_config(project, "tenants:\n  staging: {}\n")
     teams.reconcile(config, stack, ctx)
     path = project / ".hatchet" / "staging.env"
     path.write_text("# mine\nFOO=1\n" + path.read_text())
     old = stack.dir.tenant_tokens()["staging"].token
-    teams.revoke_token(config, ctx, str(token_claims(old)["token_id"]))
+    tokens.revoke_token(server.connect_config(config, ctx), str(token_claims(old)["token_id"]))
     assert "staging" not in stack.dir.tenant_tokens()  # a kept token is forgotten on revoke
     result = teams.reconcile(config, stack, ctx)
     assert result.minted == ["staging"]
@@ -441,9 +265,9 @@ def test_a_revoked_token_is_replaced_and_user_lines_kept(
 
 
 def test_tenants_absent_from_the_file_are_left_alone(
-    tmp_path: Path, project: Path, api: FakeApi
+    tmp_path: Path, project: Path, api: FakeHatchetApi
 ) -> None:
-    ctx = _context(tmp_path, api)
+    ctx = _context(tmp_path, api.client())
     stack = make_stack(tmp_path, ctx)
     teams.reconcile(team_config(project, TEAM), stack, ctx)
     teams.reconcile(team_config(project, "tenants:\n  staging: {}\n"), stack, ctx)
@@ -455,21 +279,16 @@ def test_tenants_absent_from_the_file_are_left_alone(
 
 
 def test_user_joins_only_the_tenants_named(
-    tmp_path: Path, project: Path, api: FakeApi, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, project: Path, api: FakeHatchetApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = _context(tmp_path, api)
+    ctx = _context(tmp_path, api.client())
     stack = make_stack(tmp_path, ctx)
     config = team_config(project, TEAM)
     teams.reconcile(config, stack, ctx)
-    monkeypatch.setattr(teams, "load_stack", lambda *a, **k: stack)
+    monkeypatch.setattr(server, "load_stack", lambda *a, **k: stack)
     password, joined = teams.create_user(config, ctx, "bob@example.com", ["development"], "member")
     assert joined == ["development"]
     assert api.users["bob@example.com"] == password
-    # The login is made by the admin tool (sign-up stays closed), joining no tenant by it.
-    assert api.calls("POST", "/api/v1/users/register") == []
-    seeded = {"ADMIN_EMAIL": "bob@example.com", "ADMIN_NAME": "bob", "ADMIN_PASSWORD": password}
-    assert api.seeds[-1] == {**seeded, "DEFAULT_TENANT_SLUG": "default"}
-    assert "bob@example.com" not in api.members[api.tenants["default"]]
     assert api.members[api.tenants["development"]]["bob@example.com"] == "MEMBER"
     assert "bob@example.com" not in api.members[api.tenants["staging"]]
     # Again: no new sign-up, no new invite, the same password.
@@ -495,21 +314,21 @@ def test_user_joins_only_the_tenants_named(
     ],
 )
 def test_bad_user_requests_are_refused_before_any_call(
-    tmp_path: Path, project: Path, api: FakeApi, case: tuple[str, list[str], str, str]
+    tmp_path: Path, project: Path, api: FakeHatchetApi, case: tuple[str, list[str], str, str]
 ) -> None:
     email, tenants, role, message = case
-    ctx = _context(tmp_path, api)
+    ctx = _context(tmp_path, api.client())
     with pytest.raises(ConfigError, match=re.escape(message)):
         teams.create_user(team_config(project, ""), ctx, email, tenants, role)
     assert api.requests == []
 
 
 def test_unknown_tenant_says_how_to_make_it(
-    tmp_path: Path, project: Path, api: FakeApi, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, project: Path, api: FakeHatchetApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = _context(tmp_path, api)
+    ctx = _context(tmp_path, api.client())
     stack = make_stack(tmp_path, ctx)
-    monkeypatch.setattr(teams, "load_stack", lambda *a, **k: stack)
+    monkeypatch.setattr(server, "load_stack", lambda *a, **k: stack)
     with pytest.raises(TenantNotFound, match="hatchet-local tenant create prod"):
         teams.tenant_token(team_config(project, ""), ctx, "prod")
 
@@ -586,13 +405,13 @@ def test_team_commands_refuse_bad_input_before_touching_a_stack(
 
 
 def test_a_user_of_wiped_data_is_signed_up_again(
-    tmp_path: Path, project: Path, api: FakeApi, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, project: Path, api: FakeHatchetApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = _context(tmp_path, api)
+    ctx = _context(tmp_path, api.client())
     stack = make_stack(tmp_path, ctx)
     config = team_config(project, TEAM)
     teams.reconcile(config, stack, ctx)
-    monkeypatch.setattr(teams, "load_stack", lambda *a, **k: stack)
+    monkeypatch.setattr(server, "load_stack", lambda *a, **k: stack)
     first, _ = teams.create_user(config, ctx, "bob@example.com", ["staging"], "admin")
     del api.users["bob@example.com"]  # as after `reset`: the stored password is of old data
     second, joined = teams.create_user(config, ctx, "bob@example.com", ["development"], "admin")

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from hatchet_local.client_settings import how_to_load
 from hatchet_local.config import load_config
+from hatchet_local.envfile import write_env_file
 from hatchet_local.errors import ConfigError
-from hatchet_local.state import TenantToken
-from hatchet_local.teams import write_team_file
+from hatchet_local.server import Connection
+from hatchet_local.team_state import TenantToken
+from hatchet_local.tokens import write_handout
 
 
 @pytest.fixture
@@ -64,32 +67,39 @@ def test_a_config_file_may_name_a_file_inside_the_project(project: Path) -> None
     assert config_with(project, "env_file: config/dev.env\n") == project / "config/dev.env"
 
 
-TOKEN = TenantToken("team-a", "tenant-id", "eyJhbGciOiJFUzI1NiJ9.e30.sig", "http://localhost:1")
+SETTINGS = {"HATCHET_CLIENT_TOKEN": "eyJhbGciOiJFUzI1NiJ9.e30.sig"}
 
 
 def test_a_team_folder_that_is_a_link_is_refused_and_its_target_left_alone(
     project: Path, tmp_path: Path
 ) -> None:
+    """`.hatchet` from a cloned repository pointing elsewhere: making it 0700 would change its
+    target, wherever that is. Refused before anything is asked of the server."""
     target = tmp_path / "shared"
     target.mkdir(mode=0o755)
     target.chmod(0o755)
     (project / ".hatchet").symlink_to(target)
+    no_server = cast(Connection, None)  # never reached: the link is refused first
     with pytest.raises(ConfigError, match=r"\.hatchet: a symbolic link \(to "):
-        write_team_file(project / ".hatchet" / "team-a.env", TOKEN, None)
+        write_handout(no_server, TOKEN, None, project / ".hatchet" / "team-a.env")
     assert stat.S_IMODE(target.stat().st_mode) == 0o755
     assert list(target.iterdir()) == []
 
 
+TOKEN = TenantToken("team-a", "tenant-id", SETTINGS["HATCHET_CLIENT_TOKEN"], "http://localhost:1")
+
+
+@pytest.mark.parametrize("where", [".env.hatchet", ".hatchet/team-a.env", "ci.env"])
 def test_an_env_file_that_is_a_link_is_neither_followed_nor_replaced(
-    project: Path, tmp_path: Path
+    project: Path, tmp_path: Path, where: str
 ) -> None:
     target = tmp_path / "real.env"
     target.write_text("MINE=1\n")
-    link = project / ".hatchet" / "team-a.env"
-    link.parent.mkdir()
+    link = project / where
+    link.parent.mkdir(exist_ok=True)
     link.symlink_to(target)
     with pytest.raises(ConfigError) as info:
-        write_team_file(link, TOKEN, None)
+        write_env_file(link, SETTINGS)
     assert info.value.message == (
         f"{link}: a symbolic link (to {target}); hatchet-local neither writes through a link "
         f"nor replaces one: remove the link, or name the file it points to"
@@ -110,7 +120,7 @@ def test_the_summary_says_the_sdk_reads_only_its_own_file_names(name: str, tmp_p
 def test_for_any_other_file_it_says_how_to_load_it(where: str, tmp_path: Path) -> None:
     path = tmp_path / where
     line = how_to_load(path, tmp_path)
-    assert line.startswith(f"Next: load {path} into your worker's environment (in a shell: ")
-    assert f"`set -a; . {path}; set +a`" in line
+    assert line.startswith("Next: start your worker with `hatchet-local run -- CMD` ")
+    assert f"or load {path} yourself (`set -a; . {path}; set +a`)" in line
     assert "reads only .env, .env.hatchet, .env.dev and .env.local" in line
     assert "by itself" in line.split(");")[1]  # never said of this file

@@ -1,65 +1,65 @@
 #!/usr/bin/env python3
-"""Build the test rig's stand-in images on a machine with no container registry.
+"""The test rig: hatchet-local's own `images build`, plus what only the tests need.
 
-    python tests/e2e/images/rig.py build     # build what is missing or out of date
+    python tests/e2e/images/rig.py build     # `hatchet-local images build`, then the rig's extras
     python tests/e2e/images/rig.py check     # exit 1 (naming the image) if one is missing
     python tests/e2e/images/rig.py config    # the hatchet-local.yaml lines that select the rig
     python tests/e2e/images/rig.py hatchet-cli  # build Hatchet's own CLI; print its path
 
-Every image carries the label ``io.hatchet-local.rig.recipe``: a hash of what it
-is made from (recipe files, inputs, parent image id). An image whose label
-matches is kept, so a second build costs seconds.
-
-The Debian base comes from debootstrap + ``docker import``; Postgres and
-RabbitMQ install Debian's packages; the Hatchet binaries build from the Go
-module ``github.com/hatchet-dev/hatchet`` at the pinned release, and the
-dashboard from the same module's ``frontend/app`` with pnpm from the npm registry.
-Caches live under ``$HATCHET_RIG_CACHE`` (default ``~/.cache/hatchet-local-rig``).
+The stack's images (Postgres and RabbitMQ from Debian's packages, hatchet-lite from the Go
+module at the pinned release) come from the public command `hatchet-local images build`,
+run with its caches in `$HATCHET_RIG_CACHE` (default ``~/.cache/hatchet-local-rig``). The
+rig adds hatchet-admin and hatchet-migrate images (the binaries of that hatchet-lite, laid
+out like Hatchet's own images) and Hatchet's CLI for the benchmark. Functions here stay
+importable for test code that builds further images (`module_source`, `build_binaries`,
+`docker_build`, `RUNTIME_IMAGE`...); they wrap `hatchet_local.image_build`.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 sys.path.insert(0, str(REPO))
 
+from hatchet_local import hatchet_source, image_build  # noqa: E402
+from hatchet_local.build_steps import Builder  # noqa: E402
+from hatchet_local.console import Console  # noqa: E402
 from hatchet_local.defaults import HATCHET_VERSION  # noqa: E402
+from hatchet_local.errors import HatchetLocalError  # noqa: E402
+from hatchet_local.runner import SubprocessRunner  # noqa: E402
 
-MODULE = "github.com/hatchet-dev/hatchet"
-PNPM = "pnpm@10.16.1"
-DEBIAN_SUITE = "bookworm"
-DEBIAN_MIRROR = "http://deb.debian.org/debian"
-LABEL = "io.hatchet-local.rig.recipe"
+MODULE = hatchet_source.MODULE
+PNPM = hatchet_source.PNPM
+DEBIAN_SUITE = image_build.DEBIAN_SUITE
+LABEL = "io.hatchet-local.rig.recipe"  # on the rig's own images
 PREFIX = "hatchet-local-rig"
 
-BASE_IMAGE = f"{PREFIX}/debian:{DEBIAN_SUITE}"
-RUNTIME_IMAGE = f"{PREFIX}/hatchet-runtime:{DEBIAN_SUITE}"
+# The product's images (from `hatchet-local images build`) and the rig's own.
+BASE_IMAGE = image_build.BASE_IMAGE
+RUNTIME_IMAGE = image_build.RUNTIME_IMAGE
 IMAGES = {
-    "postgres": f"{PREFIX}/postgres:15",
-    "rabbitmq": f"{PREFIX}/rabbitmq:3-management",
-    "hatchet-lite": f"{PREFIX}/hatchet-lite:{HATCHET_VERSION}",
+    "postgres": image_build.local_image("postgres", HATCHET_VERSION),
+    "rabbitmq": image_build.local_image("rabbitmq", HATCHET_VERSION),
+    "hatchet-lite": image_build.local_image("hatchet-lite", HATCHET_VERSION),
     "hatchet-admin": f"{PREFIX}/hatchet-admin:{HATCHET_VERSION}",
     "hatchet-migrate": f"{PREFIX}/hatchet-migrate:{HATCHET_VERSION}",
 }
-BINARIES = ("hatchet-lite", "hatchet-admin", "hatchet-migrate")
+BINARIES = hatchet_source.BINARIES
 # Where the rig's images are wired in by hatchet-local's public configuration.
 CONFIG_KEYS = ("postgres", "rabbitmq", "hatchet-lite")
-
-# better-emitter 4.0.1, a direct dependency of the dashboard, is no longer served by
-# the npm registry; 3.0.0 has the same call shape for the way the dashboard uses it.
-FRONTEND_PINS = {"better-emitter": ("^4.0.1", "3.0.0")}
 
 # Hatchet's own CLI (cmd/hatchet-cli), built for the benchmark only. Its `quickstart`
 # command imports github.com/hatchet-dev/hatchet-quickstarts, which the Go module proxy does
@@ -69,6 +69,10 @@ CLI_OVERLAY = {"cmd/hatchet-cli/cli/quickstart.go": "package cli\n"}
 
 CACHE = Path(os.environ.get("HATCHET_RIG_CACHE", Path.home() / ".cache" / PREFIX))
 LOGS = CACHE / "logs"
+HATCHET_LOCAL = Path(sys.executable).parent / "hatchet-local"
+
+
+T = TypeVar("T")
 
 
 class RigError(Exception):
@@ -132,20 +136,12 @@ def tree_digest(root: Path) -> list[str | bytes]:
     return parts
 
 
-def image_label(image: str) -> str | None:
+def image_label(image: str, label: str = LABEL) -> str | None:
     proc = subprocess.run(
-        [
-            "docker",
-            "image",
-            "inspect",
-            "--format",
-            f'{{{{index .Config.Labels "{LABEL}"}}}}',
-            image,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+        ["docker", "image", "inspect", "--format", f'{{{{index .Config.Labels "{label}"}}}}',
+         image],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
@@ -162,43 +158,45 @@ def stamp_matches(stamp: Path, recipe: str) -> bool:
     return stamp.is_file() and stamp.read_text() == recipe
 
 
-# --- steps ---------------------------------------------------------------------------------
+# --- the product's build, for test code that builds further images ------------------------
 
 
-def build_base() -> None:
-    recipe = digest([DEBIAN_SUITE, DEBIAN_MIRROR, "minbase", "v2"])
-    if image_label(BASE_IMAGE) == recipe:
-        say("base", f"{BASE_IMAGE} up to date")
-        return
-    if shutil.which("debootstrap") is None:
-        raise RigError("base: debootstrap is not installed (apt-get install -y debootstrap)")
-    rootfs = CACHE / "rootfs"
-    shutil.rmtree(rootfs, ignore_errors=True)
-    say("base", f"debootstrap {DEBIAN_SUITE} into {rootfs}")
-    run("base", ["debootstrap", "--variant=minbase", DEBIAN_SUITE, str(rootfs), DEBIAN_MIRROR])
-    # debootstrap leaves its downloads and package lists behind (~80 MB); images built on
-    # the base run `apt-get update` themselves.
-    for leftovers in ("var/cache/apt/archives", "var/lib/apt/lists"):
-        for path in (rootfs / leftovers).glob("*"):
-            if path.is_file():
-                path.unlink()
-    tar = subprocess.run(["tar", "-C", str(rootfs), "-c", "."], capture_output=True, check=True)
-    run(
-        "base",
-        [
-            "docker",
-            "import",
-            "-c",
-            f"LABEL {LABEL}={recipe}",
-            "-c",
-            'CMD ["/bin/bash"]',
-            "-",
-            BASE_IMAGE,
-        ],
-        stdin=tar.stdout,
+def _builder() -> Builder:
+    return Builder(SubprocessRunner(), Console(io.StringIO()), CACHE)
+
+
+def _guarded(call: Callable[[], T]) -> T:
+    """`call()`, with hatchet-local's error as the rig's."""
+    try:
+        return call()
+    except HatchetLocalError as exc:
+        raise RigError(exc.message + (f"\n{exc.details}" if exc.details else "")) from exc
+
+
+def module_source() -> Path:
+    """The pinned Hatchet module's source, as a writable copy in the cache."""
+    return _guarded(lambda: hatchet_source.module_source(_builder(), HATCHET_VERSION)).tree
+
+
+def _source(src: Path) -> hatchet_source.HatchetSource:
+    return hatchet_source.HatchetSource(src, HATCHET_VERSION, HATCHET_VERSION)
+
+
+def build_binaries(src: Path, names: tuple[str, ...] = BINARIES) -> Path:
+    """`go build` of `names` from `src` (a tree from `module_source`); the output directory."""
+    return _guarded(lambda: hatchet_source.build_binaries(_builder(), _source(src), names))
+
+
+def build_frontend(src: Path) -> Path:
+    """The dashboard built from `src`; the directory holding its index.html."""
+    return _guarded(lambda: hatchet_source.build_dashboard(_builder(), _source(src)))
+
+
+def hatchet_context(src: Path, binaries: Path, assets: Path) -> Path:
+    """One build context: binaries, dashboard (static-assets/), lite's entrypoint."""
+    return _guarded(
+        lambda: hatchet_source.image_context(_builder(), _source(src), binaries, assets)
     )
-    shutil.rmtree(rootfs, ignore_errors=True)
-    say("base", f"built {BASE_IMAGE}")
 
 
 def docker_build(
@@ -209,81 +207,25 @@ def docker_build(
     parent: str,
     dockerfile: Path | None = None,
     extra: Iterable[str | bytes] = (),
+    build_args: dict[str, str] | None = None,
 ) -> None:
+    """Build a rig image on `parent` unless it carries the same recipe (label LABEL)."""
     dockerfile = dockerfile or context / "Dockerfile"
-    recipe = digest([image_id(parent), dockerfile.read_bytes(), *tree_digest(context), *extra])
+    args = {"BASE_IMAGE": parent, **(build_args or {})}
+    recipe = digest([image_id(parent), dockerfile.read_bytes(), *tree_digest(context), *extra,
+                     json.dumps(args, sort_keys=True)])  # fmt: skip
     if image_label(image) == recipe:
         say(step, f"{image} up to date")
         return
     say(step, f"building {image}")
     run(
         step,
-        [
-            "docker",
-            "build",
-            "--quiet",
-            "--label",
-            f"{LABEL}={recipe}",
-            "--build-arg",
-            f"BASE_IMAGE={parent}",
-            "-f",
-            str(dockerfile),
-            "-t",
-            image,
-            str(context),
-        ],
+        ["docker", "build", "--quiet", "--label", f"{LABEL}={recipe}",
+         *(arg for key, value in args.items() for arg in ("--build-arg", f"{key}={value}")),
+         "-f", str(dockerfile), "-t", image, str(context)],
         env={"DOCKER_BUILDKIT": "0"},
-    )
+    )  # fmt: skip
     say(step, f"built {image}")
-
-
-def module_source() -> Path:
-    """The pinned Hatchet module's source, as a writable copy in the cache."""
-    src = CACHE / "src" / f"hatchet-{HATCHET_VERSION}"
-    if (src / "go.mod").is_file():
-        return src
-    say("source", f"go mod download {MODULE}@{HATCHET_VERSION}")
-    info = json.loads(
-        run("source", ["go", "mod", "download", "-json", f"{MODULE}@{HATCHET_VERSION}"], cwd=CACHE)
-    )
-    tmp = src.with_name(src.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(info["Dir"], tmp)
-    for path in [tmp, *tmp.rglob("*")]:
-        path.chmod(path.stat().st_mode | 0o200)
-    tmp.rename(src)
-    return src
-
-
-def build_binaries(src: Path) -> Path:
-    out = CACHE / "bin" / HATCHET_VERSION
-    go_version = run("binaries", ["go", "env", "GOVERSION"]).strip()
-    ldflags = f"-s -w -X main.Version={HATCHET_VERSION}"
-    recipe = digest([HATCHET_VERSION, go_version, ldflags, *BINARIES])
-    stamp = out / ".recipe"
-    if stamp_matches(stamp, recipe) and all((out / b).is_file() for b in BINARIES):
-        say("binaries", f"{out} up to date")
-        return out
-    say("binaries", f"go build {', '.join(BINARIES)} ({go_version}); the first build takes minutes")
-    out.mkdir(parents=True, exist_ok=True)
-    run(
-        "binaries",
-        [
-            "go",
-            "build",
-            "-trimpath",
-            "-ldflags",
-            ldflags,
-            "-o",
-            f"{out}/",
-            *(f"./cmd/{b}" for b in BINARIES),
-        ],
-        cwd=src,
-        env={"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"},
-    )
-    stamp.write_text(recipe)
-    say("binaries", f"built into {out}")
-    return out
 
 
 def build_hatchet_cli(src: Path) -> Path:
@@ -316,110 +258,44 @@ def build_hatchet_cli(src: Path) -> Path:
     return out
 
 
-def build_frontend(src: Path) -> Path:
-    app = src / "frontend" / "app"
-    out = CACHE / "frontend" / HATCHET_VERSION
-    recipe = digest([HATCHET_VERSION, PNPM, json.dumps(FRONTEND_PINS), "v1"])
-    stamp = out / ".recipe"
-    if stamp_matches(stamp, recipe) and (out / "dist" / "index.html").is_file():
-        say("frontend", f"{out} up to date")
-        return out / "dist"
-    package = app / "package.json"
-    text = package.read_text()
-    for name, (wanted, served) in FRONTEND_PINS.items():
-        text = text.replace(f'"{name}": "{wanted}"', f'"{name}": "{served}"')
-    package.write_text(text)
-    say(
-        "frontend",
-        "generating docs snippets, pnpm install, vite build; the first build takes minutes",
-    )
-    run("frontend", ["python3", "-X", "utf8", "generate.py"], cwd=src / "frontend" / "snippets")
-    npx = ["npx", "--yes", PNPM]
-    quiet = {"SENTRY_DISABLE_TELEMETRY": "1", "CI": "true"}
-    run(
-        "frontend",
-        [*npx, "install", "--no-frozen-lockfile", "--reporter=append-only"],
-        cwd=app,
-        env=quiet,
-    )
-    run("frontend", [*npx, "exec", "vite", "build"], cwd=app, env=quiet)
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    shutil.copytree(app / "dist", out / "dist")
-    stamp.write_text(recipe)
-    say("frontend", f"built into {out / 'dist'}")
-    return out / "dist"
-
-
-def hatchet_context(src: Path, binaries: Path, assets: Path) -> Path:
-    """One build context for the Hatchet images: binaries, dashboard, lite entrypoint."""
-    ctx = CACHE / "context" / HATCHET_VERSION
-    shutil.rmtree(ctx, ignore_errors=True)
-    ctx.mkdir(parents=True)
-    for name in BINARIES:
-        shutil.copy2(binaries / name, ctx / name)
-    shutil.copytree(assets, ctx / "static-assets")
-    entrypoint = ctx / "entrypoint.sh"
-    shutil.copy2(src / "hack" / "lite" / "start.sh", entrypoint)
-    entrypoint.chmod(0o755)  # files from the module cache are read-only, not executable
-    return ctx
-
-
-def build_hatchet_images(ctx: Path) -> None:
-    docker_build("runtime", RUNTIME_IMAGE, HERE / "hatchet" / "runtime", parent=BASE_IMAGE)
-    for name in BINARIES:
-        docker_build(
-            name,
-            IMAGES[name],
-            ctx,
-            parent=RUNTIME_IMAGE,
-            dockerfile=HERE / "hatchet" / f"{name}.Dockerfile",
-            extra=[HATCHET_VERSION],
-        )
-
-
 # --- orchestration --------------------------------------------------------------------------
 
 
-def in_parallel(*steps: Callable[[], None]) -> None:
-    """Run independent steps on threads; re-raise the first failure after all have ended."""
-    errors: list[BaseException] = []
+def build_product_images() -> None:
+    """`hatchet-local images build`, the public command, with the rig's cache: what every
+    e2e stack runs on."""
+    say("images", "hatchet-local images build")
+    workdir = CACHE / "project"  # no hatchet-local.yaml: the defaults
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HATCHET_LOCAL_")}
+    env["HATCHET_LOCAL_BUILD_CACHE"] = str(CACHE)
+    env["HATCHET_LOCAL_STATE_DIR"] = str(CACHE / "state")
+    proc = subprocess.run([str(HATCHET_LOCAL), "images", "build"], cwd=workdir, env=env,
+                          check=False)  # fmt: skip
+    if proc.returncode != 0:
+        raise RigError(f"`hatchet-local images build` exited {proc.returncode}")
 
-    def guard(step: Callable[[], None]) -> None:
-        try:
-            step()
-        except BaseException as exc:
-            errors.append(exc)
 
-    threads = [threading.Thread(target=guard, args=(s,)) for s in steps]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+def build_tool_images() -> None:
+    """hatchet-admin and hatchet-migrate laid out like Hatchet's images, with the binaries
+    of the hatchet-lite just built."""
+    for name in ("hatchet-admin", "hatchet-migrate"):
+        docker_build(
+            name,
+            IMAGES[name],
+            HERE / "hatchet",
+            parent=RUNTIME_IMAGE,
+            dockerfile=HERE / "hatchet" / f"{name}.Dockerfile",
+            extra=[image_id(IMAGES["hatchet-lite"])],
+            build_args={"LITE_IMAGE": IMAGES["hatchet-lite"]},
+        )
 
 
 def build() -> None:
     started = time.monotonic()
     CACHE.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Path] = {}
-
-    def images_from_debian() -> None:
-        build_base()
-        for name in ("postgres", "rabbitmq"):
-            docker_build(name, IMAGES[name], HERE / name, parent=BASE_IMAGE)
-
-    def hatchet_sources() -> None:
-        src = module_source()
-        # Go and Vite both want both cores; running them one after the other is as fast
-        # and keeps the logs readable.
-        results["binaries"] = build_binaries(src)
-        results["assets"] = build_frontend(src)
-        results["src"] = src
-
-    in_parallel(images_from_debian, hatchet_sources)
-    build_hatchet_images(hatchet_context(results["src"], results["binaries"], results["assets"]))
+    build_product_images()
+    build_tool_images()
     say("done", f"rig images ready in {time.monotonic() - started:.0f}s")
 
 
@@ -430,7 +306,13 @@ def config_text() -> str:
 
 
 def check() -> list[str]:
-    return [image for image in IMAGES.values() if image_label(image) is None]
+    return [image for image in IMAGES.values() if image_id_or_none(image) is None]
+
+
+def image_id_or_none(image: str) -> str | None:
+    proc = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", image],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def main() -> int:

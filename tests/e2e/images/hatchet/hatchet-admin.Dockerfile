@@ -1,6 +1,9 @@
-# Laid out like ghcr.io/hatchet-dev/hatchet/hatchet-admin.
-ARG BASE_IMAGE=hatchet-local-rig/hatchet-runtime:bookworm
+# Laid out like ghcr.io/hatchet-dev/hatchet/hatchet-admin, with the binary of the
+# hatchet-lite image that `hatchet-local images build` made.
+ARG LITE_IMAGE=hatchet-local/hatchet-lite:v0.101.27
+ARG BASE_IMAGE=hatchet-local/hatchet-runtime:bookworm
+FROM ${LITE_IMAGE} AS lite
 FROM ${BASE_IMAGE}
 WORKDIR /hatchet
-COPY hatchet-admin /hatchet/hatchet-admin
+COPY --from=lite /hatchet-admin /hatchet/hatchet-admin
 CMD ["/hatchet/hatchet-admin"]

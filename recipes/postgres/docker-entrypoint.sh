@@ -1,5 +1,5 @@
 #!/bin/sh
-# Entrypoint of the rig's postgres image: the parts of the official image's
+# Entrypoint of hatchet-local's postgres image: the parts of the official image's
 # contract that hatchet-local's compose files use.
 #
 #   docker-entrypoint.sh postgres [-c name=value ...]   initialise PGDATA once, then run

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Entrypoint of the rig's rabbitmq image: the parts of the official image's
+# Entrypoint of hatchet-local's rabbitmq image: the parts of the official image's
 # contract that hatchet-local's compose files use.
 #
 #   docker-entrypoint.sh rabbitmq-server    write the config, fix the data volume,

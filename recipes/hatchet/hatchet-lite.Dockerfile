@@ -1,5 +1,5 @@
 # Laid out like ghcr.io/hatchet-dev/hatchet/hatchet-lite: everything at /, config in /config.
-ARG BASE_IMAGE=hatchet-local-rig/hatchet-runtime:bookworm
+ARG BASE_IMAGE=hatchet-local/hatchet-runtime:bookworm
 FROM ${BASE_IMAGE}
 COPY hatchet-lite hatchet-admin hatchet-migrate entrypoint.sh /
 COPY static-assets /static-assets
