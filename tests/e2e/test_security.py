@@ -129,8 +129,9 @@ def scanned(
             run.hl("env --output json", "env", "--output", "json")
             run.hl("env --output shell", "env", "--output", "shell")
             run.hl("logs", "logs", "--tail", "100000")
-            # The team commands (issue #16: logins and tenants made by the engine's admin
-            # tool, whose values travel by name only).
+            # The team commands on a stack others reach (issue #16: there logins and tenants
+            # are made by the engine's admin tool, whose values travel by name only).
+            run.hl("up --expose", "up", "--expose")
             run.hl("tenant create", "tenant", "create", "qa")
             run.hl("user create", "user", "create", "dev@example.com", "--tenant", "qa")
             run.hl("user create --reveal", "user", "create", "ops@example.com", "--tenant",
@@ -140,6 +141,7 @@ def scanned(
             run.hl("env --tenant", "env", "--tenant", "qa")
             run.hl("tenant list", "tenant", "list")
             run.hl("user list", "user", "list")
+            run.hl("up back on loopback", "up", "--no-expose")
             run.hl("ls", "ls", "--output", "json")
             run.hl("down", "down")
             run.hl("up after down", "up")
