@@ -26,7 +26,8 @@ import httpx
 import pytest
 
 from tests.support.central import ADMIN_EMAIL, HOST, Central
-from tests.support.stacks import HATCHET_LOCAL, PROBE, clean_env, run_sdk_task
+from tests.support.clients import PROBE
+from tests.support.stacks import HATCHET_LOCAL, clean_env, read_env, run_sdk_task
 
 pytestmark = pytest.mark.e2e
 
@@ -45,11 +46,6 @@ def seed(central: Central, extra: str = "") -> str:
         "  production:\n"
         "    members: {carol@central.test: viewer}\n" + extra
     )
-
-
-def read_env(path: Path) -> dict[str, str]:
-    lines = path.read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
 
 
 @dataclass

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.clients import PROBE
 from tests.support.dockerproxy import DockerProxy
 from tests.support.faults import (
     DOWN_PHASES,
@@ -51,7 +52,6 @@ from tests.support.faults import (
 )
 from tests.support.stacks import (
     NOTHING,
-    PROBE,
     Project,
     SdkWorker,
     labelled,

@@ -20,12 +20,13 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import SdkLane
+from tests.support.clients import PROBE
 from tests.support.dockerproxy import DockerProxy
 from tests.support.stacks import (
-    PROBE,
     Project,
     clean_env,
     labelled,
+    read_env,
     run_sdk_task,
     running_stack,
     workflow_names,
@@ -39,11 +40,6 @@ tenants:
     namespaces: [dev-alice, dev-bob]
   staging: {}
 """
-
-
-def read_env(path: Path) -> dict[str, str]:
-    lines = path.read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
 
 
 def claims(token: str) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,8 +16,9 @@ from typing import Any
 
 import httpx
 
+from tests.support.clients import PROBE, start, stop
+
 E2E = Path(__file__).resolve().parents[1] / "e2e"
-PROBE = Path(__file__).resolve().parent / "sdk_probe.py"
 sys.path.insert(0, str(E2E / "images"))
 
 import rig  # noqa: E402
@@ -73,32 +73,19 @@ def run_sdk_task(
     (with the hatchet-sdk of `python`'s environment; `prefix` runs both under a command,
     `nsenter --net=...` say)."""
     log_path = cwd / f"{name}-worker.log"
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(
-            [*prefix, python, str(PROBE), "worker", name],
+    worker = start([*prefix, python, str(PROBE), "worker", name], cwd, env, log_path)
+    try:
+        run = subprocess.run(
+            [*prefix, python, str(PROBE), "run", name, "hello"],
             cwd=cwd,
             env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
-        try:
-            run = subprocess.run(
-                [*prefix, python, str(PROBE), "run", name, "hello"],
-                cwd=cwd,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
+    finally:
+        stop(worker)
     assert run.returncode == 0, (
         f"task run failed:\n{run.stderr[-3000:]}\nworker log:\n"
         f"{log_path.read_text(errors='replace')[-3000:]}"
@@ -122,12 +109,8 @@ class SdkWorker:
 
     def start(self) -> SdkWorker:
         self.stop()
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [*self.prefix, sys.executable, str(PROBE), "worker", self.name], cwd=self.cwd,
-                env=self.env,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+        argv = [*self.prefix, sys.executable, str(PROBE), "worker", self.name]
+        self.proc = start(argv, self.cwd, self.env, self.log)
         self.starts += 1
         return self
 
@@ -142,8 +125,7 @@ class SdkWorker:
         """Run the task once through this worker; its output."""
         run = subprocess.run(
             [*self.prefix, sys.executable, str(PROBE), "run", self.name, message], cwd=self.cwd,
-            env=self.env,
-            capture_output=True, text=True, timeout=timeout, check=False,
+            env=self.env, capture_output=True, text=True, timeout=timeout, check=False,
         )  # fmt: skip
         assert run.returncode == 0, (
             f"task run failed:\n{run.stderr[-3000:]}\nworker log:\n"
@@ -152,16 +134,15 @@ class SdkWorker:
         return dict(json.loads(run.stdout.strip().splitlines()[-1]))
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        if self.proc is not None and self.proc.poll() is None:
+            stop(self.proc)
         self.proc = None
+
+
+def read_env(path: Path) -> dict[str, str]:
+    """The `KEY=value` lines of an env file, as written (no quotes undone)."""
+    lines = path.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
 
 
 def labelled(label: str) -> dict[str, list[str]]:

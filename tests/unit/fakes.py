@@ -315,3 +315,30 @@ class FakeHatchet:
 def argv_text(calls: Iterable[Call]) -> str:
     """Every argv the runner saw, as one text to search for leaked secrets."""
     return "\n".join(" ".join(call.argv) for call in calls)
+
+
+Answer = Callable[[httpx.Request], httpx.Response]
+
+
+def answering(answer: Answer, seen: list[httpx.Request] | None = None) -> httpx.Client:
+    """An HTTP client whose every request `answer` answers (or raises from), each kept in
+    `seen` when given: for a test about one status or one failure, where FakeHatchetApi would
+    say too much."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if seen is not None:
+            seen.append(request)
+        return answer(request)
+
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def unreachable(cause: Exception | None = None) -> Answer:
+    """An answer that fails as a server nobody listens at does (httpx.ConnectError), caused by
+    `cause` (an ssl error, say) when given."""
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        message = str(cause) if cause is not None else "connection refused"
+        raise httpx.ConnectError(message, request=request) from cause
+
+    return fail

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -14,7 +12,7 @@ from hatchet_local.compose import Compose
 from hatchet_local.defaults import DEFAULT_TENANT_ID
 from hatchet_local.errors import BootstrapFailed
 from hatchet_local.redact import MASK, Redactor
-from tests.unit.fakes import TOKEN_CREATE, FakeRunner
+from tests.unit.fakes import TOKEN_CREATE, FakeRunner, answering
 
 TOKEN = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ0ZW5hbnQifQ.c2lnbmF0dXJl"
 SECRET = "AdminPassw0rd1234"
@@ -103,22 +101,11 @@ def test_mint_in_another_service(runner: FakeRunner, compose: Compose) -> None:
 TENANT = "5f0e1c2a-0000-4000-8000-00000000abcd"
 
 
-@contextmanager
-def api(
-    answer: Callable[[httpx.Request], httpx.Response],
-) -> Iterator[tuple[httpx.Client, list[httpx.Request]]]:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return answer(request)
-
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
-        yield client, seen
-
-
 def test_200_is_valid_and_the_request_is_authenticated() -> None:
-    with api(lambda _: httpx.Response(200, json={"metadata": {"id": TENANT}})) as (client, seen):
+    seen: list[httpx.Request] = []
+    with answering(
+        lambda _: httpx.Response(200, json={"metadata": {"id": TENANT}}), seen
+    ) as client:
         assert token_status(client, SERVER, TOKEN, TENANT) == "valid"
     (request,) = seen
     assert request.method == "GET"
@@ -128,14 +115,14 @@ def test_200_is_valid_and_the_request_is_authenticated() -> None:
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_401_and_403_are_rejected(status: int) -> None:
-    with api(lambda _: httpx.Response(status)) as (client, _):
+    with answering(lambda _: httpx.Response(status)) as client:
         assert token_status(client, SERVER, TOKEN, TENANT) == "rejected"
 
 
 @pytest.mark.parametrize("status", [500, 404, 302])
 def test_other_answers_are_bootstrap_failed(status: int) -> None:
     with (
-        api(lambda _: httpx.Response(status)) as (client, _),
+        answering(lambda _: httpx.Response(status)) as client,
         pytest.raises(BootstrapFailed) as info,
     ):
         token_status(client, SERVER, TOKEN, TENANT)
@@ -154,7 +141,7 @@ def test_transport_errors_are_bootstrap_failed(error: httpx.TransportError) -> N
         error.request = request
         raise error
 
-    with api(fail) as (client, _), pytest.raises(BootstrapFailed) as info:
+    with answering(fail) as client, pytest.raises(BootstrapFailed) as info:
         token_status(client, SERVER, TOKEN, TENANT)
     assert info.value.message.startswith(f"GET {SERVER}/api/v1/tenants/{TENANT} failed: ")
     assert type(error).__name__ in info.value.message

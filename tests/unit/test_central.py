@@ -1,6 +1,6 @@
 """A Hatchet server hatchet-local did not start (issue #14), without Docker: the `server:`
 settings, the admin's session, plan and apply, tokens (rotate, read-only), members,
-archiving, and every refusal, over a fake server (tests/unit/fake_hatchet.py)."""
+archiving, and every refusal, over the fake Hatchet API (tests/unit/fake_api.py)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,11 @@ from hatchet_local.errors import (
     TenantAccessDenied,
     TlsFailure,
 )
-from tests.unit.fake_hatchet import ADMIN, PASSWORD, URL, FakeHatchet
-from tests.unit.fakes import FakeRunner
+from tests.unit.fake_api import ADMIN_PASSWORD, FakeHatchetApi
+from tests.unit.fakes import FakeRunner, answering, unreachable
+
+URL = "https://hatchet.example.com"
+ADMIN = "ops@example.com"  # server.email in SEED
 
 SEED = """
 server:
@@ -46,7 +49,7 @@ tenants:
 class World:
     """A project whose hatchet-local.yaml points at the fake server; a Context over it."""
 
-    def __init__(self, tmp_path: Path, fake: FakeHatchet, text: str = SEED) -> None:
+    def __init__(self, tmp_path: Path, fake: FakeHatchetApi, text: str = SEED) -> None:
         self.fake = fake
         self.project = tmp_path / "project"
         self.project.mkdir(exist_ok=True)
@@ -74,7 +77,7 @@ class World:
         return load_config(self.project, environ={}, flags=flags)
 
     def connect(self, **kwargs: Any) -> server.Connection:
-        env = kwargs.pop("environ", {"HATCHET_LOCAL_SERVER_PASSWORD": PASSWORD})
+        env = kwargs.pop("environ", {"HATCHET_LOCAL_SERVER_PASSWORD": ADMIN_PASSWORD})
         return server.connect(server.target(self.config(), self.ctx), self.ctx, environ=env,
                               **kwargs)  # fmt: skip
 
@@ -84,12 +87,14 @@ class World:
 
 
 @pytest.fixture
-def fake() -> FakeHatchet:
-    return FakeHatchet()
+def fake() -> FakeHatchetApi:
+    """A central instance: its admin, no tenants yet, tokens that claim its addresses."""
+    return FakeHatchetApi(users={ADMIN: ADMIN_PASSWORD}, tenants={}, server_url=URL,
+                          grpc_address="grpc.example.com:443")  # fmt: skip
 
 
 @pytest.fixture
-def world(tmp_path: Path, fake: FakeHatchet) -> World:
+def world(tmp_path: Path, fake: FakeHatchetApi) -> World:
     return World(tmp_path, fake)
 
 
@@ -160,7 +165,7 @@ def test_login_keeps_a_private_session_per_server_and_reuses_it(world: World) ->
     assert stat.S_IMODE(session_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(session_file.parent.stat().st_mode) == 0o700
     assert session_file.parent.name.startswith("hatchet.example.com-443-")
-    assert PASSWORD not in session_file.read_text()
+    assert ADMIN_PASSWORD not in session_file.read_text()
     logins = len(world.fake.calls("POST", "/api/v1/users/login"))
     world.connect(environ={})  # no password needed while the session works
     assert len(world.fake.calls("POST", "/api/v1/users/login")) == logins
@@ -170,10 +175,10 @@ def test_login_keeps_a_private_session_per_server_and_reuses_it(world: World) ->
 
 
 def test_password_from_stdin_or_a_prompt_never_a_flag(world: World) -> None:
-    world.stdin = PASSWORD
+    world.stdin = ADMIN_PASSWORD
     world.connect(environ={}, password_stdin=True)
     world.ctx.state_root.joinpath("servers").rename(world.ctx.state_root / "old")
-    world.prompt_answer = PASSWORD
+    world.prompt_answer = ADMIN_PASSWORD
     world.connect(environ={})
     assert world.asked == [f"Password for {ADMIN} at {URL}: "]
 
@@ -213,18 +218,10 @@ def test_rate_limited_login_says_when_to_retry(world: World, header: str | None,
 def test_ca_bundle_and_insecure_reach_the_http_client(world: World, tmp_path: Path) -> None:
     ca = world.project / "ca.pem"
     ca.write_text("x")
-    server.connect(server.target(world.config(**{"server.ca_bundle": Path("ca.pem")}), world.ctx),
-                   world.ctx, environ={"HATCHET_LOCAL_SERVER_PASSWORD": PASSWORD})  # fmt: skip
-    server.connect(server.target(world.config(**{"server.insecure": True}), world.ctx),
-                   world.ctx, environ={"HATCHET_LOCAL_SERVER_PASSWORD": PASSWORD})  # fmt: skip
+    env = {"HATCHET_LOCAL_SERVER_PASSWORD": ADMIN_PASSWORD}
+    for flags in ({"server.ca_bundle": Path("ca.pem")}, {"server.insecure": True}):
+        server.connect(server.target(world.config(**flags), world.ctx), world.ctx, environ=env)
     assert world.verify == [str(ca), False]
-
-
-def _raising(exc: Exception) -> httpx.Client:
-    def fail(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError(str(exc), request=request) from exc
-
-    return httpx.Client(transport=httpx.MockTransport(fail))
 
 
 def _cert_error(code: int, message: str) -> ssl.SSLCertVerificationError:
@@ -248,7 +245,7 @@ def test_transport_failures_are_one_line_each(
     exc: Exception, kind: type[Exception], message: str
 ) -> None:
     with pytest.raises(kind) as info:
-        hatchet_api.server_info(_raising(exc), URL, server.REMOTE_HINT)
+        hatchet_api.server_info(answering(unreachable(exc)), URL, server.REMOTE_HINT)
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
@@ -341,11 +338,9 @@ def test_hand_out_writes_tls_settings_and_checks_the_namespace(
     world.apply(yes=True)
     target = tmp_path / "alice.env"
     config = world.config(**{"server.grpc": "grpc-lb.example.com:443"})
-    env = {"HATCHET_LOCAL_SERVER_PASSWORD": PASSWORD}
     with pytest.raises(ConfigError, match="not a namespace of tenant development"):
         teams.hand_out(config, world.ctx, "development", "dev-zed", target)
     teams.check_namespace(config, "staging", "dev-zed")  # no namespaces listed: the rule only
-    del env
     teams.hand_out(config, world.ctx, "development", "dev-alice", target)
     text = target.read_text()
     assert "HATCHET_CLIENT_TLS_STRATEGY=tls\n" in text
@@ -370,7 +365,7 @@ def test_rotate_writes_the_new_token_then_revokes_the_old(world: World, tmp_path
     new = conn.store.tenant_tokens()["development"].token
     assert new != old and new in alice.read_text() and old not in alice.read_text()
     assert result.rewritten == [str(alice.resolve())] and result.skipped == [str(mine.resolve())]
-    assert not world.fake.tokens[old]["ok"] and world.fake.tokens[new]["ok"]
+    assert world.fake.tokens[old].revoked and not world.fake.tokens[new].revoked
     order = [f"{r.method} {r.url.path}" for r in world.fake.requests]
     revoke = order.index(f"POST /api/v1/api-tokens/{result.old_id}")
     assert order.index(f"GET /api/v1/tenants/{world.fake.tenants['development']}") < revoke
@@ -383,7 +378,7 @@ def test_read_only_tokens_only_where_the_server_has_them(world: World) -> None:
         tokens.create_token(world.connect(), "staging", "dash", "3600s", read_only=True)
     world.fake.version = "v0.116.0"
     _, token = tokens.create_token(world.connect(), "staging", "dash", "3600s", read_only=True)
-    assert world.fake.tokens[token.token]["read_only"] is True
+    assert world.fake.tokens[token.token].read_only
     rows = tokens.list_tokens(world.connect(), "staging")
     assert [r.read_only for r in rows if r.name == "dash"] == [True]
 
@@ -392,7 +387,7 @@ def test_archive_revokes_marks_and_plan_leaves_it_alone(world: World) -> None:
     world.apply(yes=True)
     result = teams.archive_tenant(world.config(), world.ctx, "staging")
     assert len(result.revoked) == 1 and world.fake.live_tokens("staging") == []
-    assert world.fake.names[world.fake.tenants["staging"]] == "staging (archived)"
+    assert world.fake.tenant_names[world.fake.tenants["staging"]] == "staging (archived)"
     made = plan.make_plan(world.connect(), world.config())
     assert not [s for s in made.steps if s.tenant == "staging"]
     assert [n.kind for n in made.notes if n.tenant == "staging"] == ["archived"]

@@ -16,10 +16,11 @@ from hatchet_local.compose import Compose
 from hatchet_local.config import load_config
 from hatchet_local.console import Console
 from hatchet_local.context import Context
+from hatchet_local.defaults import ADMIN_EMAIL
 from hatchet_local.render import StackSpec
 from hatchet_local.stack import Stack, preview
 from hatchet_local.state import StackDir, StackRecord
-from tests.unit.fake_api import ADMIN_EMAIL, ADMIN_PASSWORD, FakeHatchetApi
+from tests.unit.fake_api import ADMIN_PASSWORD, FakeHatchetApi
 from tests.unit.fakes import FakeRunner
 
 SERVER = "http://localhost:8080"
@@ -27,7 +28,7 @@ SERVER = "http://localhost:8080"
 
 @pytest.fixture
 def api() -> FakeHatchetApi:
-    return FakeHatchetApi(server_url=SERVER, closed=True)
+    return FakeHatchetApi(server_url=SERVER).close()
 
 
 @pytest.fixture

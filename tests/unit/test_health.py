@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import cast
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 from hatchet_local.compose import Compose, ServiceState
 from hatchet_local.errors import HealthTimeout, ServiceUnhealthy
 from hatchet_local.health import READY, Check, http_check, service_check, tcp_check, wait_for
-from tests.unit.fakes import FakeClock
+from tests.unit.fakes import FakeClock, answering, unreachable
 
 WAITING = Check("waiting", "health starting")
 
@@ -168,34 +167,19 @@ def requests() -> list[httpx.Request]:
     return []
 
 
-@contextmanager
-def client_answering(
-    requests: list[httpx.Request], answer: Callable[[httpx.Request], httpx.Response]
-) -> Iterator[httpx.Client]:
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return answer(request)
-
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
-        yield client
-
-
 def test_http_200_is_ready(requests: list[httpx.Request]) -> None:
-    with client_answering(requests, lambda _: httpx.Response(200, text="ok")) as client:
+    with answering(lambda _: httpx.Response(200, text="ok"), requests) as client:
         assert http_check(client, URL)() == READY
     assert [(r.method, str(r.url)) for r in requests] == [("GET", URL)]
 
 
 def test_http_503_is_waiting(requests: list[httpx.Request]) -> None:
-    with client_answering(requests, lambda _: httpx.Response(503)) as client:
+    with answering(lambda _: httpx.Response(503), requests) as client:
         assert http_check(client, URL)() == Check("waiting", f"GET {URL}: HTTP 503")
 
 
 def test_http_connect_error_is_waiting(requests: list[httpx.Request]) -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
-
-    with client_answering(requests, refuse) as client:
+    with answering(unreachable(), requests) as client:
         assert http_check(client, URL)() == Check("waiting", f"GET {URL}: ConnectError")
     assert len(requests) == 1
 
@@ -206,7 +190,7 @@ def test_http_check_until_ready(requests: list[httpx.Request], clock: FakeClock)
     def answer(_: httpx.Request) -> httpx.Response:
         return httpx.Response(statuses.pop(0))
 
-    with client_answering(requests, answer) as client:
+    with answering(answer, requests) as client:
         assert wait(clock, http_check(client, URL), 60) == 2
     assert len(requests) == 3
 

@@ -22,7 +22,7 @@ from hatchet_local.locks import file_lock
 from hatchet_local.ports import port_holder, resolve_ports
 from hatchet_local.stack import check_version
 from hatchet_local.state import StackDir, StackRecord
-from tests.unit.fakes import FakeClock, FakeRunner
+from tests.unit.fakes import FakeClock, FakeRunner, answering
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -187,7 +187,7 @@ def docker_rows(*rows: tuple[str, str, str]) -> str:
 
 def context(tmp_path: Path, runner: FakeRunner) -> Context:
     return Context(runner=runner, console=Console(quiet=True),
-                   http=httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(500))),
+                   http=answering(lambda _: httpx.Response(500)),
                    state_root=tmp_path / "state")  # fmt: skip
 
 

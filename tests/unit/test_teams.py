@@ -19,6 +19,7 @@ from hatchet_local.client_settings import token_claims
 from hatchet_local.config import load_config
 from hatchet_local.console import Console
 from hatchet_local.context import Context
+from hatchet_local.defaults import ADMIN_EMAIL
 from hatchet_local.errors import ConfigError, HatchetApiError, TenantNotFound
 from hatchet_local.names import default_namespace
 from hatchet_local.profiles import write_profile
@@ -26,7 +27,7 @@ from hatchet_local.render import StackSpec
 from hatchet_local.stack import Stack, preview
 from hatchet_local.state import StackDir, StackRecord
 from tests.unit.fake_api import ADMIN_PASSWORD, FakeHatchetApi
-from tests.unit.fakes import FakeRunner
+from tests.unit.fakes import FakeRunner, answering, unreachable
 
 SERVER = "http://localhost:8080"
 
@@ -146,7 +147,13 @@ def api() -> FakeHatchetApi:
     return FakeHatchetApi(server_url=SERVER)
 
 
-def make_stack(tmp_path: Path, ctx: Context) -> Stack:
+@pytest.fixture
+def team(
+    tmp_path: Path, api: FakeHatchetApi, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Context, Stack]:
+    """A Context whose HTTP goes to `api`, and the stack `team` that the team commands load,
+    its admin password the one `api` knows."""
+    ctx = _context(tmp_path, api.client())
     stack_dir = StackDir(ctx.state_root, "team")
     record = StackRecord("team", str(tmp_path), "2026-01-01T00:00:00+00:00", "0", "v0", "postgres",
                          ports={"dashboard": 8080, "grpc": 7077})  # fmt: skip
@@ -154,7 +161,9 @@ def make_stack(tmp_path: Path, ctx: Context) -> Stack:
     (stack_dir.path / "secrets.env").write_text(f"HATCHET_ADMIN_PASSWORD={ADMIN_PASSWORD}\n")
     spec = StackSpec("team", {}, "postgres", True, 8080, 7077, "missing")
     secrets = {"HATCHET_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    return Stack(stack_dir, record, spec, compose=None, secrets=secrets)  # type: ignore[arg-type]
+    stack = Stack(stack_dir, record, spec, compose=None, secrets=secrets)  # type: ignore[arg-type]
+    monkeypatch.setattr(server, "load_stack", lambda *a, **k: stack)
+    return ctx, stack
 
 
 @pytest.fixture
@@ -177,24 +186,23 @@ TEAM = "tenants:\n  development:\n    namespaces: [dev-alice, dev-bob]\n  stagin
 
 def test_login_keeps_the_session_cookie_out_of_the_shared_jar(api: FakeHatchetApi) -> None:
     http = api.client()
-    session = hatchet_api.login(http, SERVER, "admin@example.com", ADMIN_PASSWORD)
+    session = hatchet_api.login(http, SERVER, ADMIN_EMAIL, ADMIN_PASSWORD)
     assert not http.cookies  # every Session carries its own cookie
     assert [t.slug for t in session.tenants()] == ["default"]
     assert api.requests[-1].headers["cookie"] == "hatchet=session-admin@example.com"
 
 
 def test_api_errors_are_one_line_with_the_apis_own_words(api: FakeHatchetApi) -> None:
-    with pytest.raises(HatchetApiError) as info:
-        hatchet_api.login(api.client(), SERVER, "admin@example.com", "wrong")
-    assert info.value.message == "POST /api/v1/users/login answered HTTP 401: bad login"
+    with pytest.raises(HatchetApiError) as info:  # signing up an email that has an account
+        hatchet_api.register(api.client(), SERVER, ADMIN_EMAIL, "Admin", "An0therPassw0rd")
+    assert (
+        info.value.message == "POST /api/v1/users/register answered HTTP 400: registration failed"
+    )
     assert info.value.exit_code == 13
 
 
 def test_an_unreachable_api_says_so() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
-
-    http = httpx.Client(transport=httpx.MockTransport(refuse))
+    http = answering(unreachable())
     with pytest.raises(HatchetApiError, match="ConnectError: connection refused; is the stack up"):
         hatchet_api.login(http, SERVER, "a@b.c", "x")
 
@@ -203,10 +211,9 @@ def test_an_unreachable_api_says_so() -> None:
 
 
 def test_up_creates_missing_tenants_and_writes_private_files(
-    tmp_path: Path, project: Path, api: FakeHatchetApi
+    project: Path, api: FakeHatchetApi, team: tuple[Context, Stack]
 ) -> None:
-    ctx = _context(tmp_path, api.client())
-    stack = make_stack(tmp_path, ctx)
+    ctx, stack = team
     result = teams.reconcile(team_config(project, TEAM), stack, ctx)
     assert result.created == ["development", "staging"]
     assert result.minted == ["development", "staging"]
@@ -228,10 +235,9 @@ def test_up_creates_missing_tenants_and_writes_private_files(
 
 
 def test_a_second_run_creates_nothing_and_keeps_tokens(
-    tmp_path: Path, project: Path, api: FakeHatchetApi
+    project: Path, api: FakeHatchetApi, team: tuple[Context, Stack]
 ) -> None:
-    ctx = _context(tmp_path, api.client())
-    stack = make_stack(tmp_path, ctx)
+    ctx, stack = team
     teams.reconcile(team_config(project, TEAM), stack, ctx)
     before = (project / ".hatchet" / "staging.env").read_text()
     api.requests.clear()
@@ -246,11 +252,9 @@ def test_a_second_run_creates_nothing_and_keeps_tokens(
 
 
 def test_a_revoked_token_is_replaced_and_user_lines_kept(
-    tmp_path: Path, project: Path, api: FakeHatchetApi, monkeypatch: pytest.MonkeyPatch
+    project: Path, team: tuple[Context, Stack]
 ) -> None:
-    ctx = _context(tmp_path, api.client())
-    stack = make_stack(tmp_path, ctx)
-    monkeypatch.setattr(server, "load_stack", lambda *a, **k: stack)
+    ctx, stack = team
     config = team_config(project, "tenants:\n  staging: {}\n")
     teams.reconcile(config, stack, ctx)
     path = project / ".hatchet" / "staging.env"
@@ -265,10 +269,9 @@ def test_a_revoked_token_is_replaced_and_user_lines_kept(
 
 
 def test_tenants_absent_from_the_file_are_left_alone(
-    tmp_path: Path, project: Path, api: FakeHatchetApi
+    project: Path, api: FakeHatchetApi, team: tuple[Context, Stack]
 ) -> None:
-    ctx = _context(tmp_path, api.client())
-    stack = make_stack(tmp_path, ctx)
+    ctx, stack = team
     teams.reconcile(team_config(project, TEAM), stack, ctx)
     teams.reconcile(team_config(project, "tenants:\n  staging: {}\n"), stack, ctx)
     assert "development" in api.tenants
@@ -279,13 +282,11 @@ def test_tenants_absent_from_the_file_are_left_alone(
 
 
 def test_user_joins_only_the_tenants_named(
-    tmp_path: Path, project: Path, api: FakeHatchetApi, monkeypatch: pytest.MonkeyPatch
+    project: Path, api: FakeHatchetApi, team: tuple[Context, Stack]
 ) -> None:
-    ctx = _context(tmp_path, api.client())
-    stack = make_stack(tmp_path, ctx)
+    ctx, stack = team
     config = team_config(project, TEAM)
     teams.reconcile(config, stack, ctx)
-    monkeypatch.setattr(server, "load_stack", lambda *a, **k: stack)
     password, joined = teams.create_user(config, ctx, "bob@example.com", ["development"], "member")
     assert joined == ["development"]
     assert api.users["bob@example.com"] == password
@@ -323,12 +324,8 @@ def test_bad_user_requests_are_refused_before_any_call(
     assert api.requests == []
 
 
-def test_unknown_tenant_says_how_to_make_it(
-    tmp_path: Path, project: Path, api: FakeHatchetApi, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ctx = _context(tmp_path, api.client())
-    stack = make_stack(tmp_path, ctx)
-    monkeypatch.setattr(server, "load_stack", lambda *a, **k: stack)
+def test_unknown_tenant_says_how_to_make_it(project: Path, team: tuple[Context, Stack]) -> None:
+    ctx, _ = team
     with pytest.raises(TenantNotFound, match="hatchet-local tenant create prod"):
         teams.tenant_token(team_config(project, ""), ctx, "prod")
 
@@ -405,13 +402,11 @@ def test_team_commands_refuse_bad_input_before_touching_a_stack(
 
 
 def test_a_user_of_wiped_data_is_signed_up_again(
-    tmp_path: Path, project: Path, api: FakeHatchetApi, monkeypatch: pytest.MonkeyPatch
+    project: Path, api: FakeHatchetApi, team: tuple[Context, Stack]
 ) -> None:
-    ctx = _context(tmp_path, api.client())
-    stack = make_stack(tmp_path, ctx)
+    ctx, stack = team
     config = team_config(project, TEAM)
     teams.reconcile(config, stack, ctx)
-    monkeypatch.setattr(server, "load_stack", lambda *a, **k: stack)
     first, _ = teams.create_user(config, ctx, "bob@example.com", ["staging"], "admin")
     del api.users["bob@example.com"]  # as after `reset`: the stored password is of old data
     second, joined = teams.create_user(config, ctx, "bob@example.com", ["development"], "admin")
