@@ -1,22 +1,28 @@
 """The one place that runs subprocesses.
 
 Commands are argv lists (never a shell), secrets travel in env files and never in argv,
-and Ctrl-C stops the child before it is reported. What a failed command's output means
-(Docker unreachable, say) is for its caller to read: see docker.py.
+and a stop signal (Ctrl-C, SIGTERM, SIGHUP) stops the child before it is reported. What a
+failed command's output means (Docker unreachable, say) is for its caller to read: see
+docker.py.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
+import signal
 import subprocess
+import sys
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, NoReturn, Protocol
 
 from hatchet_local.errors import CommandFailed, Interrupted
+from hatchet_local.signals import check_stopped, hold, release, reset_in_child
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,10 @@ class SubprocessRunner:
         cwd: Path | None = None,
     ) -> Result:
         pipe = subprocess.PIPE if capture else None
+        before_exec = _before_exec()
+        # Forking runs Python code (fork callbacks, `before_exec`) where a signal handler's
+        # exception would be dropped: hold the stop signals until the child exists.
+        held = hold() if before_exec is not None else None
         try:
             child = subprocess.Popen(
                 list(argv),
@@ -89,10 +99,18 @@ class SubprocessRunner:
                 text=True,
                 encoding="utf-8",
                 errors="replace",
+                # hatchet-local runs commands from one thread; the function only calls prctl
+                # and resets signals.
+                preexec_fn=before_exec,  # noqa: PLW1509
             )
         except FileNotFoundError as exc:
+            release(held)
             raise CommandFailed(f"{argv[0]}: command not found; is it installed?") from exc
+        except BaseException:
+            release(held)
+            raise
         try:
+            release(held)  # a signal held meanwhile lands here, and the child is stopped
             stdout, stderr = child.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             _stop(child)
@@ -101,7 +119,10 @@ class SubprocessRunner:
             ) from exc
         except (KeyboardInterrupt, Interrupted) as exc:
             _stop(child)
-            raise Interrupted("interrupted; run the same command again to finish") from exc
+            if isinstance(exc, Interrupted):
+                raise
+            raise Interrupted() from exc
+        check_stopped()  # a signal whose exception was swallowed while the child started
         return Result(tuple(argv), child.returncode, stdout or "", stderr or "")
 
     def stream(
@@ -121,6 +142,7 @@ class SubprocessRunner:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 process_group=0,
+                preexec_fn=_before_exec(),  # noqa: PLW1509 (only prctl and signal resets)
             )
         except FileNotFoundError as exc:
             raise CommandFailed(f"{argv[0]}: command not found; is it installed?") from exc
@@ -148,10 +170,10 @@ class SubprocessRunner:
                 else:
                     sink.write(chunk)
             child.wait()
-        except (KeyboardInterrupt, Interrupted) as exc:
+        except KeyboardInterrupt as exc:
             _stop(child)
-            raise Interrupted("interrupted; run the same command again to finish") from exc
-        except BaseException:
+            raise Interrupted() from exc
+        except BaseException:  # Interrupted (a stop signal) among them
             _stop(child)
             raise
         finally:
@@ -164,6 +186,7 @@ class SubprocessRunner:
         if timed_out.is_set():
             raise CommandFailed(f"{argv[0]} {argv[1] if len(argv) > 1 else ''}: "
                                 f"no answer after {timeout:.0f}s")  # fmt: skip
+        check_stopped()
         said = b"".join(errors).decode("utf-8", "replace")
         return Result(tuple(argv), child.returncode, captured.decode("utf-8", "replace"), said)
 
@@ -184,6 +207,29 @@ def _feed(source: IO[bytes], stdin: IO[bytes] | None) -> None:
             stdin.close()
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _before_exec() -> Callable[[], None] | None:
+    """On Linux, what a child runs before exec: it gets SIGTERM when hatchet-local ends, even
+    by SIGKILL (which no handler sees), so no docker or compose command outlives it and races
+    the next command on the stack; and the stop signals act on it as on any command.
+    Elsewhere None (the next command removes what is left)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def before_exec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # ended between fork and prctl
+            os.kill(os.getpid(), signal.SIGTERM)
+        reset_in_child()
+
+    return before_exec
+
+
 def _stop(child: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
     child.terminate()
     try:
@@ -191,6 +237,9 @@ def _stop(child: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
+    for pipe in (child.stdout, child.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def tail(text: str, lines: int = 20) -> str:

@@ -120,8 +120,10 @@ def test_a_taken_port_stops_up_before_anything_starts(
         assert failed.returncode == 4
         assert "Traceback" not in failed.stderr
         (message,) = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
-        assert message.startswith(f"error: the dashboard port {port} of stack {stack} is held by")
+        assert message.startswith(f"error: the dashboard port {port} of stack {stack} is taken: ")
         assert f"pid {server.pid} (" in message and "http.server" in message
+        assert message.endswith("listens on it; stop it, or choose another port with "
+                                "--dashboard-port")  # fmt: skip
         assert labelled(f"io.hatchet-local.stack={stack}") == NOTHING
     finally:
         server.kill()

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from hatchet_local import snapshot_file
-from tests.support.stacks import Project, Worker, labelled, probe, workflow_names
+from tests.support.stacks import Project, SdkWorker, labelled, probe, workflow_names
 
 pytestmark = pytest.mark.e2e
 
@@ -128,7 +128,7 @@ def test_reset_keeps_the_token_and_a_running_worker(second: tuple[Project, str])
     project, _ = second
     settings_file = project.dir / ".env.hatchet"
     name = f"kept-{uuid.uuid4().hex[:6]}"
-    with Worker(project.dir, name) as worker:
+    with SdkWorker(project.dir, name).start() as worker:
         assert json.loads(probe(project.dir, "run", name, "before"))["echo"] == "BEFORE"
         probe(project.dir, "cron", name, "gone-after-reset")
         project.hl("tenant", "create", "extra-team")
