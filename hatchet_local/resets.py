@@ -40,13 +40,14 @@ CARRIED = (
     "v1_step_slot_request", "v1_step_concurrency", "v1_workflow_concurrency",
     "v1_step_match_condition", "v1_step_batch_config", "v1_filter", "v1_queue", "APIToken",
 )  # fmt: skip
-# A worker that heartbeated this recently was running when the reset began (SDKs beat
-# every 4 seconds).
+# A worker listening (the engine marks it inactive when its stream closes; the engine is
+# killed before the copy, so a running worker stays active) that heartbeated this recently
+# was running when the reset began (SDKs beat every 4 seconds).
 LIVE = "30 seconds"
 _TRIM = """\
 DELETE FROM "APIToken" WHERE "id" <> '{token_id}';
 DELETE FROM "Worker" WHERE "tenantId" <> '{tenant}' OR "deletedAt" IS NOT NULL
-    OR "lastHeartbeatAt" IS NULL OR "lastHeartbeatAt" < NOW() - INTERVAL '{live}';
+    OR NOT "isActive" OR "lastHeartbeatAt" IS NULL OR "lastHeartbeatAt" < NOW() - INTERVAL '{live}';
 UPDATE "Worker" SET "dispatcherId" = NULL, "durableTaskDispatcherId" = NULL;
 DELETE FROM "Workflow" w WHERE w."tenantId" <> '{tenant}' OR NOT EXISTS (
     SELECT 1 FROM "WorkflowVersion" v
