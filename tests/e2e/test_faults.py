@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -74,9 +75,9 @@ FAULTS = [
     "disk full while writing the client settings file",
     "engine config volume removed while the database survives",
     "postgres out of disk while tasks run",
-    "ctrl-c during snapshot save",
-    "ctrl-c during snapshot load",
-    "ctrl-c during reset (the pristine database swapped in)",
+    "SIGINT or SIGTERM during snapshot save",
+    "SIGTERM during snapshot load",
+    "SIGHUP during reset (the pristine database swapped in)",
 ]
 SIGNALS = list(STOPS)
 FULL_WALK = os.environ.get("HATCHET_LOCAL_SIGNAL_WALK") == "full"
@@ -370,7 +371,7 @@ def test_disk_full_while_writing_the_client_settings(faulty: Project) -> None:
         shutil.rmtree(small, ignore_errors=True)
 
 
-# --- Ctrl-C during snapshot save, snapshot load and reset: the old data or the new ------------
+# --- Stopped during snapshot save, snapshot load and reset: the old data or the new ----------
 # (Last but the ones below: `reset` and `snapshot load` leave the data the marker set.)
 
 
@@ -379,40 +380,41 @@ def tenants(project: Project) -> list[str]:
     return sorted(row["slug"] for row in rows)
 
 
-def interrupted(project: Project, phase: str, *args: str) -> int:
-    """Run `hatchet-local ARGS`, Ctrl-C it once `phase` starts; its exit code (0 when the
-    work was done before the signal landed, 130 otherwise)."""
+def interrupted(project: Project, phase: str, name: str, *args: str) -> int:
+    """Run `hatchet-local ARGS`, send it stop signal `name` as its sender does once `phase`
+    starts; its exit code (0 when the work was done before the signal landed, 128 + the
+    signal's number otherwise)."""
     run = Watched(project, *args)
     run.wait_for(f"-> {phase}")
-    run.interrupt()
+    run.send(name)
     code = run.finish()
-    assert code in (0, 130), f"exit {code}\n{run.err}"
+    assert code in (0, 128 + signal.Signals[name]), f"{name}: exit {code}\n{run.err}"
     assert "Traceback" not in run.err
     return code
 
 
-def test_ctrl_c_during_snapshot_save(faulty: Project) -> None:
+def test_a_stop_signal_during_snapshot_save(faulty: Project) -> None:
     """The snapshot file is the old one, or the new one whole; nothing half-written."""
     faulty.hl("up")
     target = faulty.dir / "team.tar"
     faulty.hl("snapshot", "save", "./team.tar", "--force")
     old = target.read_bytes()
-    for phase in ("database", "engine config"):
-        code = interrupted(faulty, phase, "snapshot", "save", "./team.tar", "--force")
-        if code == 130:
+    for phase, name in (("database", "SIGINT"), ("engine config", "SIGTERM")):
+        code = interrupted(faulty, phase, name, "snapshot", "save", "./team.tar", "--force")
+        if code != 0:
             assert target.read_bytes() == old, f"interrupted at {phase}"
         with snapshot_file.reading(target):  # whichever it is, it is whole
             pass
         assert_consistent(faulty)
 
 
-def test_ctrl_c_during_snapshot_load(faulty: Project) -> None:
+def test_a_stop_signal_during_snapshot_load(faulty: Project) -> None:
     """Interrupted while the data is swapped: the old data, or the snapshot's, never half."""
     faulty.hl("up")
     faulty.hl("snapshot", "save", "./before.tar", "--force")
     faulty.hl("tenant", "create", "after-save")  # only the old data has it
     assert "after-save" in tenants(faulty)
-    interrupted(faulty, "load snapshot", "snapshot", "load", "./before.tar", "--yes")
+    interrupted(faulty, "load snapshot", "SIGTERM", "snapshot", "load", "./before.tar", "--yes")
     assert_consistent(faulty)
     faulty.hl("up")
     assert "after-save" in tenants(faulty) or tenants(faulty) == ["default"]
@@ -421,12 +423,12 @@ def test_ctrl_c_during_snapshot_load(faulty: Project) -> None:
     assert_usable(faulty)
 
 
-def test_ctrl_c_during_reset(faulty: Project) -> None:
+def test_a_stop_signal_during_reset(faulty: Project) -> None:
     """Interrupted while the pristine database is swapped in: old or new, the token kept."""
     faulty.hl("up")
     token = faulty.env_file()["HATCHET_CLIENT_TOKEN"]
     faulty.hl("tenant", "create", "before-reset")  # a reset removes it
-    interrupted(faulty, "restore", "reset", "--yes")
+    interrupted(faulty, "restore", "SIGHUP", "reset", "--yes")
     assert_consistent(faulty)
     faulty.hl("up")
     assert faulty.env_file()["HATCHET_CLIENT_TOKEN"] == token
