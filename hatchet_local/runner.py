@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, NoReturn, Protocol
+from typing import IO, Any, NoReturn, Protocol
 
 from hatchet_local.errors import CommandFailed, Interrupted
 from hatchet_local.signals import check_stopped, hold, release, reset_in_child
@@ -84,31 +84,10 @@ class SubprocessRunner:
         cwd: Path | None = None,
     ) -> Result:
         pipe = subprocess.PIPE if capture else None
-        before_exec = _before_exec()
-        # Forking runs Python code (fork callbacks, `before_exec`) where a signal handler's
-        # exception would be dropped: hold the stop signals until the child exists.
-        held = hold() if before_exec is not None else None
-        try:
-            child = subprocess.Popen(
-                list(argv),
-                env=dict(env) if env is not None else None,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=pipe,
-                stderr=pipe,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                # hatchet-local runs commands from one thread; the function only calls prctl
-                # and resets signals.
-                preexec_fn=before_exec,  # noqa: PLW1509
-            )
-        except FileNotFoundError as exc:
-            release(held)
-            raise CommandFailed(f"{argv[0]}: command not found; is it installed?") from exc
-        except BaseException:
-            release(held)
-            raise
+        child, held = _spawn(
+            argv, env=dict(env) if env is not None else None, cwd=cwd, stdin=subprocess.DEVNULL,
+            stdout=pipe, stderr=pipe, text=True, encoding="utf-8", errors="replace",
+        )  # fmt: skip
         try:
             release(held)  # a signal held meanwhile lands here, and the child is stopped
             stdout, stderr = child.communicate(timeout=timeout)
@@ -134,18 +113,11 @@ class SubprocessRunner:
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
     ) -> Result:
-        try:
-            child = subprocess.Popen(
-                list(argv),
-                env=dict(env) if env is not None else None,
-                stdin=subprocess.PIPE if source is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                process_group=0,
-                preexec_fn=_before_exec(),  # noqa: PLW1509 (only prctl and signal resets)
-            )
-        except FileNotFoundError as exc:
-            raise CommandFailed(f"{argv[0]}: command not found; is it installed?") from exc
+        child, held = _spawn(
+            argv, env=dict(env) if env is not None else None,
+            stdin=subprocess.PIPE if source is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0,
+        )  # fmt: skip
         assert child.stdout is not None and child.stderr is not None
         errors: list[bytes] = []
         stderr = child.stderr
@@ -164,6 +136,7 @@ class SubprocessRunner:
             thread.start()
         captured = bytearray()
         try:
+            release(held)  # a signal held meanwhile lands here, and the child is stopped
             while chunk := child.stdout.read(_CHUNK):
                 if sink is None:
                     captured += chunk
@@ -189,6 +162,25 @@ class SubprocessRunner:
         check_stopped()
         said = b"".join(errors).decode("utf-8", "replace")
         return Result(tuple(argv), child.returncode, captured.decode("utf-8", "replace"), said)
+
+
+def _spawn(argv: Sequence[str], **popen: Any) -> tuple[subprocess.Popen[Any], Any]:
+    """Start argv. Forking runs Python code (fork callbacks, `before_exec`) where a signal
+    handler's exception would be printed and dropped: the stop signals are held until the
+    child exists. Returns the child and the signal mask for the caller to `release` once it
+    can stop the child."""
+    before_exec = _before_exec()
+    held = hold() if before_exec is not None else None
+    try:
+        # The function only calls prctl and resets signals; commands run from one thread.
+        child = subprocess.Popen(list(argv), preexec_fn=before_exec, **popen)  # noqa: PLW1509
+    except FileNotFoundError as exc:
+        release(held)
+        raise CommandFailed(f"{argv[0]}: command not found; is it installed?") from exc
+    except BaseException:
+        release(held)
+        raise
+    return child, held
 
 
 _CHUNK = 1 << 20

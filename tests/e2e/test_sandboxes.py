@@ -72,10 +72,11 @@ def test_three_stacks_side_by_side_and_a_reset_of_one(
             probes.append(f"probe-{uuid.uuid4().hex[:6]}")
             assert project.run_task(probes[-1]) == {"echo": "HELLO", "task": probes[-1]}
 
-        # Reset the first: its old token dies, a new one works, the others are untouched.
+        # Reset the first with a new token: the old one dies, the new one works, the others
+        # are untouched. (A plain reset keeps the token: tests/e2e/test_snapshots.py.)
         untouched = {name: container_ids(name) for name in names[1:]}
         old_token = settings[0]["HATCHET_CLIENT_TOKEN"]
-        projects[0].hl("reset", "--yes")
+        projects[0].hl("reset", "--new-token", "--yes")
         new_settings = projects[0].env_file()
         assert new_settings["HATCHET_CLIENT_SERVER_URL"] == settings[0]["HATCHET_CLIENT_SERVER_URL"]
         assert new_settings["HATCHET_CLIENT_TOKEN"] != old_token

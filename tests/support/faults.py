@@ -216,7 +216,7 @@ def assert_consistent(project: Project) -> None:
         finally:
             os.close(fd)
     litter = [p for d in (project.state, project.dir) for p in d.rglob("*.tmp")]
-    assert litter == []
+    assert litter == [], litter
     for name in ("stack.json", "token.json"):
         if (stack_dir / name).exists():
             json.loads((stack_dir / name).read_text())
