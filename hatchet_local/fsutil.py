@@ -7,7 +7,10 @@ import errno
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from hatchet_local.errors import ConfigError, HatchetLocalError
 from hatchet_local.signals import interrupts_deferred
@@ -37,14 +40,23 @@ def atomic_write(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:
 
 
 def _replace(path: Path, text: str, mode: int) -> None:
+    with replacing(path, mode) as out:
+        out.write(text.encode("utf-8"))
+
+
+@contextmanager
+def replacing(path: Path, mode: int = PRIVATE_FILE) -> Iterator[IO[bytes]]:
+    """A file to write that replaces `path` in one step when the block ends: a temporary file
+    beside it (`mode` from the start), synced, then renamed over it; removed when the block
+    fails. Readers see the old file or the whole new one, never half of it."""
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:  # a missing, read-only or full directory
         raise write_error(path, exc) from exc
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
+        with os.fdopen(fd, "wb") as out:
+            yield out
             out.flush()
             os.fsync(out.fileno())
         Path(tmp).replace(path)

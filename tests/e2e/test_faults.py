@@ -454,6 +454,7 @@ def test_signals_during_reset_then_up_finishes_it(faulty: Project) -> None:
         healed = faulty.hl("up")
         assert "waiting for another hatchet-local command" not in healed.stderr
         assert not (faulty.state / "stacks" / stack_of(faulty) / "wiping").exists()
+        assert_consistent(faulty)  # what a killed write left is gone too
         settings = faulty.env_file()
         assert token_accepted(settings, settings["HATCHET_CLIENT_TOKEN"])
         assert services_of(stack_of(faulty)) == ["hatchet-lite", "postgres", "rabbitmq"]
