@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-"""Reliability and security figures of issue #7: bad input, faults, soak, secrets; a table.
+"""Reliability and security figures of issues #7 and #16: bad input, faults (signals at every
+phase, SIGKILL recoveries, a Docker engine restart), soak, secrets; one table.
 
     python bench/reliability.py [--quick] [--only GROUP ...] [--json FILE] [--markdown FILE]
     python bench/reliability.py --report bench/reliability.json    # the table of a past run
 
-Runs pytest on each group (tests/test_bad_input.py, tests/e2e/test_faults.py,
-tests/e2e/test_soak.py, tests/e2e/test_security.py) with a JUnit XML report each, reads the
-soak's measured counts (HATCHET_LOCAL_RELIABILITY_OUT), and prints one Markdown table: cases
-tried and passed, faults tried and survived, soak cycles run, leaks found, secret exposures
-found. The soak runs issue #7's full 30 up/down and 10 reset cycles unless --quick (the CI
-default, 3 and 2). A group whose test file is not there yet is reported as "not present".
-Needs the test rig's images (scripts/test builds them) and the venv's pytest.
+Runs pytest on each group (tests/test_bad_input.py; tests/e2e/test_faults.py with
+tests/e2e/test_docker_restart.py; tests/e2e/test_soak.py; tests/e2e/test_security.py) with a
+JUnit XML report each, reads the groups' own JSON (the soak's counts, the signals tried per
+phase, the restart's timings, the security review's findings), and prints one Markdown table.
+Unless --quick (the CI sizes): the soak runs issue #7's 30 up/down and 10 reset cycles, and the
+fault matrix sends every signal (SIGINT, SIGTERM, SIGHUP, SIGKILL) at every phase of `up`,
+`reset` and `down` (HATCHET_LOCAL_SIGNAL_WALK=full) instead of rotating them. A group whose
+test file is not there yet is reported as "not present". Needs the test rig's images
+(scripts/test builds them), root (loop devices, a private dockerd), and the venv's pytest.
 """
 
 from __future__ import annotations
@@ -38,18 +41,30 @@ QUICK_SOAK = "3,2"
 class Group:
     key: str
     title: str
-    path: str
+    path: str  # test files, separated by spaces
     # What one test case is, and what passing means, in the table's words.
     unit: str
     passed_word: str
 
+    @property
+    def paths(self) -> list[str]:
+        return self.path.split()
 
+
+FAULT_FILES = "tests/e2e/test_faults.py tests/e2e/test_docker_restart.py"
 GROUPS = (
     Group("bad_input", "Bad input", "tests/test_bad_input.py", "cases", "passed"),
-    Group("faults", "Faults", "tests/e2e/test_faults.py", "faults", "survived"),
+    Group("faults", "Faults", FAULT_FILES, "faults", "survived"),
     Group("soak", "Soak", "tests/e2e/test_soak.py", "tests", "passed"),
     Group("security", "Security review", "tests/e2e/test_security.py", "checks", "passed"),
 )
+# The groups' own JSON reports, by the environment variable that names where to write them.
+REPORTS = {
+    "soak": "HATCHET_LOCAL_RELIABILITY_OUT",
+    "security": "HATCHET_LOCAL_SECURITY_OUT",
+    "signals": "HATCHET_LOCAL_FAULTS_OUT",
+    "restart": "HATCHET_LOCAL_RESTART_OUT",
+}
 
 
 @dataclass
@@ -91,14 +106,15 @@ def parse_junit(text: str) -> Outcome:
     return outcome
 
 
-def run_group(group: Group, workdir: Path, soak_cycles: str) -> Outcome:
-    if not (REPO / group.path).is_file():
+def run_group(group: Group, workdir: Path, soak_cycles: str, full: bool = False) -> Outcome:
+    paths = [path for path in group.paths if (REPO / path).is_file()]
+    if not paths:
         return Outcome(present=False)
     junit = workdir / f"{group.key}.xml"
     env = {**os.environ, "HATCHET_LOCAL_SOAK_CYCLES": soak_cycles,
-           "HATCHET_LOCAL_RELIABILITY_OUT": str(workdir / "soak.json"),
-           "HATCHET_LOCAL_SECURITY_OUT": str(workdir / "security.json")}  # fmt: skip
-    command = [sys.executable, "-m", "pytest", group.path, "-q", "-p", "no:cacheprovider",
+           "HATCHET_LOCAL_SIGNAL_WALK": "full" if full else "quick",
+           **{var: str(workdir / f"{key}.json") for key, var in REPORTS.items()}}  # fmt: skip
+    command = [sys.executable, "-m", "pytest", *paths, "-q", "-p", "no:cacheprovider",
                f"--junitxml={junit}"]  # fmt: skip
     print(f"-> {group.title}: {shlex.join(command[2:])}", flush=True)
     started = time.monotonic()
@@ -181,6 +197,54 @@ def soak_counts(soak: dict[str, Any]) -> list[tuple[str, str]]:
     ]  # fmt: skip
 
 
+def signal_rows(signals: dict[str, Any]) -> list[tuple[str, str]]:
+    """The signal walks' outcomes as rows: per command, the strikes tried and survived, per
+    signal; then the SIGKILL recoveries alone."""
+    tried = signals.get("signals")
+    if not isinstance(tried, dict) or not tried:
+        return []
+    cells, kills = [], [0, 0]
+    for command, phases in tried.items():
+        by_signal: dict[str, list[int]] = {}
+        for outcomes in phases.values():
+            for name, outcome in outcomes.items():
+                counts = by_signal.setdefault(name, [0, 0])
+                counts[0] += 1
+                counts[1] += outcome == "survived"
+        total = [sum(c[0] for c in by_signal.values()), sum(c[1] for c in by_signal.values())]
+        detail = ", ".join(f"{n} {c[1]}/{c[0]}" for n, c in sorted(by_signal.items()))
+        cells.append(f"{command}: {total[1]} of {total[0]} at {len(phases)} phases ({detail})")
+        kills = [kills[0] + by_signal.get("SIGKILL", [0, 0])[0],
+                 kills[1] + by_signal.get("SIGKILL", [0, 0])[1]]  # fmt: skip
+    scope = "every signal at every phase" if signals.get("full") else "signals rotated over phases"
+    return [
+        (f"signals tried and survived ({scope})", "; ".join(cells)),
+        ("SIGKILL recoveries (the next command finishes the job)", f"{kills[1]} of {kills[0]}"),
+    ]
+
+
+def restart_row(results: Outcome, restart: dict[str, Any]) -> list[tuple[str, str]]:
+    """The Docker restart test's outcome: the stacks brought back, with data and tokens."""
+    if not results.ran or not results.present:
+        return []
+    ours = [name for name in results.failed if "test_docker_restart" in name]
+    firsts = restart.get("first_task_seconds") or []
+    first = f"; first task after it {', '.join(f'{s:.0f} s' for s in firsts)}" if firsts else ""
+    verdict = "survived" if not ours else f"failed ({len(ours)} checks)"
+    return [("Docker engine restarts (2 running stacks, 1 stopped)",
+             f"1 tried, {verdict}: data, tokens and the stopped stack checked{first}")]  # fmt: skip
+
+
+def worker_row(soak: dict[str, Any]) -> list[tuple[str, str]]:
+    worker = soak.get("worker")
+    if not isinstance(worker, dict):
+        return []
+    restarts = worker.get("restarts") or []
+    said = f"{len(restarts)}: {'; '.join(restarts)}" if restarts else "0"
+    return [("soak: tasks run through an SDK worker kept connected (worker restarts)",
+             f"{worker.get('tasks', 0)} ({said})")]  # fmt: skip
+
+
 def markdown(
     results: dict[str, Outcome], reports: dict[str, dict[str, Any]], meta: dict[str, str]
 ) -> str:
@@ -194,7 +258,10 @@ def markdown(
     rows = [
         ("bad-input cases", cell(bad, GROUPS[0])),
         ("faults", cell(faults, GROUPS[1])),
+        *signal_rows(reports.get("signals") or {}),
+        *restart_row(faults, reports.get("restart") or {}),
         ("soak cycles run (up/down, reset)", soak_cell(soak_run, cycles)),
+        *worker_row(soak),
         ("leaks found (objects, processes, ports grown)",
          str(len(leaks)) if isinstance(leaks, list) else "n/a"),
         *soak_counts(soak),
@@ -228,7 +295,8 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    quick_help = f"soak cycles {QUICK_SOAK} (up/down,reset), not {FULL_SOAK}"
+    quick_help = (f"CI sizes: soak cycles {QUICK_SOAK} (up/down,reset), not {FULL_SOAK}; "
+                  "signals rotated over phases, not every signal at every phase")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "reliability.json")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
@@ -241,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         saved = json.loads(args.report.read_text())
         groups = {key: Outcome(**value) for key, value in saved["groups"].items()}
         meta = {key: saved[key] for key in ("machine", "command", "seconds")}
-        print(markdown(groups, {k: saved.get(k) or {} for k in ("soak", "security")}, meta))
+        print(markdown(groups, {k: saved.get(k) or {} for k in REPORTS}, meta))
         return 0
     started = time.monotonic()
     results: dict[str, Outcome] = {}
@@ -249,11 +317,12 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         for group in GROUPS:
             if args.only and group.key not in args.only:
-                results[group.key] = Outcome(present=(REPO / group.path).is_file(), ran=False)
+                present = any((REPO / path).is_file() for path in group.paths)
+                results[group.key] = Outcome(present=present, ran=False)
                 continue
             cycles = QUICK_SOAK if args.quick else FULL_SOAK
-            results[group.key] = run_group(group, workdir, cycles)
-        reports = {key: read_report(workdir / f"{key}.json") for key in ("soak", "security")}
+            results[group.key] = run_group(group, workdir, cycles, full=not args.quick)
+        reports = {key: read_report(workdir / f"{key}.json") for key in REPORTS}
     command = "python bench/reliability.py" + " ".join(
         ["", *(["--quick"] if args.quick else []), *(["--only", *args.only] if args.only else [])]
     )

@@ -46,7 +46,7 @@ from tests.support.stacks import (  # noqa: E402
     HATCHET_LOCAL,
     RIG_IMAGES,
     Project,
-    Worker,
+    SdkWorker,
     clean_env,
     compose_command,
     free_port,
@@ -223,7 +223,7 @@ class Bench:
                                 ("version", ["version"])):  # fmt: skip
                 self.record(label, [timed(partial(project.hl, *args)) for _ in range(5)])
             name = f"bench-{uuid.uuid4().hex[:6]}"
-            with Worker(project.dir, name):
+            with SdkWorker(project.dir, name).start():
                 probe(project.dir, "run", name, "warm")
                 resets, firsts = [], []
                 for _ in range(self.repeat):
@@ -259,7 +259,7 @@ class Bench:
         try:
             origin.hl("up")
             name = f"bench-{uuid.uuid4().hex[:6]}"
-            with Worker(origin.dir, name):
+            with SdkWorker(origin.dir, name).start():
                 probe(origin.dir, "many", name, str(runs), timeout=1800)
             saves = [timed(lambda: origin.hl("snapshot", "save", "bench", "--force"))
                      for _ in range(self.repeat)]  # fmt: skip

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from hatchet_local import postgres
 from hatchet_local.context import Context
 from hatchet_local.defaults import ENGINE_SERVICE
 from hatchet_local.errors import DockerUnavailable, HatchetLocalError, Interrupted
-from hatchet_local.fsutil import atomic_write, ensure_private_dir, read_text, write_error
+from hatchet_local.fsutil import atomic_write, ensure_private_dir, read_text, replacing
 from hatchet_local.stack import Stack
 from hatchet_local.state import now_iso
 
@@ -82,13 +80,13 @@ def keep(stack: Stack, ctx: Context, kind: Base) -> Base | None:
     """Keep the stack's database, which its migrations just made, as the base of its kind.
     Called between the migrations and `setup`, with nothing connected. A base that cannot
     be written (a full disk, say) is only a warning: the next stack pays full price too."""
-    root = ensure_private_dir(bases_dir(ctx.state_root))
+    ensure_private_dir(bases_dir(ctx.state_root))
     target = archive(ctx.state_root, kind.key)
     stack.dir.note("password-pending")  # the next `up` sets it, whatever happens here
     postgres.clear_password(stack.compose)
     kept: Base | None = None
     try:
-        size = _write_copy(stack, root, target)
+        size = _write_copy(stack, target)
         kept = Base(**{**asdict(kind), "created": now_iso(), "size": size})
         atomic_write(target.with_suffix(".json"), json.dumps(kept.as_dict(), indent=2) + "\n")
     except (Interrupted, DockerUnavailable):
@@ -102,25 +100,11 @@ def keep(stack: Stack, ctx: Context, kind: Base) -> Base | None:
     return kept
 
 
-def _write_copy(stack: Stack, root: Path, target: Path) -> int:
+def _write_copy(stack: Stack, target: Path) -> int:
     """pg_basebackup into a private temporary file beside `target`, then renamed: a copy
     cut short never looks like a base."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise write_error(target, exc) from exc
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                postgres.basebackup(stack.compose, out)
-                out.flush()
-                os.fsync(out.fileno())
-            except OSError as exc:
-                raise write_error(target, exc) from exc
-        Path(tmp).replace(target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(target) as out:
+        postgres.basebackup(stack.compose, out)
     return target.stat().st_size
 
 

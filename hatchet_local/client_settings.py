@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
+from pathlib import Path
 
 from hatchet_local.team_state import Token
 
@@ -27,6 +28,24 @@ HATCHET_CLI_ORDER = (
     TENANT_KEY,
     NAMESPACE_KEY,
 )
+# The files the Python SDK loads by itself, from its working directory only (pydantic
+# settings, `hatchet_sdk/config.py`); the TypeScript and Go SDKs load none of them.
+SDK_ENV_FILES = (".env", ".env.hatchet", ".env.dev", ".env.local")
+
+
+def how_to_load(env_file: Path, workdir: Path) -> str:
+    """The closing line of `up`: how a worker gets the settings written to `env_file`."""
+    if env_file.name in SDK_ENV_FILES and env_file.parent == workdir:
+        return (
+            f"Next: run your worker from this directory; the Hatchet Python SDK reads "
+            f"{env_file.name} from its working directory by itself."
+        )
+    return (
+        f"Next: start your worker with `hatchet-local run -- CMD` (it puts the settings in the "
+        f"worker's environment), or load {env_file} yourself (`set -a; . {env_file}; set +a`); "
+        f"the Hatchet Python SDK reads only {', '.join(SDK_ENV_FILES[:-1])} and "
+        f"{SDK_ENV_FILES[-1]} from its working directory by itself."
+    )
 
 
 def token_claims(token: str) -> dict[str, object]:

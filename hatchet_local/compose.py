@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,12 +114,19 @@ class Compose:
         return f"{self.project}-{service}-1"
 
     def run(
-        self, *args: str, timeout: float | None = None, check: bool = True, capture: bool = True
+        self,
+        *args: str,
+        timeout: float | None = None,
+        check: bool = True,
+        capture: bool = True,
+        env: Mapping[str, str] | None = None,
     ) -> Result:
+        """`env` joins compose's environment (values that must stay out of argv)."""
         # Drop the secrets' names from our environment: compose prefers the shell's value to
         # the env file's, and a stray POSTGRES-like variable must not replace a stack's secret.
+        environment = {**child_env(SECRET_NAMES), **(env or {})}
         result = self.runner.run(
-            self.argv(*args), env=child_env(SECRET_NAMES), timeout=timeout, capture=capture
+            self.argv(*args), env=environment, timeout=timeout, capture=capture
         )
         # Even unchecked: a job or an exec cut off from Docker did not fail on its own.
         docker.check_reached(
@@ -169,8 +176,19 @@ class Compose:
             docker.remove_containers(self.runner, ids, f"removing leftover {service} containers")
         return len(ids)
 
-    def exec(self, service: str, *command: str, timeout: float = 120) -> Result:
-        return self.run("exec", "-T", service, *command, timeout=timeout, check=False)
+    def exec(
+        self,
+        service: str,
+        *command: str,
+        timeout: float = 120,
+        env: Mapping[str, str] | None = None,
+    ) -> Result:
+        """`command` in the running `service`; `env` is set in it by name only (`-e NAME`), so
+        a secret among its values never appears in a command line."""
+        names = [flag for name in env or {} for flag in ("-e", name)]
+        return self.run(
+            "exec", "-T", *names, service, *command, timeout=timeout, check=False, env=env
+        )
 
     def logs(self, service: str | None = None, lines: int | None = 30) -> str:
         """The last `lines` log lines (all with None), secrets masked."""

@@ -214,7 +214,9 @@ def load_config(
             resolved[key] = (value, f"profile {profile}")
     _check_distinct_ports(resolved)
     values = {key: value for key, (value, _) in resolved.items()}
-    values["env_file"] = _resolve_env_file(project, *resolved["env_file"])
+    env_file, source = resolved["env_file"]
+    from_file = found is not None and source == str(found[0])
+    values["env_file"] = _resolve_env_file(project, env_file, source, from_file=from_file)
     if "server.ca_bundle" in resolved:
         values["server.ca_bundle"] = _resolve_ca_bundle(project, *resolved["server.ca_bundle"])
     return _build(values, project, found[0].resolve() if found else None)
@@ -330,7 +332,10 @@ def _check_distinct_ports(resolved: Mapping[str, tuple[Any, str]]) -> None:
         )
 
 
-def _resolve_env_file(project: Path, path: Path, source: str) -> Path:
+def _resolve_env_file(project: Path, path: Path, source: str, *, from_file: bool) -> Path:
+    """The env file's absolute path. One named by a config file must lie inside the project:
+    a hatchet-local.yaml may have come with a cloned repository, and must not make `up`
+    write (or chmod) a file elsewhere; the command line and the environment may name any."""
     try:
         resolved = project / path.expanduser()
     except RuntimeError:  # `~someone` with no such user
@@ -339,6 +344,14 @@ def _resolve_env_file(project: Path, path: Path, source: str) -> Path:
     if resolved.is_dir():
         expected = "a file path, not a directory"
         raise ConfigError(f"{source}: env_file: expected {expected}, got {brief(path)}")
+    # The folder with its links followed: `env_file: notes/x.env` with notes -> ~ escapes too.
+    where = Path(os.path.normpath(resolved))
+    if from_file and not where.parent.resolve().is_relative_to(project):
+        raise ConfigError(
+            f"{source}: env_file: {path} is outside the project ({project}); a config file "
+            f"may only name a file inside it, so pass --env-file {path} (or set "
+            f"{env_var('env_file')}) to write there"
+        )
     return resolved
 
 

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from hatchet_local.signals import check_stopped
+
 
 class Console:
     def __init__(
@@ -40,6 +42,7 @@ class Console:
             # Inside the try: a Ctrl-C landing just after this line still ends the phase.
             self.line(f"-> {name}")
             yield
+            check_stopped()  # a stop signal whose exception something swallowed
         except BaseException:
             self.line(f"!! {name} ({self.clock() - started:.1f}s)")
             raise

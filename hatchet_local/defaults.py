@@ -21,6 +21,7 @@ DEFAULT_IMAGES: dict[str, str] = {
 
 # The tenant that `hatchet-admin quickstart` seeds.
 DEFAULT_TENANT_ID = "707d0855-80ab-4e1f-a156-f1c4546cbf52"
+DEFAULT_TENANT_SLUG = "default"
 ADMIN_EMAIL = "admin@example.com"
 
 

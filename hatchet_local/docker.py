@@ -308,6 +308,18 @@ def project_containers(engine: Engine, project: str) -> list[Container]:
     return engine.containers([f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_ONEOFF}=False"])
 
 
+def free_space(runner: Runner, container: str, path: str) -> tuple[int, int] | None:
+    """(bytes free, bytes in all) of the file system holding `path` in running container
+    `container` (POSIX `df -P -k` in it); None when it cannot say."""
+    argv = ["docker", "exec", container, "df", "-P", "-k", path]
+    result = runner.run(argv, timeout=30)
+    lines = result.stdout.splitlines() if result.ok else []
+    fields = lines[-1].split() if len(lines) > 1 else []
+    if len(fields) < 4 or not (fields[1].isdigit() and fields[3].isdigit()):
+        return None
+    return int(fields[3]) * 1024, int(fields[1]) * 1024
+
+
 def oneoff_containers(engine: Engine, project: str, service: str) -> list[str]:
     """Ids of the containers that one-shot runs of `service` in compose project `project`
     left (a run cut off from Docker cannot remove its own)."""
@@ -321,11 +333,17 @@ def remove_containers(runner: Runner, ids: list[str], what: str) -> None:
     check_reached(runner.run(["docker", "rm", "--force", *ids], timeout=120), what)
 
 
-def container_publishing(engine: Engine, port: int) -> str | None:
-    """The name of a running container that publishes host port `port`; None when none
-    does or Docker cannot say."""
+def published_ports(engine: Engine) -> dict[int, str]:
+    """Every host port a running container publishes, alone or in a range, with the
+    container's name; {} when Docker cannot say."""
     try:
         running = engine.containers([], all=False)
     except HatchetLocalError:
-        return None
-    return next((c.name for c in running if port in c.published), None)
+        return {}
+    return {port: c.name for c in reversed(running) for port in c.published}
+
+
+def container_publishing(engine: Engine, port: int) -> str | None:
+    """The name of a running container that publishes host port `port`; None when none
+    does or Docker cannot say."""
+    return published_ports(engine).get(port)

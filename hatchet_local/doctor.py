@@ -15,7 +15,7 @@ from hatchet_local.docker import Engine
 from hatchet_local.docker_cli import CliEngine
 from hatchet_local.errors import HatchetLocalError
 from hatchet_local.images import needed_images
-from hatchet_local.ports import port_holder, port_is_free
+from hatchet_local.ports import ports_taken
 from hatchet_local.runner import Runner
 from hatchet_local.state import StackDir
 
@@ -115,11 +115,9 @@ def _ports(config: Config, runner: Runner, state_root: Path) -> Finding:
         key: getattr(config.ports, key) or (record.ports.get(key) if record else None)
         for key in ("dashboard", "grpc")
     }
-    taken = [
-        f"{key} port {port} is held by {port_holder(port, runner)}"
-        for key, port in wanted.items()
-        if port and not port_is_free(port)
-    ]
+    holders = ports_taken((port for port in wanted.values() if port), runner)
+    taken = [f"{key} port {port} is taken: {holders[port]}"
+             for key, port in wanted.items() if port in holders]  # fmt: skip
     chosen = ", ".join(f"{k} {p}" for k, p in wanted.items() if p) or "picked on first up"
     if taken and record is not None:
         # A running stack holds its own ports; only say so.

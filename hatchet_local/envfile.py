@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hatchet_local.client_settings import NAMESPACE_KEY, SECRET_KEYS, for_every_sdk
 from hatchet_local.errors import ConfigError
-from hatchet_local.fsutil import atomic_write, read_text
+from hatchet_local.fsutil import atomic_write, read_text, refuse_link
 from hatchet_local.redact import MASK
 
 # One entry of a dotenv file as python-dotenv (the Hatchet Python SDK's reader) cuts it: a
@@ -114,7 +114,8 @@ def _check_read_back(merged: str, settings: Mapping[str, str], name: str) -> Non
 
 def write_env_file(path: Path, settings: Mapping[str, str]) -> None:
     """Merge settings into the file at `path`: atomic, and private (0600) since it holds a
-    token."""
+    token. A symbolic link there is refused, never followed nor replaced."""
+    refuse_link(path)
     existing = read_text(path)
     merged = merge_dotenv(existing or "", settings, str(path))
     if merged != existing or path.stat().st_mode & 0o077:

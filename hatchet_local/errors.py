@@ -7,6 +7,7 @@ README.md and stay stable.
 from __future__ import annotations
 
 import reprlib
+import signal
 from pathlib import Path
 
 
@@ -155,8 +156,22 @@ class SnapshotUnusable(HatchetLocalError):
     exit_code = 22
 
 
-class Interrupted(HatchetLocalError):
-    exit_code = 130
+class Interrupted(BaseException):
+    """Stopped by a signal: Ctrl-C (SIGINT), SIGTERM (how CI runners, GitLab and `docker
+    stop` end a job) or SIGHUP (a closed terminal). Exits 128 + the signal's number: 130,
+    143, 129. A BaseException, like KeyboardInterrupt, so that no `except HatchetLocalError`
+    (or a library's `except Exception`) can swallow it and carry on."""
+
+    def __init__(self, message: str | None = None, *, signum: int = signal.SIGINT) -> None:
+        if message is None:
+            name = signal.Signals(signum).name
+            cause = "interrupted" if signum == signal.SIGINT else f"stopped by {name}"
+            message = f"{cause}; run the same command again to finish"
+        super().__init__(message)
+        self.message = message
+        self.signum = signum
+        self.exit_code = 128 + signum
+        self.details = ""
 
 
 # Bounded, so that YAML aliases nested into a "billion laughs" cannot make a message endless.

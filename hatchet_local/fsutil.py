@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
-import signal
 import stat
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from hatchet_local.errors import ConfigError, HatchetLocalError
+from hatchet_local.signals import interrupts_deferred
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
@@ -30,25 +31,6 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
-@contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) until the block is done, then deliver it: a write it lands in
-    finishes first, so it never leaves half a file or a temp file behind. Main thread only
-    (the only one signals reach); elsewhere a no-op."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        # None: a handler not set from Python, which cannot be put back; Python's own then.
-        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
-    if caught:
-        signal.raise_signal(signal.SIGINT)
-
-
 def atomic_write(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:
     """Replace `path` with `text` in one step; the file is created with `mode` from the start."""
     if path.is_dir():
@@ -58,14 +40,23 @@ def atomic_write(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:
 
 
 def _replace(path: Path, text: str, mode: int) -> None:
+    with replacing(path, mode) as out:
+        out.write(text.encode("utf-8"))
+
+
+@contextmanager
+def replacing(path: Path, mode: int = PRIVATE_FILE) -> Iterator[IO[bytes]]:
+    """A file to write that replaces `path` in one step when the block ends: a temporary file
+    beside it (`mode` from the start), synced, then renamed over it; removed when the block
+    fails. Readers see the old file or the whole new one, never half of it."""
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:  # a missing, read-only or full directory
         raise write_error(path, exc) from exc
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
+        with os.fdopen(fd, "wb") as out:
+            yield out
             out.flush()
             os.fsync(out.fileno())
         Path(tmp).replace(path)
@@ -75,6 +66,18 @@ def _replace(path: Path, text: str, mode: int) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_temp_files(directory: Path, name: str = "*") -> int:
+    """Remove the temp files `atomic_write` left for file `name` (every file with "*") in
+    `directory`: only a SIGKILL in the middle of a write leaves one. Call it holding the lock
+    that serializes those writes. Returns how many were removed."""
+    removed = 0
+    for path in directory.glob(f".{name}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed += 1
+    return removed
 
 
 def write_error(path: Path, exc: OSError) -> HatchetLocalError:
@@ -119,4 +122,15 @@ def check_private(path: Path) -> None:
         raise ConfigError(
             f"{path}: holds secrets but others may read it (mode {mode:04o}); "
             f"run `chmod 600 {path}`"
+        )
+
+
+def refuse_link(path: Path) -> None:
+    """ConfigError when `path` is a symbolic link: a file hatchet-local writes is neither
+    written through a link (its target may lie anywhere, even outside the project) nor
+    replaced by a regular file (which would silently undo the user's link)."""
+    if path.is_symlink():
+        raise ConfigError(
+            f"{path}: a symbolic link (to {path.readlink()}); hatchet-local neither writes "
+            f"through a link nor replaces one: remove the link, or name the file it points to"
         )

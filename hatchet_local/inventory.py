@@ -4,7 +4,7 @@ and the expired (`prune`, and the reaping every `up` does first)."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,12 +22,13 @@ class StackRow:
     name: str
     state: str  # running, partial, stopped, or orphaned (objects without a record)
     ports: dict[str, int]
-    directory: str
-    directory_exists: bool
+    directory: str  # the project directory that made it
+    directory_exists: bool  # that directory, or another that uses the stack, exists
     created: str
     age_seconds: int
     hatchet_version: str
     tool_version: str
+    directories: list[str] = field(default_factory=list)  # every one using it, maker's first
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -61,7 +62,9 @@ def _row(record: StackRecord, objects: list[DockerObject], now: datetime) -> Sta
         state=state,
         ports=dict(record.ports),
         directory=record.directory,
-        directory_exists=Path(record.directory).is_dir(),
+        # A stack shared by two projects is not forgotten while one of them is there.
+        directory_exists=any(Path(d).is_dir() for d in record.directories),
+        directories=record.directories,
         created=record.created,
         age_seconds=age,
         hatchet_version=record.hatchet_version,

@@ -27,7 +27,7 @@ from hatchet_local.errors import (
 from hatchet_local.fsutil import atomic_write, ensure_private_dir, read_text
 from hatchet_local.health import Check, service_check, wait_for
 from hatchet_local.image_build import registry_unreachable
-from hatchet_local.ports import PORT_FLAGS, port_holder, port_is_free
+from hatchet_local.ports import PORT_FLAGS, ports_taken
 from hatchet_local.runner import Runner, tail
 from hatchet_local.stack import Stack, load_stack
 from hatchet_local.team_state import Token
@@ -51,11 +51,14 @@ def check_ports(stack: Stack, states: list[ServiceState], runner: Runner) -> Non
     """Fail before anything starts when another program holds one of the stack's ports.
     Ports that this stack's running engine publishes are its own: compose re-creates it."""
     own = {port for s in states if s.state == "running" for port in s.published}
-    for name, port in (("dashboard", stack.spec.dashboard_port), ("grpc", stack.spec.grpc_port)):
-        if port not in own and not port_is_free(port):
+    wanted = {"dashboard": stack.spec.dashboard_port, "grpc": stack.spec.grpc_port}
+    taken = ports_taken((p for p in wanted.values() if p not in own), runner,
+                        stack.spec.bind_address)  # fmt: skip
+    for name, port in wanted.items():
+        if port in taken:
             raise PortInUse(
-                f"the {name} port {port} of stack {stack.record.name} is held by "
-                f"{port_holder(port, runner)}; or choose another with {PORT_FLAGS[name]}"
+                f"the {name} port {port} of stack {stack.record.name} is taken: {taken[port]}, "
+                f"or choose another port with {PORT_FLAGS[name]}"
             )
 
 

@@ -190,7 +190,7 @@ def _plan_members(
 
 def _check_server_allows(conn: Connection, plan: Plan) -> None:
     creates = [s.tenant for s in plan.steps if s.action == "create-tenant"]
-    if creates and not conn.info.allows("allowCreateTenant"):
+    if creates and not conn.can_create_tenants():
         raise ServerRefuses(
             f"{conn.server.url} does not allow creating tenants (allowCreateTenant is off, "
             f"SERVER_ALLOW_CREATE_TENANT); {', '.join(creates)} must be created there by its "
@@ -238,7 +238,7 @@ def apply(conn: Connection, config: Config, plan: Plan, *, yes: bool) -> ApplyRe
 
 def _create(conn: Connection, config: Config, slug: str, result: ApplyResult) -> Tenant:
     try:
-        return conn.session.create_tenant(slug, config.tenants[slug].environment)
+        return conn.create_tenant(slug, config.tenants[slug].environment)
     except HatchetApiError as exc:
         if "slug already exists" not in api_message(exc):
             raise

@@ -6,11 +6,13 @@ registry, read and written under one lock so two stacks never pick the same port
 
 from __future__ import annotations
 
+import os
 import socket
+from collections.abc import Iterable
 from pathlib import Path
 
 from hatchet_local.config import Config
-from hatchet_local.docker import container_publishing
+from hatchet_local.docker import container_publishing, published_ports
 from hatchet_local.docker_cli import CliEngine
 from hatchet_local.errors import HatchetLocalError, PortInUse
 from hatchet_local.runner import Runner
@@ -30,16 +32,38 @@ def pick_free_port(taken: set[int]) -> int:
             return port
 
 
-def port_is_free(port: int) -> bool:
-    """Whether a server could listen on `port` now. With SO_REUSEADDR, as Docker's proxy
-    binds: connections a stopped engine closed a moment ago (TIME_WAIT) hold no port."""
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether Docker could publish `port` on `host` as far as this host's sockets go: taken
+    when a socket listens on it (or is bound to it), free when only connections that have
+    ended linger (TIME_WAIT after a client was connected to a stack just taken down).
+
+    SO_REUSEADDR makes the difference, and is what Docker's own listener (Go's net.Listen)
+    sets; without it the kernel refuses a port for up to a minute after every `down`."""
     with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if os.name == "posix":  # elsewhere (Windows) the option lets a port be stolen
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
+            sock.listen()
         except OSError:
             return False
     return True
+
+
+def ports_taken(ports: Iterable[int], runner: Runner, host: str = "127.0.0.1") -> dict[int, str]:
+    """Those of `ports` that are taken, each with who holds it in words that say how to free
+    it (see `port_holder`). A port is taken when a socket listens on it or a running container
+    publishes it (Docker can publish through the firewall alone, with nothing listening);
+    connections that linger after their end do not take it."""
+    wanted = list(ports)
+    published = published_ports(CliEngine(runner)) if wanted else {}
+    taken = {}
+    for port in wanted:
+        if port in published:
+            taken[port] = _container_holds(published[port])
+        elif not port_is_free(port, host):
+            taken[port] = port_holder(port, runner)
+    return taken
 
 
 def resolve_ports(config: Config, record: StackRecord, root: Path) -> dict[str, int]:
@@ -72,11 +96,18 @@ def port_holder(port: int, runner: Runner) -> str:
     """Who listens on `port`, in words that say how to free it."""
     container = container_publishing(CliEngine(runner), port)
     if container:
-        return f"container {container}; stop it with `docker stop {container}`"
+        return _container_holds(container)
     process = _listening_process(port, runner)
     if process:
-        return f"process {process}"
-    return "another program"
+        return f"{process} listens on it; stop it"
+    return (
+        f"a program listens on it that this user cannot see (`sudo ss -ltnp 'sport = :{port}'` "
+        f"names it); stop it"
+    )
+
+
+def _container_holds(container: str) -> str:
+    return f"container {container} publishes it; stop it with `docker stop {container}`"
 
 
 def _listening_process(port: int, runner: Runner) -> str | None:

@@ -95,6 +95,7 @@ def render_stack(spec: StackSpec) -> str:
         dashboard=spec.dashboard,
         pull={key: spec.pull_policy_of(key) for key in spec.images},
         bind_address=spec.bind_address,
+        loopback_only=spec.bind_address == "127.0.0.1",
         ports={"dashboard": spec.dashboard_port, "grpc": spec.grpc_port},
         server_url=spec.server_url,
         cookie_domain=spec.host,

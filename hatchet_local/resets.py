@@ -21,11 +21,11 @@ from hatchet_local.client_settings import token_claims
 from hatchet_local.config import Config
 from hatchet_local.context import Context
 from hatchet_local.defaults import DEFAULT_TENANT_ID, ENGINE_SERVICE
-from hatchet_local.docker import remove_volume, require_ok
 from hatchet_local.errors import ConfigError
 from hatchet_local.phases import healthy
 from hatchet_local.provision import PRISTINE
 from hatchet_local.stack import Stack, load_stack, stack_lock
+from hatchet_local.wipe import empty_rabbitmq, wipe
 
 NEXT, OLD = "hatchet_next", "hatchet_old"
 # What workers register in Hatchet v0.101 (workflows, their versions, jobs, steps, triggers,
@@ -103,10 +103,7 @@ def reset(
             ctx.console.warn(f"{why_not}; this reset makes a new token (written to "
                              f"{config.env_file.name})")  # fmt: skip
         with ctx.console.phase("wipe data"):
-            if not _wipe_in_place(stack, ctx):
-                stack.compose.down(volumes=True)
-            stack.dir.forget_data()
-            stack.dir.note("pristine-pending")  # taken again after `setup`
+            wipe(stack, ctx)
         return startup.up_locked(config, ctx)
 
 
@@ -165,50 +162,4 @@ SQL
     for path in (stack.dir.tenants_file, stack.dir.users_file):
         path.unlink(missing_ok=True)  # the extra tenants and logins are gone
     if "rabbitmq" in stack.services():
-        _empty_rabbitmq(stack, ctx)
-
-
-# RabbitMQ's vhost deleted and made again in one `rabbitmqctl` (each one starts an Erlang VM,
-# about a second); the three commands below when this RabbitMQ has other internals.
-_VHOST_AGAIN = (
-    'ok = rabbit_vhost:delete(<<"/">>, <<"hatchet-local">>), '
-    'ok = rabbit_vhost:add(<<"/">>, <<"hatchet-local">>), '
-    'ok = rabbit_auth_backend_internal:set_permissions(<<"hatchet">>, <<"/">>, <<".*">>, '
-    '<<".*">>, <<".*">>, <<"hatchet-local">>).'
-)
-
-
-def _empty_rabbitmq(stack: Stack, ctx: Context) -> None:
-    """RabbitMQ's vhost made again: messages about the old data must not reach the new."""
-    rabbitmqctl = ["docker", "exec", stack.compose.container_name("rabbitmq"), "rabbitmqctl"]
-    once = ctx.runner.run([*rabbitmqctl, "eval", _VHOST_AGAIN], timeout=120)
-    if once.ok and once.stdout.strip() == "ok":
-        return
-    ctx.runner.run([*rabbitmqctl, "delete_vhost", "/"], timeout=120)  # gone already: fine
-    permissions = ["set_permissions", "-p", "/", "hatchet", ".*", ".*", ".*"]
-    for command in (["add_vhost", "/"], permissions):
-        result = ctx.runner.run([*rabbitmqctl, *command], timeout=120)
-        require_ok(result, "resetting RabbitMQ", ctx.runner)
-
-
-def _wipe_in_place(stack: Stack, ctx: Context) -> bool:
-    """Wipe the data while Postgres and RabbitMQ keep running, which saves their restart:
-    drop and re-create the database (and its pristine copy, made again after `setup`),
-    re-create RabbitMQ's vhost, remove the engine and its config volume. False (nothing
-    done) when those services are not both up."""
-    states = {s.service: s.state for s in stack.compose.ps()}
-    if any(states.get(service) != "running" for service in stack.services()):
-        return False
-    compose = stack.compose
-    compose.run("rm", "--stop", "--force", ENGINE_SERVICE, timeout=120)
-    sql = (
-        f"DROP DATABASE IF EXISTS {postgres.DATABASE} WITH (FORCE);\n"
-        f"DROP DATABASE IF EXISTS {PRISTINE};\nCREATE DATABASE {postgres.DATABASE};\n"
-    )
-    postgres.psql(compose, sql, "dropping the database", database="postgres")
-    if "rabbitmq" in stack.services():
-        _empty_rabbitmq(stack, ctx)
-    remove_volume(
-        ctx.runner, f"{stack.record.name}_hatchet_config", "removing the engine's config volume"
-    )
-    return True
+        empty_rabbitmq(stack, ctx)

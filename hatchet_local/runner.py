@@ -1,22 +1,28 @@
 """The one place that runs subprocesses.
 
 Commands are argv lists (never a shell), secrets travel in env files and never in argv,
-and Ctrl-C stops the child before it is reported. What a failed command's output means
-(Docker unreachable, say) is for its caller to read: see docker.py.
+and a stop signal (Ctrl-C, SIGTERM, SIGHUP) stops the child before it is reported. What a
+failed command's output means (Docker unreachable, say) is for its caller to read: see
+docker.py.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
+import signal
 import subprocess
+import sys
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, NoReturn, Protocol
+from typing import IO, Any, NoReturn, Protocol
 
 from hatchet_local.errors import CommandFailed, Interrupted
+from hatchet_local.signals import check_stopped, hold, release, reset_in_child
 
 
 @dataclass(frozen=True)
@@ -78,21 +84,12 @@ class SubprocessRunner:
         cwd: Path | None = None,
     ) -> Result:
         pipe = subprocess.PIPE if capture else None
+        child, held = _spawn(
+            argv, env=dict(env) if env is not None else None, cwd=cwd, stdin=subprocess.DEVNULL,
+            stdout=pipe, stderr=pipe, text=True, encoding="utf-8", errors="replace",
+        )  # fmt: skip
         try:
-            child = subprocess.Popen(
-                list(argv),
-                env=dict(env) if env is not None else None,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=pipe,
-                stderr=pipe,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-            )
-        except FileNotFoundError as exc:
-            raise CommandFailed(f"{argv[0]}: command not found; is it installed?") from exc
-        try:
+            release(held)  # a signal held meanwhile lands here, and the child is stopped
             stdout, stderr = child.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             _stop(child)
@@ -101,7 +98,10 @@ class SubprocessRunner:
             ) from exc
         except (KeyboardInterrupt, Interrupted) as exc:
             _stop(child)
-            raise Interrupted("interrupted; run the same command again to finish") from exc
+            if isinstance(exc, Interrupted):
+                raise
+            raise Interrupted() from exc
+        check_stopped()  # a signal whose exception was swallowed while the child started
         return Result(tuple(argv), child.returncode, stdout or "", stderr or "")
 
     def stream(
@@ -113,17 +113,11 @@ class SubprocessRunner:
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
     ) -> Result:
-        try:
-            child = subprocess.Popen(
-                list(argv),
-                env=dict(env) if env is not None else None,
-                stdin=subprocess.PIPE if source is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                process_group=0,
-            )
-        except FileNotFoundError as exc:
-            raise CommandFailed(f"{argv[0]}: command not found; is it installed?") from exc
+        child, held = _spawn(
+            argv, env=dict(env) if env is not None else None,
+            stdin=subprocess.PIPE if source is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0,
+        )  # fmt: skip
         assert child.stdout is not None and child.stderr is not None
         errors: list[bytes] = []
         stderr = child.stderr
@@ -142,16 +136,17 @@ class SubprocessRunner:
             thread.start()
         captured = bytearray()
         try:
+            release(held)  # a signal held meanwhile lands here, and the child is stopped
             while chunk := child.stdout.read(_CHUNK):
                 if sink is None:
                     captured += chunk
                 else:
                     sink.write(chunk)
             child.wait()
-        except (KeyboardInterrupt, Interrupted) as exc:
+        except KeyboardInterrupt as exc:
             _stop(child)
-            raise Interrupted("interrupted; run the same command again to finish") from exc
-        except BaseException:
+            raise Interrupted() from exc
+        except BaseException:  # Interrupted (a stop signal) among them
             _stop(child)
             raise
         finally:
@@ -164,8 +159,28 @@ class SubprocessRunner:
         if timed_out.is_set():
             raise CommandFailed(f"{argv[0]} {argv[1] if len(argv) > 1 else ''}: "
                                 f"no answer after {timeout:.0f}s")  # fmt: skip
+        check_stopped()
         said = b"".join(errors).decode("utf-8", "replace")
         return Result(tuple(argv), child.returncode, captured.decode("utf-8", "replace"), said)
+
+
+def _spawn(argv: Sequence[str], **popen: Any) -> tuple[subprocess.Popen[Any], Any]:
+    """Start argv. Forking runs Python code (fork callbacks, `before_exec`) where a signal
+    handler's exception would be printed and dropped: the stop signals are held until the
+    child exists. Returns the child and the signal mask for the caller to `release` once it
+    can stop the child."""
+    before_exec = _before_exec()
+    held = hold() if before_exec is not None else None
+    try:
+        # The function only calls prctl and resets signals; commands run from one thread.
+        child = subprocess.Popen(list(argv), preexec_fn=before_exec, **popen)  # noqa: PLW1509
+    except FileNotFoundError as exc:
+        release(held)
+        raise CommandFailed(f"{argv[0]}: command not found; is it installed?") from exc
+    except BaseException:
+        release(held)
+        raise
+    return child, held
 
 
 _CHUNK = 1 << 20
@@ -184,6 +199,29 @@ def _feed(source: IO[bytes], stdin: IO[bytes] | None) -> None:
             stdin.close()
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _before_exec() -> Callable[[], None] | None:
+    """On Linux, what a child runs before exec: it gets SIGTERM when hatchet-local ends, even
+    by SIGKILL (which no handler sees), so no docker or compose command outlives it and races
+    the next command on the stack; and the stop signals act on it as on any command.
+    Elsewhere None (the next command removes what is left)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def before_exec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # ended between fork and prctl
+            os.kill(os.getpid(), signal.SIGTERM)
+        reset_in_child()
+
+    return before_exec
+
+
 def _stop(child: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
     child.terminate()
     try:
@@ -191,6 +229,9 @@ def _stop(child: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
+    for pipe in (child.stdout, child.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def tail(text: str, lines: int = 20) -> str:

@@ -12,17 +12,19 @@ unless `--insecure`.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hatchet_local import hatchet_api
-from hatchet_local.bootstrap import TOKEN_LIFETIME
+from hatchet_local.bootstrap import TOKEN_LIFETIME, seed_tenant, seed_user
+from hatchet_local.compose import Compose
 from hatchet_local.config import ENV_SERVER_PASSWORD, Config
 from hatchet_local.context import Context
-from hatchet_local.defaults import ADMIN_EMAIL
+from hatchet_local.defaults import ADMIN_EMAIL, DEFAULT_TENANT_SLUG
 from hatchet_local.errors import LoginRefused, ServerRefuses
-from hatchet_local.hatchet_api import ServerInfo, Session
+from hatchet_local.hatchet_api import ServerInfo, Session, Tenant
 from hatchet_local.stack import Stack, load_stack
 from hatchet_local.state import now_iso
 from hatchet_local.team_state import ServerDir, StoredSession, TeamStore
@@ -44,6 +46,9 @@ class Server:
     token_lifetime: str = TOKEN_LIFETIME
     password: str | None = field(default=None, repr=False)  # known for a stack we started
     stack: str | None = None  # the hatchet-local stack's name, when it is one
+    # The engine's admin tool in its container (a stack we started): it makes logins and
+    # tenants where the API does not let anyone (`--advertise`, `--expose`).
+    admin_tool: Compose | None = field(default=None, repr=False)
 
     @property
     def local(self) -> bool:
@@ -79,6 +84,33 @@ class Connection:
 
     def read_only_supported(self) -> bool:
         return supports_read_only(self.info)
+
+    def can_create_tenants(self) -> bool:
+        return self.info.allows("allowCreateTenant") or self.server.admin_tool is not None
+
+    def create_tenant(self, slug: str, environment: str | None = None) -> Tenant:
+        """Tenant `slug`, owned by the admin: through the API when the server allows it, else
+        (a stack of ours that others reach, whose API makes no tenant) by the engine's admin
+        tool, which sets no environment."""
+        tool = self.server.admin_tool
+        if self.info.allows("allowCreateTenant") or tool is None or self.server.password is None:
+            return self.session.create_tenant(slug, environment)
+        seed_tenant(tool, str(uuid.uuid4()), slug, self.server.email, self.server.password)
+        if environment:
+            said = f"tenant {slug}: made by the admin tool, without its environment"
+            self.ctx.console.info(f"{said} ({environment}), which only the API sets")
+        return next(t for t in self.session.tenants() if t.slug == slug)
+
+    def create_login(self, email: str, password: str) -> Session:
+        """A dashboard login (email verified) and its session: signed up through the API when
+        the server allows it, else made by the engine's admin tool of a stack of ours (its
+        sign-up is closed to strangers); the password never travels in a command line."""
+        name = email.partition("@")[0]
+        tool, http = self.server.admin_tool, self.session.http
+        if self.info.allows("allowSignup") or tool is None:
+            return hatchet_api.register(http, self.server.url, email, name, password)
+        seed_user(tool, email, name, password, DEFAULT_TENANT_SLUG)
+        return hatchet_api.login(http, self.server.url, email, password, self.server.hint)
 
 
 @dataclass(frozen=True)
@@ -128,6 +160,7 @@ def stack_server(stack: Stack) -> Server:
         store=stack.dir,
         password=stack.secrets["HATCHET_ADMIN_PASSWORD"],
         stack=stack.spec.stack,
+        admin_tool=stack.compose,
     )
 
 

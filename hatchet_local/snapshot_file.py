@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from hatchet_local.errors import ConfigError, SnapshotUnusable
-from hatchet_local.fsutil import PRIVATE_FILE, ensure_private_dir, write_error
+from hatchet_local.fsutil import PRIVATE_FILE, ensure_private_dir, replacing, write_error
 
 FORMAT = "hatchet-local-snapshot"
 FORMAT_VERSION = 1
@@ -149,24 +149,14 @@ def finish(writer: Writer, manifest: Manifest, target: Path) -> int:
     `target`; returns its size."""
     manifest = dataclasses.replace(manifest, members=writer.sums)
     data = json.dumps(manifest.as_dict(), indent=2).encode() + b"\n"
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, PRIVATE_FILE)
-        with os.fdopen(fd, "wb") as out:
-            with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                _add(tar, MANIFEST, io.BytesIO(data), len(data))
-                for name in MEMBERS:
-                    with (writer.workdir / name).open("rb") as member:
-                        _add(tar, name, member, writer.sums[name]["size"])
-            out.flush()
-            os.fsync(out.fileno())
-        Path(tmp).replace(target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise write_error(target, exc) from exc
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with (
+        replacing(target) as out,
+        tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        _add(tar, MANIFEST, io.BytesIO(data), len(data))
+        for name in MEMBERS:
+            with (writer.workdir / name).open("rb") as member:
+                _add(tar, name, member, writer.sums[name]["size"])
     return target.stat().st_size
 
 

@@ -28,8 +28,8 @@ from hatchet_local.context import Context
 from hatchet_local.defaults import ENGINE_SERVICE
 from hatchet_local.docker import require_ok
 from hatchet_local.errors import ConfigError, SnapshotUnusable, VersionConflict
-from hatchet_local.fsutil import interrupts_deferred
 from hatchet_local.runner import child_env
+from hatchet_local.signals import interrupts_deferred
 from hatchet_local.snapshot_file import CONFIG, DATABASE, STATE, Manifest
 from hatchet_local.stack import Stack, load_stack, stack_lock, version_key
 from hatchet_local.state import SECRET_NAMES, StackDir

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hatchet_local import __version__
 from hatchet_local.compose import Compose
@@ -103,13 +104,40 @@ def _rendered(stack_dir: StackDir, spec: StackSpec) -> str:
 
 
 def _as_configured(config: Config, record: StackRecord) -> StackRecord:
-    """The record with what this `up` asks of the stack: its queue, and how it is served."""
+    """The record with what this `up` asks of the stack: its queue, how it is served, and
+    this directory among those using it."""
+    here = str(config.project_dir)
+    joined = record.joined if here in record.directories else [*record.joined, here]
     return dataclasses.replace(
         record,
         message_queue=config.message_queue,
         advertise=config.advertise,
         expose=config.expose,
+        joined=joined,
     )
+
+
+def sharing(record: StackRecord, here: Path) -> str | None:
+    """How the stack is shared, as seen from project directory `here`: None when no other
+    directory uses it. Said by `up`, and asked before deleting the data of a shared stack."""
+    others = record.others(here)
+    if not others:
+        return None
+    if record.directory == str(here):
+        return f"stack {record.name} is shared: {', '.join(others)} use it too"
+    also = [d for d in others if d != record.directory]
+    return f"stack {record.name} was made in {record.directory}" + (
+        f" and is used by {', '.join(also)}" if also else ""
+    )
+
+
+def shared_from_elsewhere(state_root: Path, name: str, here: Path) -> str | None:
+    """`sharing` of stack `name` when `here` is not the directory that made it (a destructive
+    command must then name the other directories and ask); None otherwise."""
+    record = StackDir(state_root, name).load()
+    if record is None or record.directory == str(here):
+        return None
+    return sharing(record, here)
 
 
 def require_ports(stack_dir: StackDir, record: StackRecord) -> None:
@@ -237,7 +265,8 @@ def down(config: Config, ctx: Context, *, volumes: bool) -> bool:
         return False
     with stack_lock(ctx, config.stack):
         stack = load_stack(config, ctx, create=False)
-        stack.compose.down(volumes=volumes)
-        if volumes:
-            stack_dir.forget_data()  # it lived in the database just removed
+        with ctx.console.phase("remove containers and data" if volumes else "remove containers"):
+            stack.compose.down(volumes=volumes)
+            if volumes:
+                stack_dir.forget_data()  # it lived in the database just removed
     return True

@@ -24,7 +24,7 @@ from hatchet_local.doctor import preflight
 from hatchet_local.embedded import warn_if_shadowed
 from hatchet_local.envfile import write_env_file
 from hatchet_local.errors import BootstrapFailed, ConfigError, ServiceUnhealthy, SetupFailed
-from hatchet_local.fsutil import read_text
+from hatchet_local.fsutil import read_text, refuse_link, remove_temp_files
 from hatchet_local.health import READY, Check, http_check, log_probe, service_check
 from hatchet_local.inventory import reap_expired
 from hatchet_local.phases import (
@@ -42,9 +42,10 @@ from hatchet_local.phases import (
     warn_if_others_could_read,
 )
 from hatchet_local.redact import masked
-from hatchet_local.stack import Stack, load_stack, stack_lock
+from hatchet_local.stack import Stack, load_stack, sharing, stack_lock
 from hatchet_local.state import StackDir, digest
 from hatchet_local.teams import TeamResult, reconcile
+from hatchet_local.wipe import wipe
 
 MIGRATE, SETUP = JOBS
 RABBITMQ_UP = "Server startup complete"  # what RabbitMQ 3.8 and later log once it serves
@@ -60,6 +61,7 @@ class UpResult:
     token_reused: bool
     settings: dict[str, str]
     team: TeamResult | None = None  # the tenants of `tenants:` in the config, when declared
+    directories: tuple[str, ...] = ()  # every directory using the stack, its maker's first
 
     def shown_settings(self, reveal: bool) -> dict[str, str]:
         """The client settings with the token masked unless `reveal`."""
@@ -70,7 +72,7 @@ class UpResult:
             "stack": self.stack, "dashboard_url": self.server_url,
             "grpc_address": self.grpc_address, "env_file": str(self.env_file),
             "tenant_id": self.tenant_id, "token_reused": self.token_reused,
-            "settings": self.shown_settings(reveal),
+            "settings": self.shown_settings(reveal), "directories": list(self.directories),
         }  # fmt: skip
         if self.team is not None:
             data["tenants"] = self.team.as_dict()
@@ -106,6 +108,7 @@ def up(
     last log lines join the error, and `logs_dir` receives every service's full log.
     """
     # A settings file `up` could not merge into stops it before it starts anything.
+    refuse_link(config.env_file)
     read_text(config.env_file)
     if not config.env_file.parent.is_dir():
         raise ConfigError(
@@ -132,7 +135,16 @@ def up_locked(
     """`up` for a caller that already holds the stack's lock."""
     console = ctx.console
     with console.phase("stack files"):
+        # What a write cut short by SIGKILL left; the lock keeps other writers out.
+        remove_temp_files(ctx.state_root / "stacks" / config.stack)
+        remove_temp_files(config.env_file.parent, config.env_file.name)
         stack = load_stack(config, ctx, create=True, ttl=ttl)
+        if shared := sharing(stack.record, config.project_dir):
+            console.info(shared)
+    if stack.dir.wipe_pending():
+        with console.phase("wipe data"):
+            console.info("finishing the wipe of an earlier `reset` that was cut short")
+            wipe(stack, ctx, in_place=False)
     compose = stack.compose
     states = compose.ps()  # one look serves both the health check and the port check
     if seed is None and not stack.changed and running_and_healthy(stack, states):
@@ -280,4 +292,5 @@ def finish(stack: Stack, ctx: Context, config: Config) -> UpResult:
         token_reused=reused,
         settings=settings,
         team=team,
+        directories=tuple(stack.record.directories),
     )

@@ -10,6 +10,8 @@
                           token.json    the client token and its tenant (0600)
                           tenants.json  the token kept for each declared tenant (0600)
                           users.json    the passwords of logins made by `user create` (0600)
+                          wiping        present while `reset` wipes the data: a wipe cut
+                                        short (SIGKILL) is finished by the next `up`
 <state root>/locks/<name>.lock           one command at a time on the stack
 <state root>/locks/ports.lock            one port choice at a time on the machine
 
@@ -86,6 +88,18 @@ class StackRecord:
     # beyond loopback (`--advertise` or `--expose`). Other commands follow the stack, not flags.
     advertise: str | None = None
     expose: bool = False
+    # Other project directories whose `up` joined this stack (their hatchet-local.yaml names
+    # it): sharing one stack between two repositories is allowed, and shown.
+    joined: list[str] = field(default_factory=list)
+
+    @property
+    def directories(self) -> list[str]:
+        """Every directory using the stack, the one that made it first."""
+        return [self.directory, *self.joined]
+
+    def others(self, here: Path | str) -> list[str]:
+        """The directories using the stack besides `here`."""
+        return [d for d in self.directories if d != str(here)]
 
 
 def generate_password(length: int = 24) -> str:
@@ -200,16 +214,31 @@ class StackDir(TeamStore):
         atomic_write(self.path / "rendered", key + "\n")
 
     @property
+    def wiping_file(self) -> Path:
+        return self.path / "wiping"
+
+    def begin_wipe(self) -> None:
+        """Mark the data as being wiped, until `forget_data` ends it: a wipe cut short (a
+        SIGKILL between dropping the database and creating it anew, say) is then finished by
+        the next `up` instead of leaving a stack that cannot start."""
+        atomic_write(self.wiping_file, now_iso() + "\n")
+
+    def wipe_pending(self) -> bool:
+        return self.wiping_file.is_file()
+
+    @property
     def embedded_notice_file(self) -> Path:
         """There once `up` has warned that the settings file shadows `from_embedded()`."""
         return self.path / "embedded-warned"
 
     def forget_data(self) -> None:
-        """The tokens, logins and the record of what ran go with the data they belonged to."""
+        """The tokens, logins and the record of what ran go with the data they belonged to;
+        last, the mark of a wipe under way."""
         for path in (self.token_file, self.path / "applied", *self.team_files()):
             path.unlink(missing_ok=True)
         for note in NOTES:
             self.forget(note)
+        self.wiping_file.unlink(missing_ok=True)
 
     # Small notes about the stack's data, each a file of one line (see NOTES).
     def note(self, name: str, text: str = "") -> None:
@@ -295,6 +324,7 @@ _RECORD_TYPES: dict[str, tuple[type, ...]] = {
     "expires": (str, type(None)),
     "advertise": (str, type(None)),
     "expose": (bool,),
+    "joined": (list,),
 }
 
 
@@ -310,6 +340,8 @@ def _record_problem(data: dict[str, Any]) -> str:
             return f"unknown key {key!r}"
         if not isinstance(value, _RECORD_TYPES[key]):
             return f"{key}: got {json.dumps(value)[:40]}"
+    if not all(isinstance(d, str) for d in data.get("joined", [])):
+        return f"joined: got {json.dumps(data['joined'])[:40]}"
     for key, port in data.get("ports", {}).items():
         if key not in ("dashboard", "grpc") or type(port) is not int or not 0 < port < 65536:
             return f"ports.{key}: got {json.dumps(port)[:40]}"

@@ -8,9 +8,10 @@ from hatchet_local.client_settings import token_settings
 from hatchet_local.config import Config
 from hatchet_local.context import Context
 from hatchet_local.defaults import ADMIN_EMAIL, ENGINE_SERVICE
+from hatchet_local.docker import free_space
 from hatchet_local.errors import StackNotFound
 from hatchet_local.redact import masked
-from hatchet_local.stack import load_stack, require_ports
+from hatchet_local.stack import Stack, load_stack, require_ports
 from hatchet_local.state import StackDir
 
 
@@ -27,20 +28,28 @@ class ServiceStatus:
         return self.health if self.health == "unhealthy" else None
 
 
+# Below this, Postgres cannot start a new WAL segment (16 MiB): every write soon fails.
+LOW_DISK = 16 * 1024 * 1024
+PGDATA = "/var/lib/postgresql/data"
+
+
 @dataclass(frozen=True)
 class StackStatus:
     stack: str
     directory: str
     hatchet_version: str
     message_queue: str
-    state: str  # running, partial (some services down) or stopped
-    problems: list[str]  # "postgres is exited", for a partial stack
+    # running; failing (every service runs, but one cannot work: Postgres out of disk);
+    # partial (some services down); or stopped
+    state: str
+    problems: list[str]  # "postgres is exited", "postgres is out of disk space (...)"
     services: dict[str, ServiceStatus]
     dashboard_url: str
     grpc_address: str
     admin_email: str
     admin_password: str  # masked unless revealed
     env_file: str
+    directories: list[str]  # every project directory using the stack, its maker's first
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -59,19 +68,38 @@ def status(config: Config, ctx: Context, *, reveal: bool) -> StackStatus:
     # each service down or unhealthy is named: a stack that looks stopped is not the same.
     problems = [f"{name} is {s.problem}" for name, s in services.items() if s.problem]
     running = any(s.state == "running" for s in services.values())
+    failing = _disk_problem(stack, ctx) if services["postgres"].state == "running" else None
+    if problems:
+        state = "partial" if running else "stopped"
+    else:
+        state = "failing" if failing else "running"
     return StackStatus(
         stack=stack.record.name,
         directory=stack.record.directory,
         hatchet_version=stack.record.hatchet_version,
         message_queue=stack.record.message_queue,
-        state="running" if not problems else "partial" if running else "stopped",
-        problems=problems if running else [],
+        state=state,
+        problems=[*problems, *([failing] if failing else [])] if running else [],
         services=services,
         dashboard_url=stack.spec.server_url,
         grpc_address=stack.spec.grpc_address,
         admin_email=ADMIN_EMAIL,
         admin_password=masked(stack.secrets["HATCHET_ADMIN_PASSWORD"], reveal),
         env_file=str(config.env_file),
+        directories=stack.record.directories,
+    )
+
+
+def _disk_problem(stack: Stack, ctx: Context) -> str | None:
+    """Postgres out of disk space: every container still runs and reports healthy, but each
+    write of the engine fails (SQLSTATE 53100), so tasks stall. Said with what to do."""
+    space = free_space(ctx.runner, f"{stack.record.name}-postgres-1", PGDATA)
+    if space is None or space[0] >= LOW_DISK:
+        return None
+    free, size = space
+    return (
+        f"postgres is out of disk space ({free // 1024} KiB free of {size // 1024**2} MiB on "
+        f"its volume; the engine's writes fail): free space there, then run `hatchet-local up`"
     )
 
 

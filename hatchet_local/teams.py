@@ -125,7 +125,7 @@ def create_tenant(config: Config, ctx: Context, slug: str) -> Tenant:
     if any(tenant.slug == slug for tenant in conn.session.tenants()):
         raise HatchetLocalError(f"tenant {slug!r} exists already; `hatchet-local tenant list`")
     spec = config.tenants.get(slug)
-    tenant = conn.session.create_tenant(slug, spec.environment if spec else None)
+    tenant = conn.create_tenant(slug, spec.environment if spec else None)
     keep(conn, mint(conn, tenant))
     return tenant
 
@@ -224,8 +224,9 @@ def create_user(
             user = hatchet_api.login(http, server_url, email, password)
     if user is None:
         password = generate_password()
+        ctx.redact.add(password)
         try:
-            user = hatchet_api.register(http, server_url, email, email.partition("@")[0], password)
+            user = conn.create_login(email, password)
         except HatchetApiError as exc:
             raise HatchetApiError(
                 f"cannot create user {email} ({exc.message}); a user made elsewhere keeps "

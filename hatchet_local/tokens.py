@@ -16,7 +16,7 @@ from hatchet_local.client_settings import server_settings, token_claims, token_s
 from hatchet_local.config import Config
 from hatchet_local.envfile import write_env_file
 from hatchet_local.errors import ConfigError, HatchetApiError, ServerRefuses, TenantNotFound
-from hatchet_local.fsutil import ensure_private_dir, read_text
+from hatchet_local.fsutil import ensure_private_dir, read_text, refuse_link
 from hatchet_local.hatchet_api import Tenant
 from hatchet_local.server import READ_ONLY_SINCE, Connection
 from hatchet_local.state import now_iso
@@ -163,8 +163,11 @@ def team_file(config: Config, tenant: str, namespace: str | None) -> Path:
 
 def write_handout(conn: Connection, token: TenantToken, namespace: str | None, path: Path) -> None:
     """Merge the settings into `path` (0600, other lines kept; the team directory made
-    0700) and remember it, so `token list` counts it and `token rotate` rewrites it."""
+    0700) and remember it, so `token list` counts it and `token rotate` rewrites it. A team
+    directory that is a link (a cloned repository's, say) is refused: making it 0700 would
+    change its target, wherever that is."""
     if path.parent.name == TEAM_DIR:
+        refuse_link(path.parent)
         ensure_private_dir(path.parent)
     write_env_file(path, settings(conn, token, namespace))
     handout = Handout(token.slug, token_id(token.token), str(path.resolve()), namespace, now_iso())

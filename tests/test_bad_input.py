@@ -142,6 +142,22 @@ def dangling(relative: str) -> Setup:
     return lambda world: (world.project / relative).symlink_to(world.project / "gone.yaml")
 
 
+def link(relative: str, target: str) -> Setup:
+    """A symbolic link in the project (its `.env.hatchet` replaced by one) to `target`, a file
+    or folder made under the case's temporary directory, outside the project."""
+
+    def make(world: World) -> None:
+        path, to = world.project / relative, Path(world.fill(target))
+        if to.suffix:
+            to.write_text("MINE=1\n")
+        else:
+            to.mkdir()
+        path.unlink(missing_ok=True)
+        path.symlink_to(to)
+
+    return make
+
+
 def config_case(
     id: str, text: str | bytes, culprit: str, args: tuple[str, ...] = ("render",), code: int = 2
 ) -> Case:
@@ -435,6 +451,23 @@ CASES: list[Case] = [
          "env_file: the folder of <project>/nowhere/.env.hatchet does not exist"),
     Case("env-hatchet-unreadable", ("up",), 2, "<project>/.env.hatchet: not readable",
          setup=chmod(".env.hatchet", 0o000), unprivileged=True),
+    # --- where a config file may make `up` write (issue #16) ---------------------------------
+    Case("config-env-file-outside-project", ("up",), 2,
+         f"{YAML}env_file: <tmp>/notes.env is outside the project (<project>)",
+         config="env_file: <tmp>/notes.env\n"),
+    Case("config-env-file-in-home", ("up",), 2, "env_file: ~/notes.env is outside the project",
+         config="env_file: ~/notes.env\n"),
+    Case("config-env-file-up-and-out", ("up",), 2, "env_file: ../notes.env is outside",
+         config="env_file: ../notes.env\n"),
+    Case("config-env-file-through-a-link", ("up",), 2,
+         "env_file: notes/x.env is outside the project", config="env_file: notes/x.env\n",
+         setup=link("notes", "<tmp>/elsewhere")),
+    Case("env-hatchet-is-a-symlink", ("up",), 2,
+         "<project>/.env.hatchet: a symbolic link (to <tmp>/target.env); hatchet-local neither",
+         setup=link(".env.hatchet", "<tmp>/target.env")),
+    Case("env-write-to-a-symlink", ("env", "-s", "<stack>", "--write", "out.env"), 2,
+         "error: out.env: a symbolic link (to <tmp>/target.env)", state=STACK_FILES,
+         setup=link("out.env", "<tmp>/target.env")),
     # --- a server hatchet-local did not start (issue #14) -------------------------------------
     config_case("server-password-in-file", "server: {url: 'https://h.example.com', password: x}\n",
                 f"{YAML}server.password: a password never goes in the file", ("plan",)),

@@ -7,7 +7,7 @@ assembles them into one app, and `main()` is the only place an error becomes an 
 
 from __future__ import annotations
 
-import signal
+import contextlib
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ import typer
 
 from hatchet_local.cli import central, doctor, images, snapshots, stack, stacks, teams, up
 from hatchet_local.errors import HatchetLocalError, Interrupted
+from hatchet_local.signals import stop_on_signals, stopped_handled
 
 if TYPE_CHECKING:
     from hatchet_local.context import Context
@@ -85,21 +86,27 @@ def _app_for(args: list[str]) -> typer.Typer:
     return lean
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise Interrupted("interrupted; run the same command again to finish")
-
-
 def main(make_context: Callable[..., Context] | None = None) -> None:
     """Entry point: every error, ours or a usage error, becomes one line and an exit code here.
-    Ctrl-C raises Interrupted (not KeyboardInterrupt, which typer would end silently).
-    `make_context(quiet=...)` replaces `Context.default` (tests run the CLI over fakes)."""
-    signal.signal(signal.SIGINT, _interrupt)
+    Ctrl-C, SIGTERM and SIGHUP raise Interrupted (not KeyboardInterrupt, which typer would end
+    silently): exit 128 + the signal's number. `make_context(quiet=...)` replaces
+    `Context.default` (tests run the CLI over fakes)."""
+    stop_on_signals()
+    try:
+        _run(make_context)
+    finally:
+        stopped_handled()  # for a caller that goes on in this process (tests)
+
+
+def _run(make_context: Callable[..., Context] | None) -> None:
     try:
         code = _app_for(sys.argv[1:])(standalone_mode=False, obj=make_context)
+    except Interrupted as exc:
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            typer.echo(exc.message, err=True)
+        sys.exit(exc.exit_code)
     except HatchetLocalError as exc:
-        typer.echo(
-            exc.message if isinstance(exc, Interrupted) else f"error: {exc.message}", err=True
-        )
+        typer.echo(f"error: {exc.message}", err=True)
         if exc.details:
             typer.echo(exc.details, err=True)
         sys.exit(exc.exit_code)

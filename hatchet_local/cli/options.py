@@ -167,6 +167,24 @@ def confirm(question: str, yes: bool, flag_hint: str) -> None:
     typer.confirm(question, abort=True)
 
 
+def confirm_deletion(stack: str, question: str, yes: bool, flag_hint: str) -> None:
+    """`confirm` before deleting a stack's data; run from another directory than the one that
+    made the stack, the question (or the --yes this needs without a terminal) names every
+    other directory using it. `question` holds `{stack}`."""
+    from hatchet_local.stack import shared_from_elsewhere
+    from hatchet_local.state import state_root
+
+    shared = shared_from_elsewhere(state_root(), stack, Path.cwd())
+    if shared is None:
+        confirm(question.format(stack=stack), yes, flag_hint)
+        return
+    if yes:
+        typer.echo(f"{shared}; going ahead (--yes)", err=True)
+        return
+    confirm(f"{shared[0].upper()}{shared[1:]}. {question.format(stack=stack)}", yes,
+            f"{flag_hint}, and {shared}")  # fmt: skip
+
+
 def print_json(data: object) -> None:
     typer.echo(json.dumps(data, indent=2))
 
@@ -214,6 +232,9 @@ def print_ready(result: UpResult, output: UpOutput | TextOrJson, reveal: bool) -
     typer.echo(f"  gRPC       {result.grpc_address}")
     reused = "token reused" if result.token_reused else "new token"
     typer.echo(f"  settings   {result.env_file}  ({reused})")
+    if len(result.directories) > 1:
+        maker, *others = result.directories
+        typer.echo(f"  shared     made in {maker}; also used by {', '.join(others)}")
     if reveal:
         typer.echo(f"  token      {result.settings['HATCHET_CLIENT_TOKEN']}")
     if result.team is not None:
@@ -221,7 +242,6 @@ def print_ready(result: UpResult, output: UpOutput | TextOrJson, reveal: bool) -
         typer.echo(f"  tenants    {len(team.created)} created, {len(team.minted)} new token(s)")
         for item in team.files:
             typer.echo(f"             {item.path}")
-    typer.echo(
-        "Next: run your worker from this directory; the Hatchet Python SDK reads "
-        f"{result.env_file.name} by itself."
-    )
+    from hatchet_local.client_settings import how_to_load
+
+    typer.echo(how_to_load(result.env_file, Path.cwd()))

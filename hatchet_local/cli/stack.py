@@ -20,7 +20,7 @@ from hatchet_local.cli.options import (
     StackOpt,
     TextOrJson,
     YesOpt,
-    confirm,
+    confirm_deletion,
     context,
     load,
     print_json,
@@ -48,11 +48,10 @@ def down(
 
     config = load(config_file, {"stack": stack})
     if volumes:
-        confirm(
-            f"Delete all data of stack {config.stack}?",
-            yes,
+        confirm_deletion(
+            config.stack, "Delete all data of stack {stack}?", yes,
             "down --volumes deletes the stack's data",
-        )
+        )  # fmt: skip
     if stacks.down(config, context(ctx), volumes=volumes):
         typer.echo(f"Stack {config.stack} is down{' and its data deleted' if volumes else ''}.")
     else:
@@ -87,7 +86,12 @@ def _print_status(info: StackStatus) -> None:
     typer.echo(f"login      {info.admin_email} / {info.admin_password}")
     typer.echo(f"gRPC       {info.grpc_address}")
     typer.echo(f"directory  {info.directory}")
-    if info.problems:
+    if len(info.directories) > 1:
+        typer.echo(f"shared     also used by {', '.join(info.directories[1:])}")
+    if info.state == "failing":
+        typer.echo(f"warning: stack {info.stack} runs but fails: {'; '.join(info.problems)}",
+                   err=True)  # fmt: skip
+    elif info.problems:
         typer.echo(
             f"warning: stack {info.stack} is only partly running ({', '.join(info.problems)}); "
             f"`hatchet-local up` brings it back",

@@ -14,6 +14,7 @@ from hatchet_local.cli.options import (
     YesOpt,
     age,
     confirm,
+    confirm_deletion,
     context,
     load,
     print_rows,
@@ -35,10 +36,11 @@ def list_stacks(ctx: typer.Context, output: OutputOpt = TextOrJson.text) -> None
 
 def _stack_line(row: StackRow) -> str:
     gone = "" if row.directory_exists or not row.directory else "  (gone)"
+    directories = ", ".join(row.directories) or row.directory  # a shared stack: all of them
     return (
         f"{row.name:<28}{row.state:<10}{row.ports.get('dashboard', ''):<11}"
         f"{row.ports.get('grpc', ''):<7}{age(row.age_seconds):<7}"
-        f"{row.hatchet_version:<11}{row.directory}{gone}"
+        f"{row.hatchet_version:<11}{directories}{gone}"
     )
 
 
@@ -52,7 +54,8 @@ def destroy(
     from hatchet_local import inventory
 
     name = load(config_file, {"stack": stack}).stack
-    confirm(f"Remove stack {name} and all its data?", yes, "destroy deletes the stack's data")
+    confirm_deletion(name, "Remove stack {stack} and all its data?", yes,
+                     "destroy deletes the stack's data")  # fmt: skip
     removed = inventory.destroy(context(ctx), name)
     typer.echo(f"Stack {name} destroyed ({len(removed)} docker objects removed).")
 

@@ -20,7 +20,7 @@ from hatchet_local.cli.options import (
     TextOrJson,
     UpOutput,
     YesOpt,
-    confirm,
+    confirm_deletion,
     context,
     load,
     print_ready,
@@ -142,8 +142,8 @@ def reset(
 
     config = load(config_file, {"stack": stack})
     if tenant is None:
-        confirm(f"Delete all runs, events and extra tenants of stack {config.stack}?", yes,
-                "reset deletes the stack's data")  # fmt: skip
+        confirm_deletion(config.stack, "Delete all runs, events and extra tenants of stack "
+                         "{stack}?", yes, "reset deletes the stack's data")  # fmt: skip
     result = resets.reset(config, context(ctx), tenant=tenant, new_token=new_token)
     print_ready(result, output, reveal)
 

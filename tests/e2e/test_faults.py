@@ -1,23 +1,26 @@
-"""The fault matrix (issue #7) on the rig: each fault ends with a consistent stack or a clear
-one-line message, and no data is lost that was not asked to be.
+"""The fault matrix (issues #7 and #16) on the rig: each fault ends with a consistent stack
+or a clear one-line message, and no data is lost that was not asked to be.
 
 One stack serves every fault (CI time matters); each test first brings it to the state its
 fault needs. The stack's state directory is a small tmpfs of its own, so the disk-full case
 fills a real file system. Everything the module creates is removed at the end, and checked.
+
+Signals (issue #16): SIGINT, SIGTERM and SIGHUP take one code path (unit-tested per signal in
+tests/unit/test_signals.py), so CI rotates the four signals (SIGKILL included) over the
+phases of `up`, `reset` and `down`; HATCHET_LOCAL_SIGNAL_WALK=full (bench/reliability.py)
+sends every signal at every phase. With HATCHET_LOCAL_FAULTS_OUT set, what was tried and
+survived is written there as JSON.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
-import queue
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,15 +29,35 @@ from pathlib import Path
 import pytest
 
 from hatchet_local import snapshot_file
+from tests.support.clients import PROBE
 from tests.support.dockerproxy import DockerProxy
+from tests.support.faults import (
+    DOWN_PHASES,
+    RESET_PHASES,
+    RUNNING,
+    STOPS,
+    UP_PHASES,
+    Watched,
+    assert_consistent,
+    container_of,
+    database_identity,
+    fill,
+    mount_tmpfs,
+    one_error_line,
+    probe_name,
+    snapshot,
+    stack_of,
+    strike,
+    token_accepted,
+    volume_of,
+    wait_for_running_job,
+)
 from tests.support.stacks import (
-    CLIENT_KEYS,
-    HATCHET_LOCAL,
     NOTHING,
     Project,
+    SdkWorker,
     labelled,
     services_of,
-    tenant_get,
     workflow_names,
 )
 
@@ -42,45 +65,42 @@ pytestmark = pytest.mark.e2e
 
 # The faults this module survives; a reliability script counts them.
 FAULTS = [
-    "ctrl-c at each phase of up",
+    "SIGINT, SIGTERM, SIGHUP or SIGKILL at each phase of up",
+    "a stop signal or SIGKILL during reset, then up finishes it",
+    "a stop signal or SIGKILL during down, then down finishes it",
     "engine container killed during up",
     "postgres stopped under a running stack",
     "docker engine unreachable mid-command",
     "disk full while writing the state directory",
     "disk full while writing the client settings file",
     "engine config volume removed while the database survives",
-    "ctrl-c during snapshot save",
-    "ctrl-c during snapshot load",
-    "ctrl-c during reset",
+    "postgres out of disk while tasks run",
+    "SIGINT or SIGTERM during snapshot save",
+    "SIGTERM during snapshot load",
+    "SIGHUP during reset (the pristine database swapped in)",
 ]
-
-# `up`'s phases in order, as a stack that is not running goes through them. (A new stack's
-# "keep base" happens only while it has no data: after "containers", no later `up` shows it.
-# "pristine copy" is taken again until one `up` finishes it.)
-UP_PHASES = [
-    "docker engine",
-    "stack files",
-    "images",
-    "containers",
-    "postgres healthy",
-    "migrate job",
-    "setup job",
-    "pristine copy",
-    "rabbitmq healthy",
-    "engine ready",
-    "task dispatch",
-    "API ready",
-    "token",
-]
-INTERRUPTED = "interrupted; run the same command again to finish"
+SIGNALS = list(STOPS)
+FULL_WALK = os.environ.get("HATCHET_LOCAL_SIGNAL_WALK") == "full"
 # Tasks an SDK ran on the module's stack since its data was last wiped.
 TASKS_RUN: list[str] = []
+# What the signal walks tried: command -> phase -> signal -> "survived" (or what failed).
+TRIED: dict[str, dict[str, dict[str, str]]] = {}
+
+
+def walks(phases: list[str]) -> list[list[tuple[str, str]]]:
+    """The (phase, signal) strikes of each walk over `phases`: one walk rotating the four
+    signals over the phases (CI), or, full, one walk per signal over every phase."""
+    if FULL_WALK:
+        return [[(phase, name) for phase in phases] for name in SIGNALS]
+    rotation = ["SIGINT", "SIGKILL", "SIGTERM", "SIGHUP"]
+    return [[(phase, rotation[i % len(rotation)]) for i, phase in enumerate(phases)]]
+
+
+def record(command: str, phase: str, name: str, outcome: str) -> None:
+    TRIED.setdefault(command, {}).setdefault(phase, {})[name] = outcome
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-RUNNING: list[Watched] = []
 
 
 @pytest.fixture(autouse=True)
@@ -90,206 +110,14 @@ def _stop_watched() -> Iterator[None]:
         RUNNING.pop().stop()
 
 
-class Watched:
-    """`hatchet-local ARGS` running in its own process group, its progress read line by line
-    as it comes, so a test can strike at a given phase."""
-
-    def __init__(self, project: Project, *args: str, **env: str) -> None:
-        RUNNING.append(self)
-        self.proc = subprocess.Popen(
-            [str(HATCHET_LOCAL), *args],
-            cwd=project.dir, env=project.env(**env), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, start_new_session=True,
-        )  # fmt: skip
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.stderr: list[str] = []
-        self.stdout = ""
-        self._readers = [
-            threading.Thread(target=self._read_stderr, daemon=True),
-            threading.Thread(target=self._read_stdout, daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def _read_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.stderr.append(line)
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def _read_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        self.stdout = self.proc.stdout.read()
-
-    def wait_for(self, line: str, timeout: float = 600) -> None:
-        """Return as soon as `line` has been printed; fail when the command ends first."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                got = self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
-            except queue.Empty:
-                raise AssertionError(f"no {line!r} after {timeout}s:\n{self.err}") from None
-            if got is None:
-                raise AssertionError(f"ended without printing {line!r}:\n{self.err}")
-            if got == line:
-                return
-
-    def interrupt(self) -> None:
-        """Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group."""
-        os.killpg(self.proc.pid, signal.SIGINT)
-
-    def finish(self, timeout: float = 600) -> int:
-        code = self.proc.wait(timeout)
-        for reader in self._readers:
-            reader.join(10)
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
-        return code
-
-    def stop(self) -> None:
-        """After a failed test: end the command and whatever it started."""
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self.finish(60)
-
-    @property
-    def err(self) -> str:
-        return "".join(self.stderr)
-
-
-def stack_of(project: Project) -> str:
-    config = (project.dir / "hatchet-local.yaml").read_text()
-    return next(line.split(":", 1)[1].strip() for line in config.splitlines()
-                if line.startswith("stack:"))  # fmt: skip
-
-
-def container_of(stack: str, service: str) -> str:
-    out = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=io.hatchet-local.stack={stack}",
-         "--filter", f"label=com.docker.compose.service={service}"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    assert len(out) == 1, f"expected one {service} container of {stack}, found {out}"
-    return out[0]
-
-
-def volume_of(stack: str, volume: str) -> str:
-    """The name of compose volume `volume` of `stack`, found by its labels."""
-    names = subprocess.run(
-        ["docker", "volume", "ls", "-q", "--filter", f"label=io.hatchet-local.stack={stack}",
-         "--filter", f"label=com.docker.compose.volume={volume}"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    assert len(names) == 1, f"expected one {volume} volume of {stack}, found {names}"
-    return names[0]
-
-
-def wait_for_running_job(stack: str, job: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        running = subprocess.run(
-            ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={stack}",
-             "--filter", "label=com.docker.compose.oneoff=True",
-             "--filter", f"label=com.docker.compose.service={job}"],
-            capture_output=True, text=True, check=True,
-        ).stdout.split()  # fmt: skip
-        if running:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no {job} job of {stack} running after {timeout}s")
-
-
-def database_identity(stack: str) -> str:
-    """Postgres's system identifier: made by initdb, so a new data volume gets a new one."""
-    result = subprocess.run(
-        ["docker", "exec", container_of(stack, "postgres"), "psql", "-U", "hatchet", "-d",
-         "hatchet", "-tAc", "SELECT system_identifier FROM pg_control_system()"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    identity = result.stdout.strip()
-    assert identity.isdigit(), result
-    return identity
-
-
-def one_error_line(stderr: str) -> str:
-    """The single `error: ...` line of a failed command (details may follow, never a
-    traceback)."""
-    assert "Traceback" not in stderr, stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, stderr
-    return errors[0]
-
-
-def assert_consistent(project: Project) -> None:
-    """No lock held, no temp file left, every state file readable, `.env.hatchet` absent or
-    complete."""
-    stack_dir = project.state / "stacks" / stack_of(project)
-    for lock in (project.state / "locks").glob("*.lock"):
-        fd = os.open(lock, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises when still held
-        finally:
-            os.close(fd)
-    litter = [p for d in (project.state, project.dir) for p in d.rglob("*.tmp")]
-    assert litter == []
-    for name in ("stack.json", "token.json"):
-        if (stack_dir / name).exists():
-            json.loads((stack_dir / name).read_text())
-    secrets = stack_dir / "secrets.env"
-    if secrets.exists():
-        assert secrets.read_text().count("_PASSWORD=") == 3
-    if (project.dir / ".env.hatchet").exists():
-        settings = project.env_file()
-        assert set(settings) >= CLIENT_KEYS
-        assert settings["HATCHET_CLIENT_TOKEN"].startswith("ey")
-
-
-def probe_name() -> str:
-    return f"fault-{uuid.uuid4().hex[:8]}"
-
-
-def token_accepted(settings: dict[str, str], token: str) -> bool:
-    status = tenant_get(settings, token)
-    assert status in (200, 401, 403), status
-    return status == 200
-
-
-def mount_tmpfs(path: Path, size: str) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    mount = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if mount.returncode != 0:
-        pytest.fail(f"cannot mount a tmpfs at {path}: {mount.stderr.strip()}", pytrace=False)
-
-
-def fill(directory: Path) -> Path:
-    """Fill the file system holding `directory` to the last byte; return the filler file."""
-    filler = directory / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        for size in (1 << 20, 65536, 4096, 512, 1):
-            with contextlib.suppress(OSError):
-                while True:
-                    os.write(fd, b"\0" * size)
-    finally:
-        os.close(fd)
-    with pytest.raises(OSError):
-        (directory / "probe").write_bytes(b"x" * 4096)
-    (directory / "probe").unlink(missing_ok=True)
-    return filler
-
-
-def snapshot(directory: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(directory)): p.read_bytes()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file() and p.name != "filler" and p.parent.name != "locks"  # pids, no data
-    }
+@pytest.fixture(scope="module", autouse=True)
+def _report() -> Iterator[None]:
+    """The walks' outcomes at $HATCHET_LOCAL_FAULTS_OUT (bench/reliability.py reads them)."""
+    yield
+    out = os.environ.get("HATCHET_LOCAL_FAULTS_OUT")
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps({"signals": TRIED, "full": FULL_WALK}, indent=2) + "\n")
 
 
 # --- the stack all faults share ------------------------------------------------------------
@@ -321,38 +149,30 @@ def faulty(rig_images: dict[str, str]) -> Iterator[Project]:
 # --- the faults ----------------------------------------------------------------------------
 
 
-def test_ctrl_c_at_each_phase_of_up(faulty: Project) -> None:
-    """Each `up` is interrupted at the next phase; every one stops with 130 and the message,
-    leaves no lock, no temp file and no half-written file; then a full `up` works."""
-    faulty.hl("down", "--volumes", "--yes")  # a new stack: every phase has work to do
-    TASKS_RUN.clear()
-    (faulty.dir / ".env.hatchet").unlink(missing_ok=True)
-    stopped_in = []
-    for phase in UP_PHASES:
-        run = Watched(faulty, "up")
-        run.wait_for(f"-> {phase}")
-        run.interrupt()
-        code = run.finish()
-        assert code == 130, f"interrupt at {phase}: exit {code}\n{run.err}"
-        assert "Traceback" not in run.err
-        assert run.err.rstrip().splitlines()[-1] == INTERRUPTED, run.err
-        aborted = [line[3:].rsplit(" (", 1)[0] for line in run.err.splitlines()
-                   if line.startswith("!! ")]  # fmt: skip
-        assert aborted, run.err
-        # A phase of a few milliseconds may be over before the signal lands: then the next.
-        assert UP_PHASES.index(aborted[-1]) >= UP_PHASES.index(phase), run.err
-        stopped_in.append(aborted[-1])
-        assert_consistent(faulty)
-    assert len(set(stopped_in)) >= len(UP_PHASES) - 2, stopped_in
+def test_signals_at_each_phase_of_up(faulty: Project) -> None:
+    """Each `up` is stopped at the next phase by the next signal: a stop signal ends it with
+    128 + its number and the message, SIGKILL ends it on the spot; either way no lock is held,
+    no file is half-written, no command of it runs on, `ls` knows the stack, and the next
+    `up` carries on. The last `up` finishes, and a task runs."""
+    for walk in walks(UP_PHASES):
+        faulty.hl("down", "--volumes", "--yes")  # a new stack: every phase has work to do
+        TASKS_RUN.clear()
+        (faulty.dir / ".env.hatchet").unlink(missing_ok=True)
+        stopped_in = []
+        for phase, name in walk:
+            record("up", phase, name, "tried")
+            stopped_in.append(strike(faulty, ("up",), phase, name))
+            record("up", phase, name, "survived")
+        assert len(set(stopped_in)) >= len(walk) - 2, stopped_in
 
-    final = faulty.hl("up")
-    assert "waiting for another hatchet-local command" not in final.stderr
-    assert_consistent(faulty)
-    stack = stack_of(faulty)
-    assert services_of(stack) == ["hatchet-lite", "postgres", "rabbitmq"]
-    name = probe_name()
-    assert faulty.run_task(name) == {"echo": "HELLO", "task": name}
-    TASKS_RUN.append(name)
+        final = faulty.hl("up")
+        assert "waiting for another hatchet-local command" not in final.stderr
+        assert_consistent(faulty)
+        # No job container a killed run left, no orphan: exactly the stack's services.
+        assert services_of(stack_of(faulty)) == ["hatchet-lite", "postgres", "rabbitmq"]
+        name = probe_name()
+        assert faulty.run_task(name) == {"echo": "HELLO", "task": name}
+        TASKS_RUN.append(name)
 
 
 @pytest.fixture(scope="module")
@@ -551,8 +371,8 @@ def test_disk_full_while_writing_the_client_settings(faulty: Project) -> None:
         shutil.rmtree(small, ignore_errors=True)
 
 
-# --- Ctrl-C during snapshot save, snapshot load and reset: the old data or the new ------------
-# (Last in the module: `reset` and `snapshot load` leave the data the marker fixture set.)
+# --- Stopped during snapshot save, snapshot load and reset: the old data or the new ----------
+# (Last but the ones below: `reset` and `snapshot load` leave the data the marker set.)
 
 
 def tenants(project: Project) -> list[str]:
@@ -560,40 +380,41 @@ def tenants(project: Project) -> list[str]:
     return sorted(row["slug"] for row in rows)
 
 
-def interrupted(project: Project, phase: str, *args: str) -> int:
-    """Run `hatchet-local ARGS`, Ctrl-C it once `phase` starts; its exit code (0 when the
-    work was done before the signal landed, 130 otherwise)."""
+def interrupted(project: Project, phase: str, name: str, *args: str) -> int:
+    """Run `hatchet-local ARGS`, send it stop signal `name` as its sender does once `phase`
+    starts; its exit code (0 when the work was done before the signal landed, 128 + the
+    signal's number otherwise)."""
     run = Watched(project, *args)
     run.wait_for(f"-> {phase}")
-    run.interrupt()
+    run.send(name)
     code = run.finish()
-    assert code in (0, 130), f"exit {code}\n{run.err}"
+    assert code in (0, 128 + signal.Signals[name]), f"{name}: exit {code}\n{run.err}"
     assert "Traceback" not in run.err
     return code
 
 
-def test_ctrl_c_during_snapshot_save(faulty: Project) -> None:
+def test_a_stop_signal_during_snapshot_save(faulty: Project) -> None:
     """The snapshot file is the old one, or the new one whole; nothing half-written."""
     faulty.hl("up")
     target = faulty.dir / "team.tar"
     faulty.hl("snapshot", "save", "./team.tar", "--force")
     old = target.read_bytes()
-    for phase in ("database", "engine config"):
-        code = interrupted(faulty, phase, "snapshot", "save", "./team.tar", "--force")
-        if code == 130:
+    for phase, name in (("database", "SIGINT"), ("engine config", "SIGTERM")):
+        code = interrupted(faulty, phase, name, "snapshot", "save", "./team.tar", "--force")
+        if code != 0:
             assert target.read_bytes() == old, f"interrupted at {phase}"
         with snapshot_file.reading(target):  # whichever it is, it is whole
             pass
         assert_consistent(faulty)
 
 
-def test_ctrl_c_during_snapshot_load(faulty: Project) -> None:
+def test_a_stop_signal_during_snapshot_load(faulty: Project) -> None:
     """Interrupted while the data is swapped: the old data, or the snapshot's, never half."""
     faulty.hl("up")
     faulty.hl("snapshot", "save", "./before.tar", "--force")
     faulty.hl("tenant", "create", "after-save")  # only the old data has it
     assert "after-save" in tenants(faulty)
-    interrupted(faulty, "load snapshot", "snapshot", "load", "./before.tar", "--yes")
+    interrupted(faulty, "load snapshot", "SIGTERM", "snapshot", "load", "./before.tar", "--yes")
     assert_consistent(faulty)
     faulty.hl("up")
     assert "after-save" in tenants(faulty) or tenants(faulty) == ["default"]
@@ -602,15 +423,146 @@ def test_ctrl_c_during_snapshot_load(faulty: Project) -> None:
     assert_usable(faulty)
 
 
-def test_ctrl_c_during_reset(faulty: Project) -> None:
+def test_a_stop_signal_during_reset(faulty: Project) -> None:
     """Interrupted while the pristine database is swapped in: old or new, the token kept."""
     faulty.hl("up")
     token = faulty.env_file()["HATCHET_CLIENT_TOKEN"]
     faulty.hl("tenant", "create", "before-reset")  # a reset removes it
-    interrupted(faulty, "restore", "reset", "--yes")
+    interrupted(faulty, "restore", "SIGHUP", "reset", "--yes")
     assert_consistent(faulty)
     faulty.hl("up")
     assert faulty.env_file()["HATCHET_CLIENT_TOKEN"] == token
     assert token_accepted(faulty.env_file(), token)
     assert "before-reset" in tenants(faulty) or tenants(faulty) == ["default"]
     assert_usable(faulty)
+
+
+# --- reset and down stopped part-way (last: they delete the stack's data) -------------------
+
+
+def test_signals_during_reset_then_up_finishes_it(faulty: Project) -> None:
+    """`reset --new-token` (the reset that wipes everything) stopped at a phase: whatever it
+    had done, the next command goes on from there
+    (another `reset` struck at a later phase, in the full walk) and the next `up` gives a
+    stack that works, with a token the stack accepts (a wipe cut short is finished first)."""
+    faulty.hl("up")
+    quick = [[("wipe data", "SIGKILL")], [("migrate job", "SIGTERM")]]
+    for walk in walks(RESET_PHASES) if FULL_WALK else quick:
+        for phase, name in walk:
+            record("reset --new-token", phase, name, "tried")
+            strike(faulty, ("reset", "--new-token", "--yes"), phase, name)
+        healed = faulty.hl("up")
+        assert "waiting for another hatchet-local command" not in healed.stderr
+        assert not (faulty.state / "stacks" / stack_of(faulty) / "wiping").exists()
+        assert_consistent(faulty)  # what a killed write left is gone too
+        settings = faulty.env_file()
+        assert token_accepted(settings, settings["HATCHET_CLIENT_TOKEN"])
+        assert services_of(stack_of(faulty)) == ["hatchet-lite", "postgres", "rabbitmq"]
+        for phase, name in walk:
+            record("reset --new-token", phase, name, "survived")
+    name = probe_name()
+    assert faulty.run_task(name) == {"echo": "HELLO", "task": name}
+
+
+def test_signals_during_down_then_down_finishes_it(faulty: Project) -> None:
+    """`down` (and `down --volumes`) stopped while removing: running it again finishes the
+    job; nothing of the stack is left running, and its data goes only when asked."""
+    stack = stack_of(faulty)
+    quick = [("down", "SIGHUP"), ("down --volumes", "SIGKILL")]
+    strikes = [(c, n) for c in DOWN_PHASES for n in SIGNALS] if FULL_WALK else quick
+    for command, name in strikes:
+        faulty.hl("up")
+        args = ("down", "--volumes", "--yes") if command == "down --volumes" else ("down",)
+        record(command, DOWN_PHASES[command], name, "tried")
+        strike(faulty, args, DOWN_PHASES[command], name)
+        faulty.hl(*args)
+        left = labelled(f"io.hatchet-local.stack={stack}")
+        assert left["containers"] == []
+        assert (left["volumes"] == []) == (command == "down --volumes"), left
+        record(command, DOWN_PHASES[command], name, "survived")
+    faulty.hl("up")
+    name = probe_name()
+    assert faulty.run_task(name) == {"echo": "HELLO", "task": name}
+
+
+# --- Postgres out of disk --------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk_stack(rig_images: dict[str, str], tmp_path: Path) -> Iterator[Project]:
+    """A `--profile ci` stack (its queue in Postgres: the most writes) whose Postgres volume is
+    a 400 MB ext4 file system of its own, on a loop device: made before `up`, with the labels
+    Compose and hatchet-local give their own volumes."""
+    image, mnt = tmp_path / "pg.img", tmp_path / "mnt"
+    subprocess.run(["truncate", "-s", "400M", str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    loop = subprocess.run(["losetup", "--find", "--show", str(image)], capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    name = f"diskfull-{uuid.uuid4().hex[:6]}"
+    project = Project(tmp_path / "app", tmp_path / "state", f"stack: {name}\nprofile: ci\n")
+    try:
+        mnt.mkdir()
+        subprocess.run(["mount", loop, str(mnt)], check=True)
+        (mnt / "lost+found").rmdir()  # initdb wants an empty directory
+        subprocess.run(["umount", str(mnt)], check=True)
+        labels = {
+            "com.docker.compose.project": name,
+            "com.docker.compose.volume": "postgres_data",
+            "io.hatchet-local.stack": name,
+            "io.hatchet-local.state": str(project.state),
+        }
+        subprocess.run(
+            ["docker", "volume", "create", "--driver", "local", "--opt", "type=ext4",
+             "--opt", f"device={loop}", *(f"--label={k}={v}" for k, v in labels.items()),
+             f"{name}_postgres_data"], check=True, capture_output=True,
+        )  # fmt: skip
+        yield project
+    finally:
+        project.hl("destroy", "--yes", ok=False)
+        subprocess.run(["docker", "volume", "rm", "--force", f"{name}_postgres_data"],
+                       capture_output=True, check=False)  # fmt: skip
+        subprocess.run(["losetup", "--detach", loop], check=False)
+    assert labelled(f"io.hatchet-local.stack={name}") == {
+        "containers": [], "volumes": [], "networks": [],
+    }  # fmt: skip
+
+
+def test_postgres_out_of_disk_while_tasks_run(small_disk_stack: Project) -> None:
+    """The file system under Postgres fills while a worker runs tasks: every container still
+    runs and reports healthy, but the engine's writes fail; `status` says why. Once space is
+    freed, `up` brings the stack back with everything committed before."""
+    project = small_disk_stack
+    project.hl("up")
+    stack = stack_of(project)
+    identity = database_identity(stack)
+    worker = SdkWorker(project.dir, f"disk{uuid.uuid4().hex[:6]}").start()
+    try:
+        assert worker.run_task("committed")["echo"] == "COMMITTED"
+        postgres = container_of(stack, "postgres")
+        subprocess.run(["docker", "exec", postgres, "sh", "-c",
+                        "dd if=/dev/zero of=/var/lib/postgresql/data/filler bs=1M || true"],
+                       check=True, capture_output=True)  # fmt: skip
+        # Tasks keep coming while the disk is full; whether one gets through is the engine's
+        # business, so its outcome is not asserted.
+        subprocess.run(
+            [sys.executable, str(PROBE), "run", worker.name, "while-full"], cwd=project.dir,
+            env=worker.env, capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+
+        info = project.status()
+        assert info["state"] == "failing", info
+        assert [p for p in info["problems"] if p.startswith("postgres is out of disk space")]
+        text = project.hl("status")
+        assert f"stack      {stack} (failing)" in text.stdout
+        assert "warning: stack" in text.stderr and "out of disk space" in text.stderr
+        assert "free space there, then run `hatchet-local up`" in text.stderr
+
+        subprocess.run(["docker", "exec", postgres, "rm", "/var/lib/postgresql/data/filler"],
+                       check=True)  # fmt: skip
+        project.hl("up")
+        assert project.status()["state"] == "running"
+        assert database_identity(stack) == identity
+        assert worker.name in workflow_names(project.env_file())
+        assert worker.run_task("after")["echo"] == "AFTER"
+    finally:
+        worker.stop()

@@ -72,10 +72,11 @@ def test_three_stacks_side_by_side_and_a_reset_of_one(
             probes.append(f"probe-{uuid.uuid4().hex[:6]}")
             assert project.run_task(probes[-1]) == {"echo": "HELLO", "task": probes[-1]}
 
-        # Reset the first: its old token dies, a new one works, the others are untouched.
+        # Reset the first with a new token: the old one dies, the new one works, the others
+        # are untouched. (A plain reset keeps the token: tests/e2e/test_snapshots.py.)
         untouched = {name: container_ids(name) for name in names[1:]}
         old_token = settings[0]["HATCHET_CLIENT_TOKEN"]
-        projects[0].hl("reset", "--yes")
+        projects[0].hl("reset", "--new-token", "--yes")
         new_settings = projects[0].env_file()
         assert new_settings["HATCHET_CLIENT_SERVER_URL"] == settings[0]["HATCHET_CLIENT_SERVER_URL"]
         assert new_settings["HATCHET_CLIENT_TOKEN"] != old_token
@@ -120,8 +121,10 @@ def test_a_taken_port_stops_up_before_anything_starts(
         assert failed.returncode == 4
         assert "Traceback" not in failed.stderr
         (message,) = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
-        assert message.startswith(f"error: the dashboard port {port} of stack {stack} is held by")
+        assert message.startswith(f"error: the dashboard port {port} of stack {stack} is taken: ")
         assert f"pid {server.pid} (" in message and "http.server" in message
+        assert message.endswith("listens on it; stop it, or choose another port with "
+                                "--dashboard-port")  # fmt: skip
         assert labelled(f"io.hatchet-local.stack={stack}") == NOTHING
     finally:
         server.kill()

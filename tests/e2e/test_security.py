@@ -47,6 +47,13 @@ def stack_secrets(project: Project, name: str) -> dict[str, str]:
     token_file = stack_dir / "token.json"
     if token_file.is_file():
         found["token.json"] = json.loads(token_file.read_text())["token"]
+    # The team commands' secrets: each tenant's token, each login's password.
+    if (stack_dir / "tenants.json").is_file():
+        for slug, entry in json.loads((stack_dir / "tenants.json").read_text()).items():
+            found[f"tenants.json {slug}"] = entry["token"]
+    if (stack_dir / "users.json").is_file():
+        for email, password in json.loads((stack_dir / "users.json").read_text()).items():
+            found[f"users.json {email}"] = password
     env_file = project.dir / ".env.hatchet"
     if env_file.is_file():
         found[".env.hatchet token"] = project.env_file()["HATCHET_CLIENT_TOKEN"]
@@ -66,6 +73,7 @@ class Run:
     outputs: dict[str, str] = field(default_factory=dict)
     secrets: set[str] = field(default_factory=set)
     tokens: list[str] = field(default_factory=list)
+    named: dict[str, str] = field(default_factory=dict)  # every secret seen, by where it was
 
     def hl(self, label: str, *args: str, ok: bool = True, **env: str) -> str:
         proc = subprocess.run(
@@ -81,6 +89,7 @@ class Run:
     def learn(self) -> None:
         current = stack_secrets(self.project, self.name)
         self.secrets |= set(current.values())
+        self.named.update(current)
         token = current.get("token.json")
         if token and token not in self.tokens:
             self.tokens.append(token)
@@ -120,15 +129,32 @@ def scanned(
             run.hl("env --output json", "env", "--output", "json")
             run.hl("env --output shell", "env", "--output", "shell")
             run.hl("logs", "logs", "--tail", "100000")
+            # The team commands on a stack others reach (issue #16: there logins and tenants
+            # are made by the engine's admin tool, whose values travel by name only).
+            run.hl("up --expose", "up", "--expose")
+            run.hl("tenant create", "tenant", "create", "qa")
+            run.hl("user create", "user", "create", "dev@example.com", "--tenant", "qa")
+            run.hl("user create --reveal", "user", "create", "ops@example.com", "--tenant",
+                   "qa", "--reveal")  # fmt: skip
+            run.hl("token create", "token", "create", "--tenant", "qa", "--name", "ci",
+                   "--expires", "1h")  # fmt: skip
+            run.hl("env --tenant", "env", "--tenant", "qa")
+            run.hl("tenant list", "tenant", "list")
+            run.hl("user list", "user", "list")
+            run.hl("up back on loopback", "up", "--no-expose")
+            run.hl("ls", "ls", "--output", "json")
+            run.hl("down", "down")
+            run.hl("up after down", "up")
             run.hl("reset (keeps the token)", "reset", "--yes")
             run.hl("snapshot save", "snapshot", "save", "sec")
             run.hl("reset --new-token", "reset", "--new-token", "--yes")
             run.hl("status after reset", "status")
-            # A failing up: the engine stopped, one second to come back, full logs kept.
+            # A failing up: the engine stopped, 10 ms to come back (it needs about a second),
+            # full logs kept.
             subprocess.run(["docker", "stop", f"{name}-hatchet-lite-1"], check=True,
                            capture_output=True)  # fmt: skip
             run.hl("failing up --logs-dir", "up", "--logs-dir", str(logs_dir), ok=False,
-                   HATCHET_LOCAL_TIMEOUTS_ENGINE="1")  # fmt: skip
+                   HATCHET_LOCAL_TIMEOUTS_ENGINE="0.01")  # fmt: skip
             run.hl("up (heals)", "up")
             run.hl("env --reveal", "env", "--reveal")
             run.hl("up --reveal", "up", "--reveal")
@@ -157,7 +183,7 @@ def write_findings(scanned: Scanned) -> None:
     Path(out).write_text(json.dumps(findings, indent=2) + "\n")
 
 
-REVEALING = {"env --reveal", "up --reveal", "status --reveal"}
+REVEALING = {"env --reveal", "up --reveal", "status --reveal", "user create --reveal"}
 
 
 def test_the_scan_sees_short_lived_processes_and_hatchet_locals_own(scanned: Scanned) -> None:
@@ -203,11 +229,26 @@ def test_reveal_shows_the_token_and_the_admin_password(scanned: Scanned) -> None
     assert current["token.json"] in run.outputs["env --reveal"]
     assert current["token.json"] in run.outputs["up --reveal"]
     assert current["HATCHET_ADMIN_PASSWORD"] in run.outputs["status --reveal"]
+    revealed = run.outputs["user create --reveal"].split("password ", 1)[1].split()[0]
+    assert revealed in run.secrets and "*" not in revealed
+
+
+def test_team_commands_keep_their_secrets_out_of_argv_and_output(scanned: Scanned) -> None:
+    """`user create` and `tenant create` hand the admin tool passwords by name only: the
+    scan saw the tool run, never a password; their outputs mask them."""
+    lines = scanned.watch.command_lines()
+    assert any("/hatchet-admin seed" in line for line in lines)
+    assert any("-e ADMIN_PASSWORD" in line for line in lines)  # the name, never the value
+    passwords = [v for k, v in scanned.run.named.items() if k.startswith("users.json")]
+    assert passwords, "no login was made"
+    assert [line for line in lines if any(p in line for p in passwords)] == []
+    assert "password ********" in scanned.run.outputs["user create"]
 
 
 def test_failure_logs_name_the_failure_and_hold_no_secret(scanned: Scanned) -> None:
     run = scanned.run
-    assert "engine" in run.outputs["failing up --logs-dir"]
+    failed = run.outputs["failing up --logs-dir"]
+    assert "error: engine failed after" in failed or "error: engine not ready" in failed, failed
     files = sorted(scanned.logs_dir.glob("*.log"))
     assert {f.stem for f in files} >= {"postgres", "rabbitmq", "hatchet-lite"}
     assert sum(f.stat().st_size for f in files) > 0

@@ -12,6 +12,7 @@ import json
 import shutil
 import stat
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from hatchet_local import snapshot_file
-from tests.support.stacks import Project, Worker, labelled, probe, workflow_names
+from hatchet_local import resets, snapshot_file
+from tests.support.stacks import Project, SdkWorker, labelled, probe, workflow_names
 
 pytestmark = pytest.mark.e2e
 
@@ -60,6 +61,28 @@ def database_identity(project: Project) -> str:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     return result.stdout.strip()
+
+
+def sql(project: Project, query: str) -> str:
+    result = subprocess.run(
+        ["docker", "exec", f"{stack_of(project)}-postgres-1", "psql", "-U", "hatchet", "-d",
+         "hatchet", "-tAc", query], capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return result.stdout.strip()
+
+
+def wait_until_only_one_worker_is_connected(project: Project, timeout: float = 90) -> None:
+    """A worker stopped a moment ago (the previous test's) counts as running until the engine
+    has seen its stream close, or its last heartbeat is older than resets.LIVE: a reset then
+    would rightly keep its workflow too."""
+    query = (
+        'SELECT count(*) FROM "Worker" WHERE "isActive" AND "deletedAt" IS NULL '
+        f"AND \"lastHeartbeatAt\" > NOW() - INTERVAL '{resets.LIVE}'"
+    )
+    deadline = time.monotonic() + timeout
+    while sql(project, query) != "1":
+        assert time.monotonic() < deadline, "an earlier worker still counts as connected"
+        time.sleep(1)
 
 
 @pytest.fixture(scope="module")
@@ -128,13 +151,14 @@ def test_reset_keeps_the_token_and_a_running_worker(second: tuple[Project, str])
     project, _ = second
     settings_file = project.dir / ".env.hatchet"
     name = f"kept-{uuid.uuid4().hex[:6]}"
-    with Worker(project.dir, name) as worker:
+    with SdkWorker(project.dir, name).start() as worker:
         assert json.loads(probe(project.dir, "run", name, "before"))["echo"] == "BEFORE"
         probe(project.dir, "cron", name, "gone-after-reset")
         project.hl("tenant", "create", "extra-team")
         before = inventory(project)
         assert before["runs"] >= 2 and before["crons"] == ["gone-after-reset"]
         written = settings_file.read_bytes(), settings_file.stat().st_mtime_ns
+        wait_until_only_one_worker_is_connected(project)
         reset = project.hl("reset", "--yes")
         assert "-> restore" in reset.stderr and "stored token still accepted" in reset.stderr
         assert (settings_file.read_bytes(), settings_file.stat().st_mtime_ns) == written

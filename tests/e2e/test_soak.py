@@ -1,4 +1,11 @@
-"""Soak: one stack taken up and down, then reset, many times; nothing may grow.
+"""Soak: one stack taken up and down, then reset, many times, with a real hatchet-sdk worker
+connected through every cycle; nothing may grow, and every `up` must come back.
+
+The worker stays connected while the stack goes down, so the engine's port is left with
+connections in TIME_WAIT when the next `up` starts (issue #16: `up` then refused the stack's
+own port for up to a minute). After each `up` and `reset` a task runs through it: the worker
+reconnected and the stack is usable. A worker is started anew only when it could not go on
+(a `reset` that hands out a new token); how often is reported.
 
 Counts (this stack's containers, volumes and networks and the host's totals; processes, the
 docker/compose ones and any that name this stack; listening TCP ports) are taken before the
@@ -32,7 +39,7 @@ from tests.support.hostwatch import (
     snapshot,
     socket_holders,
 )
-from tests.support.stacks import Project, labelled, workflow_names
+from tests.support.stacks import Project, SdkWorker, labelled, workflow_names
 
 pytestmark = pytest.mark.e2e
 
@@ -66,6 +73,9 @@ class Soak:
         self.seconds: dict[str, list[float]] = {}
         # Children this test process had before (another test's): not the soak's to count.
         self.children_before = set(children_of(os.getpid()))
+        self.worker = SdkWorker(self.project.dir, f"soak{uuid.uuid4().hex[:6]}")
+        self.tasks = 0
+        self.worker_restarts: list[str] = []
 
     def hl(self, *args: str) -> str:
         """Run hatchet-local, keeping how long each command took."""
@@ -83,7 +93,8 @@ class Soak:
         elif not up["token_reused"]:
             self.leaks.append(f"up #{cycle}: the token was not reused after a plain down")
         self.check_up(f"up #{cycle}")
-        self.hl("down")
+        self.through_the_worker(f"up #{cycle}")
+        self.hl("down")  # with the worker connected
         down = self.check_idle(f"down #{cycle}")
         kept = down["stack_objects"]
         if kept["containers"] or kept["networks"] or down["stack_ports_listening"]:
@@ -92,9 +103,29 @@ class Soak:
         self.done["up_down"] = cycle
 
     def reset(self, cycle: int) -> None:
-        self.hl("reset", "--yes")
+        token = self.project.env_file()["HATCHET_CLIENT_TOKEN"]
+        self.hl("reset", "--yes")  # with the worker connected
         self.check_idle(f"reset #{cycle}", self.check_up(f"reset #{cycle}"))
+        if self.project.env_file()["HATCHET_CLIENT_TOKEN"] != token and self.worker.alive():
+            # A new token: the worker holds the old one, which the stack no longer accepts.
+            self.worker_restarts.append(f"reset #{cycle}: new token")
+            self.worker.start()
+        self.through_the_worker(f"reset #{cycle}")
         self.done["reset"] = cycle
+
+    def through_the_worker(self, label: str) -> None:
+        """A task run through the kept worker: it reconnected by itself (or is started, the
+        first time, or when it gave up), and the stack is usable."""
+        if not self.worker.alive():
+            if self.worker.starts:
+                self.worker_restarts.append(f"{label}: the worker had ended")
+            self.worker.start()
+        started = time.monotonic()
+        message = f"cycle {self.tasks}"
+        assert self.worker.run_task(message) == {"echo": message.upper(),
+                                                 "task": self.worker.name}  # fmt: skip
+        self.seconds.setdefault("task", []).append(round(time.monotonic() - started, 1))
+        self.tasks += 1
 
     def check_up(self, label: str) -> dict[str, Any]:
         """At every `up`: the same objects as at the first, the stack's two ports held."""
@@ -119,7 +150,9 @@ class Soak:
         stray = [p for p in current["stack_processes"] if "docker-proxy" not in p]
         if stray:
             self.leaks.append(f"after {label}: processes left: {stray}")
-        if children := sorted(set(children_of(os.getpid())) - self.children_before):
+        worker = f"{self.worker.pid} "
+        new_children = set(children_of(os.getpid())) - self.children_before
+        if children := sorted(c for c in new_children if not c.startswith(worker)):
             self.leaks.append(f"after {label}: child processes left: {children}")
         return current
 
@@ -136,15 +169,19 @@ def test_soak_nothing_grows(rig_images: dict[str, str], tmp_path: Path) -> None:
             soak.up_down(cycle)
         soak.hl("up")
         soak.check_up("up before the resets")
+        soak.through_the_worker("up before the resets")
         for cycle in range(1, resets + 1):
             soak.reset(cycle)
         workflow_names(soak.project.env_file())  # still usable: the last token is accepted
         report["up_state"] = snapshot(soak.owner)
         soak.project.hl("down", "--volumes", "--yes")
     finally:
+        soak.worker.stop()
         soak.project.hl("destroy", "--yes", ok=False)
         after = snapshot(soak.owner)
         soak.leaks += compare(before, after, soak.owner)
+        report.update(worker={"tasks": soak.tasks, "starts": soak.worker.starts,
+                              "restarts": soak.worker_restarts})  # fmt: skip
         report.update(cycles=soak.done, per_cycle=soak.per_cycle, command_seconds=soak.seconds,
                       before=before, after=after,
                       leaks=soak.leaks, seconds=round(time.monotonic() - started, 1))  # fmt: skip

@@ -341,10 +341,43 @@ def test_advertised_stack_hands_out_its_host(
         work = tmp_path / "remote-dev"
         work.mkdir()
         assert run_sdk_task(work, clean_env(**only_token), "advertised")["echo"] == "HELLO"
+        assert_closed_to_strangers(project, info["dashboard_url"])
         project.hl("down", "--volumes", "--yes")
         assert labelled(f"io.hatchet-local.stack={name}")["containers"] == []
     finally:
         project.destroy()
+
+
+def assert_closed_to_strangers(project: Project, server_url: str) -> None:
+    """Issue #16: anyone who reaches an advertised stack could sign up and make tenants. Now
+    an anonymous sign-up is refused, and so is a tenant made through the API (even by the
+    admin), while `user create` and `tenant create` work through the engine's admin tool."""
+    meta = httpx.get(f"{server_url}/api/v1/meta", timeout=10).json()
+    assert (meta["allowSignup"], meta["allowCreateTenant"]) == (False, False)
+    stranger = {"name": "eve", "email": f"eve-{uuid.uuid4().hex[:6]}@example.com",
+                "password": "Str4ngerPassw0rd"}  # fmt: skip
+    refused = httpx.post(f"{server_url}/api/v1/users/register", json=stranger, timeout=10)
+    assert refused.status_code in (400, 401, 403), refused.text
+    stranger_login = httpx.post(f"{server_url}/api/v1/users/login", json=stranger, timeout=10)
+    assert stranger_login.status_code in (400, 401, 403)  # no such user was made
+    admin = project.status("--reveal")
+    credentials = {"email": admin["admin_email"], "password": admin["admin_password"]}
+    login = httpx.post(f"{server_url}/api/v1/users/login", json=credentials, timeout=10)
+    cookie = {"Cookie": login.headers["set-cookie"].split(";", 1)[0]}
+    made = httpx.post(f"{server_url}/api/v1/tenants", headers=cookie, timeout=10,
+                      json={"name": "by-api", "slug": "by-api"})  # fmt: skip
+    assert made.status_code == 400 and "disabled" in made.text, made.text
+
+    project.hl("tenant", "create", "qa")
+    email = f"dev-{uuid.uuid4().hex[:6]}@example.com"
+    out = project.hl("user", "create", email, "--tenant", "qa", "--reveal").stdout
+    password = out.split("password ", 1)[1].split()[0]
+    login = httpx.post(f"{server_url}/api/v1/users/login", timeout=10,
+                       json={"email": email, "password": password})  # fmt: skip
+    assert login.status_code == 200, login.text
+    cookie = {"Cookie": login.headers["set-cookie"].split(";", 1)[0]}
+    rows = httpx.get(f"{server_url}/api/v1/users/memberships", headers=cookie, timeout=10).json()
+    assert [row["tenant"]["slug"] for row in rows["rows"]] == ["qa"]
 
 
 @pytest.mark.parametrize(

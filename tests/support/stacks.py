@@ -62,15 +62,21 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run_sdk_task(
-    cwd: Path, env: dict[str, str], name: str, timeout: float = 180, python: str = sys.executable
+    cwd: Path,
+    env: dict[str, str],
+    name: str,
+    timeout: float = 180,
+    python: str = sys.executable,
+    prefix: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Start a hatchet-sdk worker for task `name`, run the task once, return its output
-    (with the hatchet-sdk of `python`'s environment)."""
+    (with the hatchet-sdk of `python`'s environment; `prefix` runs both under a command,
+    `nsenter --net=...` say)."""
     log_path = cwd / f"{name}-worker.log"
-    worker = start([python, str(PROBE), "worker", name], cwd, env, log_path)
+    worker = start([*prefix, python, str(PROBE), "worker", name], cwd, env, log_path)
     try:
         run = subprocess.run(
-            [python, str(PROBE), "run", name, "hello"],
+            [*prefix, python, str(PROBE), "run", name, "hello"],
             cwd=cwd,
             env=env,
             capture_output=True,
@@ -97,27 +103,56 @@ def probe(cwd: Path, *args: str, timeout: float = 600) -> str:
     return run.stdout
 
 
-class Worker:
-    """An SDK worker serving task `name`, kept running until `stop` (or the `with` ends)."""
+class SdkWorker:
+    """A hatchet-sdk worker serving task `name`, kept running (across `down`/`up` and `reset`,
+    say) while tasks are run through it one at a time. It reads its settings as a developer's
+    worker does: from `.env.hatchet` in `cwd`, when it starts."""
 
-    def __init__(self, cwd: Path, name: str) -> None:
-        self.name = name
+    def __init__(
+        self, cwd: Path, name: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
+    ) -> None:
+        self.cwd, self.name, self.prefix = cwd, name, prefix
+        self.env = env if env is not None else clean_env()
         self.log = cwd / f"{name}-worker.log"
-        self.process = start([sys.executable, str(PROBE), "worker", name], cwd, clean_env(),
-                             self.log)  # fmt: skip
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
 
-    def __enter__(self) -> Worker:
+    def start(self) -> SdkWorker:
+        self.stop()
+        argv = [*self.prefix, sys.executable, str(PROBE), "worker", self.name]
+        self.proc = start(argv, self.cwd, self.env, self.log)
+        self.starts += 1
+        return self
+
+    def __enter__(self) -> SdkWorker:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self.proc is not None and self.proc.poll() is None
+
+    def run_task(self, message: str, timeout: float = 300) -> dict[str, Any]:
+        """Run the task once through this worker; its output."""
+        run = subprocess.run(
+            [*self.prefix, sys.executable, str(PROBE), "run", self.name, message], cwd=self.cwd,
+            env=self.env, capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+        assert run.returncode == 0, (
+            f"task run failed:\n{run.stderr[-3000:]}\nworker log:\n"
+            f"{self.log.read_text(errors='replace')[-3000:]}"
+        )
+        return dict(json.loads(run.stdout.strip().splitlines()[-1]))
 
     def stop(self) -> None:
-        if self.alive():
-            stop(self.process)
+        if self.proc is not None and self.proc.poll() is None:
+            stop(self.proc)
+        self.proc = None
 
 
 def read_env(path: Path) -> dict[str, str]:
@@ -147,22 +182,33 @@ HATCHET_LOCAL = Path(sys.executable).parent / "hatchet-local"
 class Project:
     """A project directory with its own hatchet-local state, driven through the real CLI."""
 
-    def __init__(self, directory: Path, state: Path, extra_config: str = "") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        state: Path,
+        extra_config: str = "",
+        prefix: tuple[str, ...] = (),
+        environ: dict[str, str] | None = None,
+    ) -> None:
         self.dir = directory
         self.state = state
+        # What every command runs under (`nsenter --net=...` for an engine in a network
+        # namespace of its own), and what its environment adds (DOCKER_HOST, say).
+        self.prefix = prefix
+        self.environ = environ or {}
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "hatchet-local.yaml").write_text(rig.config_text() + extra_config)
 
     def env(self, **extra: str) -> dict[str, str]:
         base = {k: v for k, v in clean_env().items() if not k.startswith("HATCHET_LOCAL_")}
-        return {**base, "HATCHET_LOCAL_STATE_DIR": str(self.state), **extra}
+        return {**base, "HATCHET_LOCAL_STATE_DIR": str(self.state), **self.environ, **extra}
 
     def hl(
         self, *args: str, ok: bool = True, timeout: float = 900
     ) -> subprocess.CompletedProcess[str]:
         """Run `hatchet-local ARGS` in the project directory; assert success unless ok=False."""
         proc = subprocess.run(
-            [str(HATCHET_LOCAL), *args],
+            [*self.prefix, str(HATCHET_LOCAL), *args],
             cwd=self.dir, env=self.env(), capture_output=True, text=True, timeout=timeout,
             check=False,
         )  # fmt: skip
@@ -197,7 +243,7 @@ class Project:
 
     def run_task(self, name: str, python: str = sys.executable) -> dict[str, Any]:
         """An SDK round trip that sees nothing but the project's `.env.hatchet`."""
-        return run_sdk_task(self.dir, clean_env(), name, python=python)
+        return run_sdk_task(self.dir, clean_env(), name, python=python, prefix=self.prefix)
 
 
 def workflow_names(settings: dict[str, str]) -> list[str]:

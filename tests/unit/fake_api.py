@@ -17,13 +17,17 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from hatchet_local.bootstrap import TOKEN_NAME
 from hatchet_local.defaults import ADMIN_EMAIL, DEFAULT_TENANT_ID, HATCHET_VERSION
+from hatchet_local.runner import Result
 from hatchet_local.server import READ_ONLY_SINCE
+
+if TYPE_CHECKING:
+    from tests.unit.fakes import Call
 
 ADMIN_PASSWORD = "Adm1nPassw0rdXyz"
 ADMIN_TOKEN_EXPIRY = "2036-01-01T00:00:00Z"  # of the tokens `hatchet-admin token create` makes
@@ -124,6 +128,8 @@ class FakeHatchetApi:
     grpc_address: str = "localhost:7077"
     requests: list[httpx.Request] = field(default_factory=list)
     journal: list[object] | None = None
+    # What `hatchet-admin seed` in the engine's container was given, in order (see `seed`).
+    seeds: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for slug, tenant_id in self.tenants.items():
@@ -157,6 +163,31 @@ class FakeHatchetApi:
         ]
 
     # --- for tests ------------------------------------------------------------------------
+
+    def close(self) -> FakeHatchetApi:
+        """As a stack other machines reach runs: no sign-up, no tenant made through the API."""
+        self.meta |= {"allowSignup": False, "allowCreateTenant": False}
+        return self
+
+    def seed(self, call: Call) -> Result:
+        """`hatchet-admin seed` in the engine's container, as a FakeRunner handler: the login
+        ADMIN_EMAIL unless it exists, the tenant DEFAULT_TENANT_SLUG (owned by that login)
+        unless it exists. The values come by name only: `-e NAME` in argv, the value in the
+        command's environment."""
+        env = call.env or {}
+        names = [call.argv[i + 1] for i, word in enumerate(call.argv) if word == "-e"]
+        values = {name: env[name] for name in names}
+        assert not set(values.values()) & set(call.argv), "a value in argv"
+        self.seeds.append(values)
+        email = values["ADMIN_EMAIL"]
+        self.users.setdefault(email, values["ADMIN_PASSWORD"])
+        slug = values.get("DEFAULT_TENANT_SLUG", "default")
+        if slug not in self.tenants:
+            tenant_id = values.get("DEFAULT_TENANT_ID", str(uuid.uuid4()))
+            self.tenants[slug] = tenant_id
+            self.tenant_names[tenant_id] = values.get("DEFAULT_TENANT_NAME", slug)
+            self.members[tenant_id] = {email: "OWNER"}
+        return Result(call.argv, 0, "", "")
 
     @property
     def transport(self) -> httpx.MockTransport:

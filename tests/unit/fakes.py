@@ -72,7 +72,7 @@ class FakeRunner:
         returncode: int = 0,
         stdout: str = "",
         stderr: str = "",
-        raises: Exception | None = None,
+        raises: BaseException | None = None,
     ) -> None:
         def handler(call: Call) -> Result:
             if raises is not None:
@@ -226,6 +226,15 @@ def container_rows(rows: Mapping[str, Row], project: str = "unit") -> str:
     )  # fmt: skip
 
 
+def df_output(free: int, size: int = 20 * 1024**3) -> str:
+    """`df -P -k` of a file system with `free` of `size` bytes left."""
+    used = (size - free) // 1024
+    return (
+        "Filesystem     1024-blocks   Used Available Capacity Mounted on\n"
+        f"/dev/vdb {size // 1024} {used} {free // 1024} 50% /var/lib/postgresql/data\n"
+    )
+
+
 def parse_env_file(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     for line in path.read_text().splitlines():
@@ -274,6 +283,7 @@ class FakeHatchet:
         r.on("--no-such-flag", returncode=1, stderr="unknown flag: --no-such-flag\n")
         r.on_call("docker", "image", "inspect", handler=self._image_inspect)
         r.on("docker", "ps", "--format")  # no other container publishes a port
+        r.on("docker", "exec", stdout=df_output(free=10 * 1024**3))  # Postgres has disk space
         for listing in (("docker", "ps", "--all"), ("docker", "volume", "ls"),
                         ("docker", "network", "ls")):  # fmt: skip
             r.on(*listing)  # no labelled objects: nothing expired to reap
@@ -287,7 +297,7 @@ class FakeHatchet:
         r.on_call("git", handler=lambda call: reply(call, 0 if self.git_ignored else 1))
         r.on_call("docker", "volume", "inspect", handler=self._volume_inspect)
         r.on_call("up", "--no-start", handler=self._create)
-        r.on_call("docker", "exec", "-i", handler=self._psql)
+        r.on_call("docker", "exec", "-i", handler=self.psql)
         r.on("pg_isready")
         r.on("pg_basebackup", stdout="a tar of the database")
         r.on("docker", "cp", "--archive")
@@ -335,7 +345,7 @@ class FakeHatchet:
         self.volumes |= {f"{project}_postgres_data", f"{project}_hatchet_config"}
         return reply(call)
 
-    def _psql(self, call: Call) -> Result:
+    def psql(self, call: Call) -> Result:
         """psql (and shell scripts) in the Postgres container, SQL on stdin."""
         sql = (call.data or b"").decode()
         self.sql.append(sql)
@@ -423,3 +433,12 @@ def unreachable(cause: Exception | None = None) -> Answer:
         raise httpx.ConnectError(message, request=request) from cause
 
     return fail
+
+
+def container_listing(*rows: tuple[str, str]) -> str:
+    """`docker ps --format` output in docker_cli.CONTAINER_FORMAT for (name, ports)."""
+    return "".join(
+        json.dumps({"id": name, "name": name, "service": "", "state": "running",
+                    "status": "Up 1 minute", "ports": ports}) + "\n"
+        for name, ports in rows
+    )  # fmt: skip

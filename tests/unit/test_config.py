@@ -196,19 +196,24 @@ def test_relative_project_dir_is_resolved_and_named_as_given(
 
 @pytest.mark.parametrize(
     ("env_file", "expected"),
-    [("custom.env", "project/custom.env"), ("../shared.env", "shared.env"), (None, None)],
+    [
+        ("custom.env", "project/custom.env"),
+        ("config/../shared.env", "project/shared.env"),
+        (None, "project/absolute.env"),
+    ],
 )
 def test_env_file_resolves_against_project_dir(
-    tmp_path: Path, env_file: str | None, expected: str | None
+    tmp_path: Path, env_file: str | None, expected: str
 ) -> None:
+    """Paths outside the project are refused from a config file (test_where_up_writes.py)."""
     project = tmp_path / "project"
     project.mkdir()
-    absolute = tmp_path / "absolute.env"
+    absolute = project / "absolute.env"
     write_config(project, f"env_file: {env_file or absolute}\n")
 
     config = load(project)
 
-    wanted = absolute if expected is None else tmp_path / expected
+    wanted = tmp_path / expected
     assert config.env_file.resolve() == wanted.resolve()
 
 

@@ -94,4 +94,4 @@ def test_a_configured_port_held_by_a_process_fails(tmp_path: Path) -> None:
         config = load_config(tmp_path, environ={"HATCHET_LOCAL_PORTS_DASHBOARD": str(port)})
         ports = [f for f in diagnose(config, runner, tmp_path / "state") if f.check == "ports"]
     assert ports[0].status == "fail"
-    assert ports[0].detail.startswith(f"dashboard port {port} is held by process pid ")
+    assert ports[0].detail.startswith(f"dashboard port {port} is taken: pid ")

@@ -22,7 +22,7 @@ from hatchet_local.locks import file_lock
 from hatchet_local.ports import port_holder, resolve_ports
 from hatchet_local.stack import check_version
 from hatchet_local.state import StackDir, StackRecord
-from tests.unit.fakes import FakeClock, FakeRunner, answering
+from tests.unit.fakes import FakeClock, FakeRunner, answering, container_listing
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -102,30 +102,24 @@ def test_a_stack_keeps_its_ports(tmp_path: Path) -> None:
     assert resolve_ports(config, record(config.stack, tmp_path, kept), tmp_path) == kept
 
 
-def listing(*rows: tuple[str, str]) -> str:
-    """`docker ps --format` output in docker_cli.CONTAINER_FORMAT for (name, ports)."""
-    return "".join(
-        json.dumps({"id": name, "name": name, "service": "", "state": "running",
-                    "status": "Up 1 minute", "ports": ports}) + "\n"
-        for name, ports in rows
-    )  # fmt: skip
-
-
 def test_a_container_holding_a_port_is_named() -> None:
     runner = FakeRunner()
-    runner.on("docker", "ps", "--format", stdout=listing(
+    runner.on("docker", "ps", "--format", stdout=container_listing(
         ("web", "0.0.0.0:8080->80/tcp, :::8080->80/tcp"), ("db", "127.0.0.1:5432->5432/tcp")
     ))  # fmt: skip
-    assert port_holder(5432, runner) == "container db; stop it with `docker stop db`"
+    holder = port_holder(5432, runner)
+    assert holder == "container db publishes it; stop it with `docker stop db`"
 
 
 def test_a_container_publishing_a_port_range_is_named() -> None:
     runner = FakeRunner()
-    runner.on("docker", "ps", "--format", stdout=listing(
+    runner.on("docker", "ps", "--format", stdout=container_listing(
         ("range", "0.0.0.0:8000-8010->8000-8010/tcp")
     ))  # fmt: skip
     runner.on("lsof", returncode=1)
-    assert port_holder(8005, runner) == "container range; stop it with `docker stop range`"
+    assert port_holder(8005, runner) == (
+        "container range publishes it; stop it with `docker stop range`"
+    )
     assert not port_holder(8011, runner).startswith("container")
 
 

@@ -104,6 +104,7 @@ def test_up_starts_waits_mints_and_writes_the_settings(
         tenant_id=DEFAULT_TENANT_ID,
         token_reused=False,
         settings=settings,
+        directories=(str(world.project.resolve()),),
     )
     assert world.env_file.read_text() == "".join(f"{k}={v}\n" for k, v in settings.items())
     assert stat.S_IMODE(world.env_file.stat().st_mode) == 0o600
@@ -541,9 +542,9 @@ def test_a_configured_port_in_use_stops_before_compose_up(
     assert error.exit_code == 4
     # The holder is this very test process, found through /proc.
     assert error.message.startswith(
-        f"the {name} port {taken_port} of stack unit is held by process pid {os.getpid()} ("
+        f"the {name} port {taken_port} of stack unit is taken: pid {os.getpid()} ("
     )
-    assert error.message.endswith(f"; or choose another with {flag}")
+    assert error.message.endswith(f") listens on it; stop it, or choose another port with {flag}")
     assert not world.runner.called("up")
     assert not world.runner.called("image", "inspect", "--format", "{{.Id}}")
 
