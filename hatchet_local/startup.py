@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hatchet_local import bases, postgres, provision
 from hatchet_local.client_settings import TOKEN_KEY, client_settings
@@ -44,8 +44,10 @@ from hatchet_local.phases import (
 from hatchet_local.redact import masked
 from hatchet_local.stack import Stack, load_stack, sharing, stack_lock
 from hatchet_local.state import StackDir, digest
-from hatchet_local.teams import TeamResult, reconcile
 from hatchet_local.wipe import wipe
+
+if TYPE_CHECKING:
+    from hatchet_local.teams import TeamResult
 
 MIGRATE, SETUP = JOBS
 RABBITMQ_UP = "Server startup complete"  # what RabbitMQ 3.8 and later log once it serves
@@ -281,6 +283,9 @@ def finish(stack: Stack, ctx: Context, config: Config) -> UpResult:
     team = None
     if config.tenants:
         with console.phase("tenants"):
+            # Only a project that declares tenants pays for the REST client (httpx and all).
+            from hatchet_local.teams import reconcile  # noqa: PLC0415
+
             team = reconcile(config, stack, ctx)
         warn_if_not_ignored(team.files[0].path, ctx)
     return UpResult(
