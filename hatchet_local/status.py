@@ -31,6 +31,7 @@ class ServiceStatus:
 # Below this, Postgres cannot start a new WAL segment (16 MiB): every write soon fails.
 LOW_DISK = 16 * 1024 * 1024
 PGDATA = "/var/lib/postgresql/data"
+NO_SPACE = "No space left on device"  # strerror(ENOSPC), in each failed write's log line
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,22 @@ def status(config: Config, ctx: Context, *, reveal: bool) -> StackStatus:
 
 def _disk_problem(stack: Stack, ctx: Context) -> str | None:
     """Postgres out of disk space: every container still runs and reports healthy, but each
-    write of the engine fails (SQLSTATE 53100), so tasks stall. Said with what to do."""
-    space = free_space(ctx.runner, f"{stack.record.name}-postgres-1", PGDATA)
-    if space is None or space[0] >= LOW_DISK:
+    write of the engine fails (SQLSTATE 53100), so tasks stall. Said with what to do.
+
+    Postgres logs every write that fails for want of space, so its log (one Engine API
+    request) is read first; only a log that says so has the volume measured, by a `docker
+    exec` that costs more than the rest of `status`."""
+    name = stack.compose.container_name("postgres")
+    state = ctx.docker.container(name)
+    if (
+        state is None
+        or not state.started_at
+        or NO_SPACE not in ctx.docker.logs(name, state.started_at)
+    ):
         return None
+    space = free_space(ctx.runner, name, PGDATA)
+    if space is None or space[0] >= LOW_DISK:
+        return None  # space was freed since
     free, size = space
     return (
         f"postgres is out of disk space ({free // 1024} KiB free of {size // 1024**2} MiB on "

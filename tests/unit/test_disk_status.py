@@ -7,9 +7,15 @@ from hatchet_local import status as stack_status
 from tests.unit.fakes import df_output
 from tests.unit.harness import World
 
+FULL = (
+    'ERROR:  could not extend file "base/16384/16521": No space left on device\n'
+    "HINT:  Check free disk space.\n"
+)
+
 
 def test_status_says_postgres_is_out_of_disk_space(world: World) -> None:
     world.up()
+    world.hatchet.logs["postgres"] = FULL
     world.runner.on("docker", "exec", stdout=df_output(free=0, size=365 * 1024**2))
     info = stack_status.status(world.config(), world.ctx, reveal=False)
     assert info.state == "failing"
@@ -27,9 +33,20 @@ def test_status_with_disk_space_is_running(world: World) -> None:
     world.up()
     info = stack_status.status(world.config(), world.ctx, reveal=False)
     assert (info.state, info.problems) == ("running", [])
+    assert not world.runner.called("df", "-P")  # a quiet log: the volume is not measured
+
+
+def test_space_freed_since_the_log_said_so_is_running(world: World) -> None:
+    world.up()
+    world.hatchet.logs["postgres"] = FULL
+    world.runner.on("docker", "exec", stdout=df_output(free=2 * 1024**3))
+    info = stack_status.status(world.config(), world.ctx, reveal=False)
+    assert (info.state, info.problems) == ("running", [])
+    assert world.runner.called("df", "-P")
 
 
 def test_an_engine_that_cannot_say_is_not_reported_out_of_disk(world: World) -> None:
     world.up()
+    world.hatchet.logs["postgres"] = FULL
     world.runner.on("docker", "exec", returncode=1, stderr="OCI runtime exec failed\n")
     assert stack_status.status(world.config(), world.ctx, reveal=False).state == "running"
