@@ -16,6 +16,8 @@ config volume included, and bootstraps anew with a new token, as before.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from hatchet_local import postgres, startup
 from hatchet_local.client_settings import token_claims
 from hatchet_local.config import Config
@@ -158,8 +160,14 @@ COMMIT;
 DROP DATABASE {OLD};
 SQL
 """
-    postgres.shell(stack.compose, script, "restoring the pristine database")
+    # RabbitMQ's vhost is made again while Postgres copies (the engine is dead: nothing
+    # publishes meanwhile); each takes about a second.
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        emptied = (
+            beside.submit(empty_rabbitmq, stack, ctx) if "rabbitmq" in stack.services() else None
+        )
+        postgres.shell(stack.compose, script, "restoring the pristine database")
+        if emptied is not None:
+            emptied.result()
     for path in (stack.dir.tenants_file, stack.dir.users_file):
         path.unlink(missing_ok=True)  # the extra tenants and logins are gone
-    if "rabbitmq" in stack.services():
-        empty_rabbitmq(stack, ctx)
