@@ -21,6 +21,7 @@ from hatchet_local.cli.options import (
     YesOpt,
     context,
     load,
+    load_for_server,
     print_json,
     server_flags,
 )
@@ -120,8 +121,8 @@ def plan(
     from hatchet_local import plan as plans
     from hatchet_local.server import connect_config
 
-    flags = {"stack": stack, **server_flags(server, server_grpc, ca_bundle, admin_email, insecure)}
-    config = load(config_file, flags)
+    config = load_for_server(config_file, stack, server, server_grpc, ca_bundle, admin_email,
+                             insecure)  # fmt: skip
     conn = connect_config(config, context(ctx, quiet=True), password_stdin=password_stdin)
     made = plans.make_plan(conn, config)
     if output is TextOrJson.json:
@@ -149,8 +150,8 @@ def apply(
     from hatchet_local import plan as plans
     from hatchet_local.server import connect_config
 
-    flags = {"stack": stack, **server_flags(server, server_grpc, ca_bundle, admin_email, insecure)}
-    config = load(config_file, flags)
+    config = load_for_server(config_file, stack, server, server_grpc, ca_bundle, admin_email,
+                             insecure)  # fmt: skip
     conn = connect_config(config, context(ctx, quiet=True), password_stdin=password_stdin)
     made = plans.make_plan(conn, config)
     done = plans.apply(conn, config, made, yes=yes)

@@ -80,6 +80,15 @@ StackOpt = Annotated[str | None, typer.Option("--stack", "-s", help="Stack name.
 RevealOpt = Annotated[bool, typer.Option("--reveal", help="Show the token and passwords.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 OutputOpt = Annotated[TextOrJson, typer.Option("--output", "-o", help="Output format.")]
+TenantSettingsOpt = Annotated[
+    str | None, typer.Option("--tenant", help="The settings of this tenant (see `tenant list`).")
+]
+NamespaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace", help="HATCHET_CLIENT_NAMESPACE; 'auto' makes dev-<your login name>."
+    ),
+]
 ProfileOpt = Annotated[Profile | None, typer.Option(help="Defaults for a kind of stack.")]
 # A server hatchet-local did not start (`server:` in the file); the password never a flag.
 ServerOpt = Annotated[
@@ -136,6 +145,21 @@ def server_flags(
         "server.email": email,
         "server.insecure": insecure or None,
     }
+
+
+def load_for_server(
+    config_file: Path | None,
+    stack: str | None,
+    server: str | None,
+    grpc: str | None,
+    ca_bundle: Path | None,
+    email: str | None,
+    insecure: bool | None,
+) -> Config:
+    """`load` for a command that acts on a server: --stack and the server options."""
+    return load(
+        config_file, {"stack": stack, **server_flags(server, grpc, ca_bundle, email, insecure)}
+    )
 
 
 def load(config_file: Path | None, flags: dict[str, object]) -> Config:

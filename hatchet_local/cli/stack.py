@@ -13,11 +13,13 @@ from hatchet_local.cli.options import (
     ConfigOpt,
     EnvOutput,
     InsecureOpt,
+    NamespaceOpt,
     OutputOpt,
     RevealOpt,
     ServerGrpcOpt,
     ServerOpt,
     StackOpt,
+    TenantSettingsOpt,
     TextOrJson,
     YesOpt,
     confirm_deletion,
@@ -128,13 +130,8 @@ def env(
         EnvOutput.dotenv
     ),
     reveal: RevealOpt = False,
-    tenant: Annotated[
-        str | None, typer.Option(help="The settings of this tenant (see `tenant list`).")
-    ] = None,
-    namespace: Annotated[
-        str | None,
-        typer.Option(help="HATCHET_CLIENT_NAMESPACE; 'auto' makes dev-<your login name>."),
-    ] = None,
+    tenant: TenantSettingsOpt = None,
+    namespace: NamespaceOpt = None,
     write: Annotated[
         Path | None,
         typer.Option("--write", "-w", help="Merge the settings into this file (0600)."),
@@ -198,13 +195,8 @@ def run(
     command: Annotated[list[str], typer.Argument(help="The command and its arguments.")],
     config_file: ConfigOpt = None,
     stack: StackOpt = None,
-    tenant: Annotated[
-        str | None, typer.Option(help="The settings of this tenant (see `tenant list`).")
-    ] = None,
-    namespace: Annotated[
-        str | None,
-        typer.Option(help="HATCHET_CLIENT_NAMESPACE; 'auto' makes dev-<your login name>."),
-    ] = None,
+    tenant: TenantSettingsOpt = None,
+    namespace: NamespaceOpt = None,
 ) -> None:
     """Run a command (a worker in any language) with the client settings in its environment
     only, never on its command line: `hatchet-local run -- node worker.js`."""

@@ -24,8 +24,8 @@ from hatchet_local.cli.options import (
     confirm,
     context,
     load,
+    load_for_server,
     print_rows,
-    server_flags,
 )
 from hatchet_local.redact import masked
 
@@ -39,19 +39,6 @@ token_app = typer.Typer(
 )
 user_app = typer.Typer(help="Dashboard logins limited to some tenants.", no_args_is_help=True)
 member_app = typer.Typer(help="Members of tenants and invites pending.", no_args_is_help=True)
-
-
-def _load(
-    config_file: Path | None,
-    stack: str | None,
-    server: str | None,
-    grpc: str | None,
-    ca_bundle: Path | None,
-    email: str | None,
-    insecure: bool | None,
-) -> Config:
-    flags = {"stack": stack, **server_flags(server, grpc, ca_bundle, email, insecure)}
-    return load(config_file, flags)
 
 
 def _production_needs_yes(config: Config, tenant: str, yes: bool, command: str) -> None:
@@ -78,7 +65,9 @@ def tenant_create(
     """Create a tenant (the admin owns it) and keep a token for it."""
     from hatchet_local import teams
 
-    config = _load(config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure)
+    config = load_for_server(
+        config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure
+    )
     tenant = teams.create_tenant(config, context(ctx), name)
     typer.echo(f"Tenant {tenant.slug} created: {tenant.id}")
     typer.echo(f"Next: hatchet-local env --tenant {tenant.slug} --namespace auto --write .env")
@@ -99,7 +88,9 @@ def tenant_list(
     """Every tenant the admin belongs to: id, slug, live API tokens, archived or not."""
     from hatchet_local import teams
 
-    config = _load(config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure)
+    config = load_for_server(
+        config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure
+    )
     rows = teams.list_tenants(config, context(ctx, quiet=True))
     print_rows(rows, output, f"{'ID':<38}{'SLUG':<24}TOKENS",
                lambda row: f"{row.id:<38}{row.slug:<24}{row.tokens}"
@@ -123,7 +114,9 @@ def tenant_archive(
     Its data stays on the server."""
     from hatchet_local import teams
 
-    config = _load(config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure)
+    config = load_for_server(
+        config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure
+    )
     confirm(f"Archive tenant {name}: revoke all its tokens?", yes,
             f"tenant archive {name} revokes every token of the tenant")  # fmt: skip
     result = teams.archive_tenant(config, context(ctx, quiet=True), name)
@@ -164,7 +157,9 @@ def token_create(
     from hatchet_local.server import connect_config
 
     seconds = int(duration(expires, "--expires"))
-    config = _load(config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure)
+    config = load_for_server(
+        config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure
+    )
     check_name(tenant, "--tenant")
     _production_needs_yes(config, tenant, yes, "token create")
     conn = connect_config(config, context(ctx, quiet=True))
@@ -195,7 +190,9 @@ def token_list(
     from hatchet_local import tokens
     from hatchet_local.server import connect_config
 
-    config = _load(config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure)
+    config = load_for_server(
+        config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure
+    )
     rows = tokens.list_tokens(connect_config(config, context(ctx, quiet=True)), tenant)
     print_rows(rows, output, f"{'ID':<38}{'TENANT':<20}{'NAME':<20}{'EXPIRES':<30}HANDED OUT",
                lambda row: f"{row.id:<38}{row.tenant:<20}{row.name:<20}{row.expires_at:<30}"
@@ -221,7 +218,9 @@ def token_revoke(
     from hatchet_local import teams, tokens
     from hatchet_local.server import connect_config
 
-    config = _load(config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure)
+    config = load_for_server(
+        config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure
+    )
     conn = connect_config(config, context(ctx, quiet=True))
     tokens.revoke_token(conn, token_id, teams.production(config), yes=yes)
     typer.echo(f"Token {token_id} revoked; the engine refuses it within seconds (it caches "
@@ -247,7 +246,9 @@ def token_rotate(
     from hatchet_local.names import check_name
     from hatchet_local.server import connect_config
 
-    config = _load(config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure)
+    config = load_for_server(
+        config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure
+    )
     check_name(tenant, "--tenant")
     _production_needs_yes(config, tenant, yes, "token rotate")
     result = tokens.rotate(connect_config(config, context(ctx, quiet=True)), tenant)
@@ -318,7 +319,9 @@ def member_list(
     accepts in their own session: the dashboard, signed in as that email)."""
     from hatchet_local import teams
 
-    config = _load(config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure)
+    config = load_for_server(
+        config_file, stack, server, server_grpc, ca_bundle, admin_email, insecure
+    )
     rows = teams.list_members(config, context(ctx, quiet=True), tenant)
     print_rows(rows, output, f"{'TENANT':<20}{'EMAIL':<36}{'ROLE':<10}STATE", _member_line)
 
