@@ -197,16 +197,16 @@ def start(stack: Stack, ctx: Context, config: Config, seed: Seed | None = None) 
         )
     if fresh and seed is None:
         stack.dir.note("pristine-pending")  # taken after `setup`, before the engine starts
+    kind = bases.kind_of(stack, ctx, config.hatchet_version) if fresh and seed is None else None
+    base = bases.find(ctx.state_root, kind) if kind is not None else None
+    compose = stack.compose
+    if (seed is not None or base is not None) and "rabbitmq" in stack.services():
+        compose.up("rabbitmq")  # its boot, the longest, goes on while the data is copied
     if fresh and seed is not None:
         with console.phase("data from snapshot"):
             console.info(f"from {seed.label}")
             seed.unpack(stack, ctx)
-    kind = bases.kind_of(stack, ctx, config.hatchet_version) if fresh and seed is None else None
-    base = bases.find(ctx.state_root, kind) if kind is not None else None
-    compose = stack.compose
     if base is not None:
-        if "rabbitmq" in stack.services():
-            compose.up("rabbitmq")  # its boot, the longest, goes on while the base is copied
         with console.phase("database from base"), base.open("rb") as source:
             provision.unpack(stack, ctx, source, f"base {kind.key if kind else ''}")
     with console.phase("containers"):
@@ -233,21 +233,34 @@ def start(stack: Stack, ctx: Context, config: Config, seed: Seed | None = None) 
     if stack.dir.noted("pristine-pending") is not None:
         with console.phase("pristine copy"):
             provision.keep_pristine(stack)
-    for service in stack.services()[1:]:
-        # RabbitMQ says when it is up; its healthcheck runs every 3 s and starts an Erlang VM.
-        ready = None if stack.spec.start_interval else log_probe(compose, service, RABBITMQ_UP)
-        healthy(ctx, compose, service, getattr(config.timeouts, service), probe=ready)
-    start_engine(stack, ctx, config)
+    _start_beside_queue(stack, ctx, config)
     # The data is at this version now.
     stack.dir.save(dataclasses.replace(stack.record, hatchet_version=config.hatchet_version))
 
 
-def start_engine(stack: Stack, ctx: Context, config: Config) -> None:
-    """Start the engine and wait until a task would be dispatched: its container runs, the
-    API answers, the gRPC port takes connections and every tenant is assigned to it."""
+def _start_beside_queue(stack: Stack, ctx: Context, config: Config) -> None:
+    """The engine, started while RabbitMQ may still boot: its container waits for the AMQP
+    port by itself, so its own start overlaps the end of RabbitMQ's. RabbitMQ's health is
+    awaited apart, so that a broker that fails is reported as such."""
+    compose = stack.compose
+    queue = stack.services()[1:]
+    if queue:
+        compose.up(ENGINE_SERVICE, no_deps=True)
+    for service in queue:
+        # RabbitMQ says when it is up; without `start_interval` its healthcheck runs every 3 s.
+        ready = None if stack.spec.start_interval else log_probe(compose, service, RABBITMQ_UP)
+        healthy(ctx, compose, service, getattr(config.timeouts, service), probe=ready)
+    start_engine(stack, ctx, config, started=bool(queue))
+
+
+def start_engine(stack: Stack, ctx: Context, config: Config, *, started: bool = False) -> None:
+    """Start the engine (unless `started` already) and wait until a task would be
+    dispatched: its container runs, the API answers, the gRPC port takes connections and
+    every tenant is assigned to it."""
     compose, spec = stack.compose, stack.spec
     with ctx.console.phase("engine ready"), logs_on_failure(compose, ENGINE_SERVICE):
-        compose.up(ENGINE_SERVICE, no_deps=True)
+        if not started:
+            compose.up(ENGINE_SERVICE, no_deps=True)
         running = service_check(compose, ENGINE_SERVICE, healthcheck=False)
         api = http_check(ctx.http, f"{spec.server_url}/api/ready")
 

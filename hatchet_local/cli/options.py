@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from hatchet_local.startup import UpResult
 
 RowT = TypeVar("RowT", bound="Row")
-STARTED = time.monotonic()  # for `up --timings`: the whole command, imports included
+STARTED = time.monotonic()  # for --timings: the whole command, imports included
 
 
 # --- choices (the config parsers accept the same values; a unit test keeps them equal) ------
@@ -79,6 +79,9 @@ ConfigOpt = Annotated[
 StackOpt = Annotated[str | None, typer.Option("--stack", "-s", help="Stack name.")]
 RevealOpt = Annotated[bool, typer.Option("--reveal", help="Show the token and passwords.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+TimingsOpt = Annotated[
+    bool, typer.Option("--timings", help="Print how long each phase took (stderr).")
+]
 OutputOpt = Annotated[TextOrJson, typer.Option("--output", "-o", help="Output format.")]
 TenantSettingsOpt = Annotated[
     str | None, typer.Option("--tenant", help="The settings of this tenant (see `tenant list`).")
@@ -236,6 +239,13 @@ def age(seconds: int) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def print_timings(run: Context) -> None:
+    """`--timings`: each phase's seconds, then the whole command's, on stderr."""
+    for phase, seconds in run.console.timings.items():
+        typer.echo(f"timing {phase:<18}{seconds:7.2f}s", err=True)
+    typer.echo(f"timing {'whole command':<18}{time.monotonic() - STARTED:7.2f}s", err=True)
 
 
 def print_ready(result: UpResult, output: UpOutput | TextOrJson, reveal: bool) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hatchet_local.cli.options import (
-    STARTED,
     ConfigOpt,
     MessageQueue,
     OutputOpt,
@@ -18,12 +16,14 @@ from hatchet_local.cli.options import (
     RevealOpt,
     StackOpt,
     TextOrJson,
+    TimingsOpt,
     UpOutput,
     YesOpt,
     confirm_deletion,
     context,
     load,
     print_ready,
+    print_timings,
 )
 from hatchet_local.errors import ConfigError
 
@@ -81,9 +81,7 @@ def up(
     output: Annotated[UpOutput, typer.Option("--output", "-o", help="Output format.")] = (
         UpOutput.text
     ),
-    timings: Annotated[
-        bool, typer.Option("--timings", help="Print how long each phase took (stderr).")
-    ] = False,
+    timings: TimingsOpt = False,
     reveal: RevealOpt = False,
     snapshot: Annotated[
         str | None,
@@ -115,9 +113,7 @@ def up(
     logs = Path(logs_dir) if logs_dir else None
     result = startup.up(config, run, ttl=lifetime, logs_dir=logs, seed=seed)
     if timings:
-        for phase, seconds in run.console.timings.items():
-            typer.echo(f"timing {phase:<18}{seconds:7.2f}s", err=True)
-        typer.echo(f"timing {'whole command':<18}{time.monotonic() - STARTED:7.2f}s", err=True)
+        print_timings(run)
     if output is UpOutput.github:
         print_github(result, run)
     else:
@@ -135,6 +131,7 @@ def reset(
     yes: YesOpt = False,
     output: OutputOpt = TextOrJson.text,
     reveal: RevealOpt = False,
+    timings: TimingsOpt = False,
 ) -> None:
     """Back to the stack right after its first bootstrap: runs, events and extra tenants
     go, the token in .env.hatchet stays valid and running workers keep working."""
@@ -144,7 +141,10 @@ def reset(
     if tenant is None:
         confirm_deletion(config.stack, "Delete all runs, events and extra tenants of stack "
                          "{stack}?", yes, "reset deletes the stack's data")  # fmt: skip
-    result = resets.reset(config, context(ctx), tenant=tenant, new_token=new_token)
+    run = context(ctx)
+    result = resets.reset(config, run, tenant=tenant, new_token=new_token)
+    if timings:
+        print_timings(run)
     print_ready(result, output, reveal)
 
 

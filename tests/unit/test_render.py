@@ -177,13 +177,32 @@ def test_images_are_the_spec_images(queue: str) -> None:
 
 
 def test_dashboard_on_serves_the_bundled_assets() -> None:
-    engine = rendered(dashboard=True)["services"]["hatchet-lite"]
+    engine = rendered(dashboard=True, message_queue="postgres")["services"]["hatchet-lite"]
     assert engine["entrypoint"] == ["/hatchet-lite", "--config", "/config"]
     assert "LITE_STATIC_ASSET_DIR" not in engine["environment"]
 
 
+@pytest.mark.parametrize("dashboard", [True, False])
+def test_the_engine_waits_for_rabbitmq_by_itself(dashboard: bool) -> None:
+    """`up` starts the engine while RabbitMQ boots; without the wait it would exit."""
+    engine = rendered(dashboard=dashboard, message_queue="rabbitmq")["services"]["hatchet-lite"]
+    assert engine["entrypoint"][:2] == ["/bin/bash", "-c"]
+    script = engine["entrypoint"][2]
+    assert "until (exec 3<>/dev/tcp/rabbitmq/5672)" in script
+    assert script.endswith("; exec /hatchet-lite --config /config")
+    assert ("/tmp/no-dashboard/index.html" in script) is not dashboard
+    # Standalone, Compose still holds the engine back until RabbitMQ is healthy.
+    assert engine["depends_on"]["rabbitmq"] == {"condition": "service_healthy"}
+
+
+def test_rabbitmq_health_is_a_connect_not_an_erlang_vm() -> None:
+    broker = rendered(message_queue="rabbitmq")["services"]["rabbitmq"]
+    assert broker["healthcheck"]["test"] == ["CMD", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/5672"]
+    assert "+sbwt none" in broker["environment"]["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"]
+
+
 def test_dashboard_off_swaps_the_static_dir() -> None:
-    engine = rendered(dashboard=False)["services"]["hatchet-lite"]
+    engine = rendered(dashboard=False, message_queue="postgres")["services"]["hatchet-lite"]
     assert engine["environment"]["LITE_STATIC_ASSET_DIR"] == "/tmp/no-dashboard"
     assert engine["entrypoint"][:2] == ["/bin/sh", "-c"]
     script = engine["entrypoint"][2]

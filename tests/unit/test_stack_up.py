@@ -146,11 +146,13 @@ def test_up_starts_waits_mints_and_writes_the_settings(
                      f"--filter=label=com.docker.compose.service={job}")  # fmt: skip
         assert_before(runner.journal, leftovers, ("run", "--rm", "--no-deps", "-T", job))
     assert_before(runner.journal, START_BACKING, (*INSPECT, "unit-postgres-1"), MIGRATE)
-    # The jobs run while RabbitMQ starts; the engine waits for both. The first stack of its
+    # The jobs run while RabbitMQ starts. The first stack of its
     # kind keeps its migrated database as a base before `setup`; the pristine copy `reset`
     # restores is taken after `setup`, before the engine first starts.
     assert_before(runner.journal, MIGRATE, ("pg_basebackup",), SETUP)
-    assert_before(runner.journal, SETUP, (*INSPECT, "unit-rabbitmq-1"), START_ENGINE)
+    # The engine's container starts after `setup` and waits for RabbitMQ's port by itself;
+    # RabbitMQ's health is awaited before the engine's.
+    assert_before(runner.journal, SETUP, START_ENGINE, (*INSPECT, "unit-rabbitmq-1"), API_READY)
     assert world.hatchet.pristine
     # The engine is ready once its container runs and its API answers (inspected again
     # afterwards: when it started, for its partitions).
