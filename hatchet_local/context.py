@@ -84,7 +84,7 @@ class Context:
     sleep: Callable[[float], None] = time.sleep
     # A readiness check that connects to host:port (the gRPC port, from the host).
     tcp_check: Callable[[str, int], Callable[[], Check]] = tcp_check
-    interval: float = 0.25  # between readiness polls; each poll is one Engine API request
+    interval: float = 0.1  # between readiness polls; each poll is one Engine API request
     lock_wait: float = 900.0
     redact: Redactor = field(default_factory=Redactor)
     # What reads the Docker engine; the docker CLI over `runner` unless given.

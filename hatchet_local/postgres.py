@@ -111,7 +111,7 @@ def basebackup(compose: Compose, sink: IO[bytes]) -> None:
 
 
 def restore(compose: Compose, source: IO[bytes]) -> None:
-    """Unpack a copy made by `basebackup` into the data volume of the stack's Postgres
+    """Unpack a copy made by `basebackup` (a tar, gzipped or not) into the data volume of the
     container, which must exist and not run (`compose create`)."""
     container = compose.container_name(SERVICE)
     argv = ["docker", "cp", "--archive", "-", f"{container}:{PGDATA}"]

@@ -246,11 +246,11 @@ def _verify(tar: tarfile.TarFile, manifest: Manifest, path: Path) -> None:
             )
 
 
-def member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
-    """A member's bytes (a .gz member uncompressed as it is read)."""
+def member(tar: tarfile.TarFile, name: str, *, decompress: bool = True) -> IO[bytes]:
+    """A member's bytes (a .gz member uncompressed as it is read, unless not `decompress`)."""
     stream = tar.extractfile(name)
     assert stream is not None
-    if name.endswith(".gz"):
+    if name.endswith(".gz") and decompress:
         return cast(IO[bytes], gzip.GzipFile(fileobj=stream, mode="rb"))
     return stream
 

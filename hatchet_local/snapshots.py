@@ -205,7 +205,8 @@ def _unpack(stack: Stack, ctx: Context, tar: tarfile.TarFile, label: str) -> Non
                                source=snapshot_file.member(tar, CONFIG))  # fmt: skip
     require_ok(config, "unpacking the engine's config volume", ctx.runner)
     stack.dir.note("password-pending")  # the copy's role has the saving stack's password
-    postgres.restore(compose, snapshot_file.member(tar, DATABASE))
+    # Gzipped as it is: Docker's archive upload unpacks a gzipped tar itself.
+    postgres.restore(compose, snapshot_file.member(tar, DATABASE, decompress=False))
     _apply_state(stack, json.loads(snapshot_file.member(tar, STATE).read()))
     stack.dir.forget("pristine-pending")  # the snapshot carries its own pristine copy
     stack.dir.forget("data-pending")

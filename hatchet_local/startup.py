@@ -10,6 +10,7 @@ data before the engine sees it is in provision.py.
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -200,15 +201,22 @@ def start(stack: Stack, ctx: Context, config: Config, seed: Seed | None = None) 
     kind = bases.kind_of(stack, ctx, config.hatchet_version) if fresh and seed is None else None
     base = bases.find(ctx.state_root, kind) if kind is not None else None
     compose = stack.compose
-    if (seed is not None or base is not None) and "rabbitmq" in stack.services():
-        compose.up("rabbitmq")  # its boot, the longest, goes on while the data is copied
-    if fresh and seed is not None:
-        with console.phase("data from snapshot"):
-            console.info(f"from {seed.label}")
-            seed.unpack(stack, ctx)
-    if base is not None:
-        with console.phase("database from base"), base.open("rb") as source:
-            provision.unpack(stack, ctx, source, f"base {kind.key if kind else ''}")
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        booting = None
+        if (seed is not None or base is not None) and "rabbitmq" in stack.services():
+            # RabbitMQ's boot, the longest, goes on while the data is copied. Every container
+            # is made first, by one Compose, so that only starting RabbitMQ runs beside.
+            compose.run("up", "--no-start", *stack.services(), timeout=300)
+            booting = beside.submit(compose.up, "rabbitmq")
+        if fresh and seed is not None:
+            with console.phase("data from snapshot"):
+                console.info(f"from {seed.label}")
+                seed.unpack(stack, ctx)
+        if base is not None:
+            with console.phase("database from base"), base.open("rb") as source:
+                provision.unpack(stack, ctx, source, f"base {kind.key if kind else ''}")
+        if booting is not None:
+            booting.result()
     with console.phase("containers"):
         compose.up(*stack.services())
     # Without `start_interval` Docker checks health every few seconds: ask Postgres too.

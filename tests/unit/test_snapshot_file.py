@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import gzip
 import io
 import stat
 import tarfile
@@ -47,6 +48,9 @@ def test_a_snapshot_is_written_private_and_read_back_whole(tmp_path: Path) -> No
         assert set(manifest.members) == {STATE, CONFIG, DATABASE}
         for name, data in CONTENT.items():
             assert snapshot_file.member(tar, name).read() == data  # the .gz one unpacked
+        # As stored, for Docker's archive upload, which unpacks a gzipped tar itself.
+        stored = snapshot_file.member(tar, DATABASE, decompress=False).read()
+        assert stored[:2] == b"\x1f\x8b" and gzip.decompress(stored) == CONTENT[DATABASE]
     with tarfile.open(target) as tar:
         assert tar.getnames()[0] == MANIFEST  # first: "not a snapshot" is told at once
 
