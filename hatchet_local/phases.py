@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import stat
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -134,8 +135,11 @@ def logs_on_failure(compose: Compose, service: str) -> Iterator[None]:
         raise
 
 
-def usable_token(stack: Stack, ctx: Context, timeout: float) -> tuple[Token, bool]:
-    """The stored token while the server accepts it, else a new one (proven before use)."""
+def usable_token(
+    stack: Stack, ctx: Context, timeout: float, minting: Future[str] | None = None
+) -> tuple[Token, bool]:
+    """The stored token while the server accepts it, else a new one (proven before use): the
+    one `minting` when given (started beside the engine's start), else minted now."""
     server_url = stack.spec.server_url
     stored = stack.dir.load_token()
     if stored is not None and stored.server_url == server_url:
@@ -146,7 +150,10 @@ def usable_token(stack: Stack, ctx: Context, timeout: float) -> tuple[Token, boo
         # The engine's config volume (its JWT keys) was re-made under a kept database, say:
         # old tokens stop working, so clients need the new one written below.
         ctx.console.info("the stored token is no longer accepted; minting a new one")
-    minted = mint_token(stack.compose, DEFAULT_TENANT_ID, timeout=timeout)
+    if minting is not None:
+        minted = minting.result()
+    else:
+        minted = mint_token(stack.compose, DEFAULT_TENANT_ID, timeout=timeout)
     ctx.redact.add(minted)
     if token_status(ctx.http, server_url, minted, DEFAULT_TENANT_ID) != "valid":
         raise BootstrapFailed("the API rejects the token just minted; try `hatchet-local up` again")

@@ -10,17 +10,18 @@ data before the engine sees it is in provision.py.
 from __future__ import annotations
 
 import dataclasses
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from hatchet_local import bases, postgres, provision
+from hatchet_local.bootstrap import mint_token
 from hatchet_local.client_settings import TOKEN_KEY, client_settings
 from hatchet_local.compose import ServiceState
 from hatchet_local.config import Config
 from hatchet_local.context import Context
-from hatchet_local.defaults import ENGINE_SERVICE, JOBS
+from hatchet_local.defaults import DEFAULT_TENANT_ID, ENGINE_SERVICE, JOBS
 from hatchet_local.doctor import preflight
 from hatchet_local.embedded import warn_if_shadowed
 from hatchet_local.envfile import write_env_file
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
 
 MIGRATE, SETUP = JOBS
 RABBITMQ_UP = "Server startup complete"  # what RabbitMQ 3.8 and later log once it serves
+# Where a token is minted while the engine starts (one at a time; threads end with the process).
+_BESIDE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hatchet-local-beside")
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,7 @@ def up_locked(
         start_engine(stack, ctx, config)
     else:
         check_ports(stack, states, ctx.runner)
-        start(stack, ctx, config, seed)
+        return finish(stack, ctx, config, start(stack, ctx, config, seed))
     return finish(stack, ctx, config)
 
 
@@ -182,8 +185,11 @@ def _only_the_engine_is_down(stack: Stack, rows: list[ServiceState], ctx: Contex
             and ctx.docker.volume_exists(f"{stack.record.name}_hatchet_config"))  # fmt: skip
 
 
-def start(stack: Stack, ctx: Context, config: Config, seed: Seed | None = None) -> None:
-    """Start a stack that is not running (or changed), its data made first when it has none."""
+def start(
+    stack: Stack, ctx: Context, config: Config, seed: Seed | None = None
+) -> Future[str] | None:
+    """Start a stack that is not running (or changed), its data made first when it has none.
+    Returns the token being minted beside the engine's start when the stack needs a new one."""
     console = ctx.console
     # Only before a start: a running stack has nothing to gain from it.
     for finding in preflight(ctx.docker, ctx.state_root):
@@ -241,24 +247,31 @@ def start(stack: Stack, ctx: Context, config: Config, seed: Seed | None = None) 
     if stack.dir.noted("pristine-pending") is not None:
         with console.phase("pristine copy"):
             provision.keep_pristine(stack)
-    _start_beside_queue(stack, ctx, config)
+    minting = _start_beside_queue(stack, ctx, config)
     # The data is at this version now.
     stack.dir.save(dataclasses.replace(stack.record, hatchet_version=config.hatchet_version))
+    return minting
 
 
-def _start_beside_queue(stack: Stack, ctx: Context, config: Config) -> None:
-    """The engine, started while RabbitMQ may still boot: its container waits for the AMQP
-    port by itself, so its own start overlaps the end of RabbitMQ's. RabbitMQ's health is
-    awaited apart, so that a broker that fails is reported as such."""
+def _start_beside_queue(stack: Stack, ctx: Context, config: Config) -> Future[str] | None:
+    """The engine's container, started while RabbitMQ may still boot: it waits for the
+    AMQP port by itself, so its own start overlaps the end of RabbitMQ's. RabbitMQ's health
+    is awaited apart, so that a broker that fails is reported as such. A stack with no token
+    for its server gets one minted meanwhile (the admin tool needs the container, not the
+    engine)."""
     compose = stack.compose
-    queue = stack.services()[1:]
-    if queue:
-        compose.up(ENGINE_SERVICE, no_deps=True)
-    for service in queue:
+    compose.up(ENGINE_SERVICE, no_deps=True)
+    stored = stack.dir.load_token()
+    minting = None
+    if stored is None or stored.server_url != stack.spec.server_url:
+        minting = _BESIDE.submit(mint_token, compose, DEFAULT_TENANT_ID,
+                                 timeout=config.timeouts.bootstrap)  # fmt: skip
+    for service in stack.services()[1:]:
         # RabbitMQ says when it is up; without `start_interval` its healthcheck runs every 3 s.
         ready = None if stack.spec.start_interval else log_probe(compose, service, RABBITMQ_UP)
         healthy(ctx, compose, service, getattr(config.timeouts, service), probe=ready)
-    start_engine(stack, ctx, config, started=bool(queue))
+    start_engine(stack, ctx, config, started=True)
+    return minting
 
 
 def start_engine(stack: Stack, ctx: Context, config: Config, *, started: bool = False) -> None:
@@ -284,9 +297,12 @@ def start_engine(stack: Stack, ctx: Context, config: Config, *, started: bool = 
     stack.dir.mark_applied(digest(read_text(stack.dir.compose_file) or ""))
 
 
-def finish(stack: Stack, ctx: Context, config: Config) -> UpResult:
-    """A running stack's API answers; its token works (the stored one, or a new one); the
-    client settings are written when they changed; the declared tenants exist."""
+def finish(
+    stack: Stack, ctx: Context, config: Config, minting: Future[str] | None = None
+) -> UpResult:
+    """A running stack's API answers; its token works (the stored one, or a new one: the
+    one `minting` when given); the client settings are written when they changed; the
+    declared tenants exist."""
     console, spec = ctx.console, stack.spec
     with console.phase("API ready"), logs_on_failure(stack.compose, ENGINE_SERVICE):
         wait(ctx, "API", http_check(ctx.http, f"{spec.server_url}/api/ready"), config.timeouts.api)
@@ -294,7 +310,7 @@ def finish(stack: Stack, ctx: Context, config: Config) -> UpResult:
         grpc_host = "127.0.0.1" if spec.host == "localhost" else spec.host
         wait(ctx, "gRPC port", ctx.tcp_check(grpc_host, spec.grpc_port), config.timeouts.api)
     with console.phase("token"):
-        token, reused = usable_token(stack, ctx, config.timeouts.bootstrap)
+        token, reused = usable_token(stack, ctx, config.timeouts.bootstrap, minting)
     settings = client_settings(spec.server_url, spec.grpc_address, token, config.namespace)
     warn_if_others_could_read(config.env_file, ctx)
     write_env_file(config.env_file, settings)

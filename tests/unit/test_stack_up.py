@@ -158,9 +158,11 @@ def test_up_starts_waits_mints_and_writes_the_settings(
     # afterwards: when it started, for its partitions).
     assert_before(runner.journal, START_ENGINE, (*INSPECT, "unit-hatchet-lite-1"))
     assert_before(runner.journal, START_ENGINE, API_READY)
-    # Every tenant is handed to the engine before the token is minted.
-    assert_before(runner.journal, START_ENGINE, ("-U", "hatchet", "-d", "hatchet"), MINT,
-                  TENANT_GET, ("git", "-C"))  # fmt: skip
+    # The token is minted beside the engine's start; it is proven and handed out only once
+    # every tenant is handed to the engine.
+    assert_before(runner.journal, START_ENGINE, MINT, TENANT_GET, ("git", "-C"))
+    assert_before(runner.journal, START_ENGINE, ("-U", "hatchet", "-d", "hatchet"), TENANT_GET,
+                  ("git", "-C"))  # fmt: skip
     # Whether `images build` made a stand-in for a default image is asked before anything starts.
     assert_before(runner.journal, ("image", "inspect", "--format", BUILD_LABEL), START_BACKING)
     assert world.grpc_probes == [("127.0.0.1", ports["grpc"])]
@@ -454,7 +456,8 @@ def test_engine_health_timeout(world: World) -> None:
     assert lines[0] == "last log lines of hatchet-lite:"
     assert lines[1:] == [f"engine line {n}" for n in range(11, 41)]
     assert world.clock.now - started == 45
-    assert not world.runner.called(*TOKEN_CREATE)
+    # A token may have been minted beside the engine's start; none is kept or handed out.
+    assert world.stack_dir.load_token() is None
     assert not world.env_file.exists()
 
 
@@ -482,7 +485,7 @@ def test_api_never_ready(world: World) -> None:
     )
     assert error.details == "last log lines of hatchet-lite:\napi | waiting for the database"
     assert len(world.api.calls("GET", "/api/ready")) == 301
-    assert not world.runner.called(*TOKEN_CREATE)
+    assert world.stack_dir.load_token() is None and not world.env_file.exists()
     assert "!! engine ready" in world.console()
 
 
