@@ -64,9 +64,11 @@ def keep_pristine(stack: Stack) -> bool:
     database in the same cluster, for `reset` to restore. True when one was made."""
     if stack.dir.noted("pristine-pending") is None:
         return False
+    # WAL_LOG: copied through the WAL, with no checkpoint and no fsync of each of the
+    # schema's ~2000 files (FILE_COPY's way), about 0.15 s less on a new stack.
     sql = (
         f"DROP DATABASE IF EXISTS {PRISTINE};\n"
-        f"CREATE DATABASE {PRISTINE} TEMPLATE {postgres.DATABASE} STRATEGY FILE_COPY;\n"
+        f"CREATE DATABASE {PRISTINE} TEMPLATE {postgres.DATABASE} STRATEGY WAL_LOG;\n"
     )
     postgres.psql(stack.compose, sql, "keeping the stack's pristine database",
                   database="postgres")  # fmt: skip
