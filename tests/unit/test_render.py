@@ -199,6 +199,11 @@ def test_rabbitmq_health_is_a_connect_not_an_erlang_vm() -> None:
     broker = rendered(message_queue="rabbitmq")["services"]["rabbitmq"]
     assert broker["healthcheck"]["test"] == ["CMD", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/5672"]
     assert "+sbwt none" in broker["environment"]["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"]
+    # No plugin is enabled (none is needed, the management port is not published); the list
+    # lives in the data volume, where `rabbitmq-plugins enable` would write it.
+    plugins = broker["environment"]["RABBITMQ_ENABLED_PLUGINS_FILE"]
+    assert plugins.startswith("/var/lib/rabbitmq/")
+    assert "rabbitmq_data:/var/lib/rabbitmq" in broker["volumes"]
 
 
 def test_dashboard_off_swaps_the_static_dir() -> None:
