@@ -425,9 +425,10 @@ def volume_size(volume: str) -> str:
 
 
 NOTES = """\
-How to read it: *time to usable* runs from the command's start until a task has run through
-the official hatchet-sdk with the token the command handed out; *command alone* stops when
-the command returns with its token. *Plain compose* is the floor a wrapper can approach:
+How to read it: *time to usable* runs from the command's start until the result of a task run
+through the official hatchet-sdk, with the token the command handed out, has arrived (a new
+worker started for it; the worker's own shutdown afterwards is not counted); *command alone*
+stops when the command returns with its token. *Plain compose* is the floor a wrapper can approach:
 hatchet-local's own rendered file (the same stack file as the hatchet-local row beside it)
 started with `docker compose up --detach --wait hatchet-lite`, then the token step from
 Hatchet's docs (`hatchet-admin token create` in the engine). *Hatchet's CLI* is `hatchet
