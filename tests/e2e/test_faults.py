@@ -527,6 +527,12 @@ def small_disk_stack(rig_images: dict[str, str], tmp_path: Path) -> Iterator[Pro
     }  # fmt: skip
 
 
+def postgres_failed_a_write(container: str) -> bool:
+    logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    return "No space left on device" in logs.stdout + logs.stderr
+
+
 def test_postgres_out_of_disk_while_tasks_run(small_disk_stack: Project) -> None:
     """The file system under Postgres fills while a worker runs tasks: every container still
     runs and reports healthy, but the engine's writes fail; `status` says why. Once space is
@@ -543,11 +549,16 @@ def test_postgres_out_of_disk_while_tasks_run(small_disk_stack: Project) -> None
                         "dd if=/dev/zero of=/var/lib/postgresql/data/filler bs=1M || true"],
                        check=True, capture_output=True)  # fmt: skip
         # Tasks keep coming while the disk is full; whether one gets through is the engine's
-        # business, so its outcome is not asserted.
-        subprocess.run(
-            [sys.executable, str(PROBE), "run", worker.name, "while-full"], cwd=project.dir,
-            env=worker.env, capture_output=True, timeout=60, check=False,
-        )  # fmt: skip
+        # business, so its outcome is not asserted. They come until one of Postgres's writes
+        # has failed for want of space: a write that still fits in a page or a recycled WAL
+        # segment does not fail, and until one fails the stack does work.
+        deadline = time.monotonic() + 120
+        while not postgres_failed_a_write(postgres):
+            assert time.monotonic() < deadline, "Postgres never failed a write on a full disk"
+            subprocess.run(
+                [sys.executable, str(PROBE), "run", worker.name, "while-full"], cwd=project.dir,
+                env=worker.env, capture_output=True, timeout=60, check=False,
+            )  # fmt: skip
 
         info = project.status()
         assert info["state"] == "failing", info
