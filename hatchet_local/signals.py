@@ -26,14 +26,23 @@ STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
 # The signal being handled: a second one (GitHub sends SIGINT, then SIGTERM) must not cut
 # the clean-up the first one started short.
 _stopping: list[int] = []
+# Set once the command has ended (see `command_ended`).
+_ended: list[bool] = []
 
 
 def stop(signum: int, frame: object) -> None:
-    """The handler of every stop signal: raise Interrupted, once."""
-    if _stopping:
+    """The handler of every stop signal: raise Interrupted, once, while the command runs."""
+    if _stopping or _ended:
         return
     _stopping.append(signum)
     raise Interrupted(signum=signum)
+
+
+def command_ended() -> None:
+    """The command has ended (done, or failed): what is left is telling its outcome and
+    exiting, so a stop signal from now on is let pass. Raised then, it would only turn a
+    finished command into a traceback, printed while Python shuts down."""
+    _ended.append(True)
 
 
 def stopped_handled() -> None:
@@ -52,14 +61,25 @@ def check_stopped() -> None:
         raise Interrupted(signum=_stopping[0])
 
 
-def stop_on_signals() -> None:
-    """Install `stop` for every stop signal (main thread only, as Python requires). A signal
-    this process was told to ignore stays ignored (`nohup hatchet-local up` survives the
-    terminal's SIGHUP)."""
+def stop_on_signals() -> dict[int, Any]:
+    """Install `stop` for every stop signal (main thread only, as Python requires); return
+    the handlers it replaced. A signal this process was told to ignore stays ignored (`nohup
+    hatchet-local up` survives the terminal's SIGHUP)."""
     _stopping.clear()
+    _ended.clear()
+    replaced: dict[int, Any] = {}
     for signum in STOP_SIGNALS:
-        if signal.getsignal(signum) is not signal.SIG_IGN:
+        current = signal.getsignal(signum)
+        if current is not signal.SIG_IGN:
+            replaced[signum] = current
             signal.signal(signum, stop)
+    return replaced
+
+
+def restore_handlers(replaced: dict[int, Any]) -> None:
+    """Put back what `stop_on_signals` replaced (for a caller that goes on in this process)."""
+    for signum, handler in replaced.items():
+        signal.signal(signum, handler)
 
 
 def hold() -> set[int | signal.Signals] | None:

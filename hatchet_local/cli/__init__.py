@@ -16,7 +16,12 @@ import typer
 
 from hatchet_local.cli import central, doctor, images, snapshots, stack, stacks, teams, up
 from hatchet_local.errors import HatchetLocalError, Interrupted
-from hatchet_local.signals import stop_on_signals, stopped_handled
+from hatchet_local.signals import (
+    command_ended,
+    restore_handlers,
+    stop_on_signals,
+    stopped_handled,
+)
 
 if TYPE_CHECKING:
     from hatchet_local.context import Context
@@ -91,16 +96,21 @@ def main(make_context: Callable[..., Context] | None = None) -> None:
     Ctrl-C, SIGTERM and SIGHUP raise Interrupted (not KeyboardInterrupt, which typer would end
     silently): exit 128 + the signal's number. `make_context(quiet=...)` replaces
     `Context.default` (tests run the CLI over fakes)."""
-    stop_on_signals()
+    replaced = stop_on_signals()
     try:
         _run(make_context)
     finally:
-        stopped_handled()  # for a caller that goes on in this process (tests)
+        stopped_handled()
+        if make_context is not None:  # a caller that goes on in this process (tests)
+            restore_handlers(replaced)
 
 
 def _run(make_context: Callable[..., Context] | None) -> None:
     try:
-        code = _app_for(sys.argv[1:])(standalone_mode=False, obj=make_context)
+        try:
+            code = _app_for(sys.argv[1:])(standalone_mode=False, obj=make_context)
+        finally:
+            command_ended()  # a signal from now on finds the work done or stopped already
     except Interrupted as exc:
         with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
             typer.echo(exc.message, err=True)

@@ -43,6 +43,7 @@ UP_PHASES = [
 ]
 # `reset --new-token`: the data wiped, then the phases of a new stack's `up`.
 RESET_PHASES = ["wipe data", *UP_PHASES[1:]]
+FINISHED = "(finished before the signal landed)"
 DOWN_PHASES = {"down": "remove containers", "down --volumes": "remove containers and data"}
 
 # How a command is stopped, and to whom the signal goes, as its sender does it: a terminal
@@ -283,14 +284,21 @@ def strike(project: Project, args: tuple[str, ...], phase: str, name: str) -> st
     the phase marked aborted; after any signal (SIGKILL too) no lock is held, no file is
     half-written, no docker or compose command of the stack runs on, and `ls` knows the
     stack. Returns the phase it stopped in (a phase of milliseconds may be over before the
-    signal lands: then a later one)."""
+    signal lands: then a later one, or FINISHED when the work was done)."""
     run = Watched(project, *args)
     run.wait_for(f"-> {phase}")
     run.send(name)
     code = run.finish()
     assert "Traceback" not in run.err, run.err
     begun = run.begun()
-    if name == "SIGKILL":
+    ended = [line[3:].rsplit(" (", 1)[0] for line in run.err.splitlines()
+             if line.startswith("ok ")]  # fmt: skip
+    if code == 0:
+        # The signal landed once the work was done (the last phases take milliseconds): the
+        # command ended as if never signalled. Only then: no phase began after the one struck.
+        assert begun[-1] == phase and phase in ended, f"{name} at {phase}: exit 0\n{run.err}"
+        stopped = FINISHED
+    elif name == "SIGKILL":
         assert code == -signal.SIGKILL, f"{name} at {phase}: exit {code}\n{run.err}"
         stopped = begun[-1]
     else:
@@ -299,9 +307,12 @@ def strike(project: Project, args: tuple[str, ...], phase: str, name: str) -> st
         assert run.err.rstrip().splitlines()[-1] == MESSAGES[name], run.err
         aborted = [line[3:].rsplit(" (", 1)[0] for line in run.err.splitlines()
                    if line.startswith("!! ")]  # fmt: skip
-        assert aborted, run.err
-        stopped = aborted[-1]
-    assert begun.index(stopped) >= begun.index(phase), run.err
+        # A phase under way is marked aborted; a signal landing between two phases (the one
+        # before had ended) has none to mark.
+        assert aborted or begun[-1] in ended, run.err
+        stopped = aborted[-1] if aborted else begun[-1]
+    if stopped != FINISHED:
+        assert begun.index(stopped) >= begun.index(phase), run.err
     assert_no_command_left(stack_of(project))
     assert_consistent(project, killed=name == "SIGKILL")
     assert_known(project)

@@ -235,3 +235,25 @@ def test_the_command_gets_stop_signals_as_any_command_does() -> None:
     for signum in SIGNALS:
         assert not blocked & (1 << (signum - 1)), f"{signum.name} blocked in the child"
         assert not ignored & (1 << (signum - 1)), f"{signum.name} ignored in the child"
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_a_stop_signal_after_the_command_ended_is_let_pass(
+    signum: signal.Signals, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A signal that lands once the command is done (its outcome being told, or Python
+    shutting down) stops nothing: the command's own exit code, no traceback. Raised there,
+    `Interrupted` escaped main() (the CI runner's late SIGTERM after a finished `up`)."""
+
+    def exit_after_a_signal(code: object = 0) -> None:
+        signal.raise_signal(signum)  # lands between the command's end and the exit
+        raise SystemExit(code)
+
+    monkeypatch.setattr(sys, "argv", ["hatchet-local", "version"])
+    monkeypatch.setattr(sys, "exit", exit_after_a_signal)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(make_context=lambda *, quiet=False: None)  # type: ignore[arg-type,return-value]
+    assert exited.value.code == 0
+    assert "hatchet-local" in capsys.readouterr().out
+    # main() put back the handlers it replaced, for this process goes on.
+    assert signal.getsignal(signum) is not stop
