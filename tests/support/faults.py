@@ -61,6 +61,16 @@ MESSAGES = {
 RUNNING: list[Watched] = []
 
 
+def _stop_signals_at_their_defaults() -> None:
+    """In the command's process before it starts: the stop signals at their defaults,
+    whatever this test run inherited. A test run started under `nohup` ignores SIGHUP, one
+    started in the background by a shell without job control ignores SIGINT, and hatchet-local
+    keeps an ignored signal ignored (by design: `nohup hatchet-local up`), so the strikes
+    would not land."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        signal.signal(signal.Signals[name], signal.SIG_DFL)
+
+
 class Watched:
     """`hatchet-local ARGS` running in its own process group, its progress read line by line
     as it comes, so a test can strike at a given phase."""
@@ -71,6 +81,8 @@ class Watched:
             [*project.prefix, str(HATCHET_LOCAL), *args],
             cwd=project.dir, env=project.env(**env), stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, start_new_session=True,
+            # It only resets three signal dispositions (as the runner's own does).
+            preexec_fn=_stop_signals_at_their_defaults,  # noqa: PLW1509
         )  # fmt: skip
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.stderr: list[str] = []
