@@ -135,14 +135,21 @@ def logs_on_failure(compose: Compose, service: str) -> Iterator[None]:
         raise
 
 
+def stored_token(stack: Stack) -> Token | None:
+    """The stack's stored token when it was minted for the stack's server as it is now (a
+    stack moved to other ports needs a new one)."""
+    stored = stack.dir.load_token()
+    return stored if stored is not None and stored.server_url == stack.spec.server_url else None
+
+
 def usable_token(
     stack: Stack, ctx: Context, timeout: float, minting: Future[str] | None = None
 ) -> tuple[Token, bool]:
     """The stored token while the server accepts it, else a new one (proven before use): the
     one `minting` when given (started beside the engine's start), else minted now."""
     server_url = stack.spec.server_url
-    stored = stack.dir.load_token()
-    if stored is not None and stored.server_url == server_url:
+    stored = stored_token(stack)
+    if stored is not None:
         ctx.redact.add(stored.token)
         if token_status(ctx.http, server_url, stored.token, stored.tenant_id) == "valid":
             ctx.console.info("stored token still accepted")

@@ -38,6 +38,7 @@ from hatchet_local.phases import (
     logs_on_failure,
     remove_leftovers,
     running_and_healthy,
+    stored_token,
     usable_token,
     wait,
     warn_if_not_ignored,
@@ -53,7 +54,8 @@ if TYPE_CHECKING:
 
 MIGRATE, SETUP = JOBS
 RABBITMQ_UP = "Server startup complete"  # what RabbitMQ 3.8 and later log once it serves
-# Where a token is minted while the engine starts (one at a time; threads end with the process).
+# What runs beside the main thread (RabbitMQ's start while data is copied, a token minted
+# while the engine starts), one thing at a time; its thread ends with the process.
 _BESIDE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hatchet-local-beside")
 
 
@@ -207,22 +209,21 @@ def start(
     kind = bases.kind_of(stack, ctx, config.hatchet_version) if fresh and seed is None else None
     base = bases.find(ctx.state_root, kind) if kind is not None else None
     compose = stack.compose
-    with ThreadPoolExecutor(max_workers=1) as beside:
-        booting = None
-        if (seed is not None or base is not None) and "rabbitmq" in stack.services():
-            # RabbitMQ's boot, the longest, goes on while the data is copied. Every container
-            # is made first, by one Compose, so that only starting RabbitMQ runs beside.
-            compose.run("up", "--no-start", *stack.services(), timeout=300)
-            booting = beside.submit(compose.up, "rabbitmq")
-        if fresh and seed is not None:
-            with console.phase("data from snapshot"):
-                console.info(f"from {seed.label}")
-                seed.unpack(stack, ctx)
-        if base is not None:
-            with console.phase("database from base"), base.open("rb") as source:
-                provision.unpack(stack, ctx, source, f"base {kind.key if kind else ''}")
-        if booting is not None:
-            booting.result()
+    booting = None
+    if (seed is not None or base is not None) and "rabbitmq" in stack.services():
+        # RabbitMQ's boot, the longest, goes on while the data is copied. Every container is
+        # made first, by one Compose, so that only starting RabbitMQ runs beside.
+        compose.run("up", "--no-start", *stack.services(), timeout=300)
+        booting = _BESIDE.submit(compose.up, "rabbitmq")
+    if fresh and seed is not None:
+        with console.phase("data from snapshot"):
+            console.info(f"from {seed.label}")
+            seed.unpack(stack, ctx)
+    if base is not None:
+        with console.phase("database from base"), base.open("rb") as source:
+            provision.unpack(stack, ctx, source, f"base {kind.key if kind else ''}")
+    if booting is not None:
+        booting.result()
     with console.phase("containers"):
         compose.up(*stack.services())
     # Without `start_interval` Docker checks health every few seconds: ask Postgres too.
@@ -261,9 +262,8 @@ def _start_beside_queue(stack: Stack, ctx: Context, config: Config) -> Future[st
     engine)."""
     compose = stack.compose
     compose.up(ENGINE_SERVICE, no_deps=True)
-    stored = stack.dir.load_token()
     minting = None
-    if stored is None or stored.server_url != stack.spec.server_url:
+    if stored_token(stack) is None:
         minting = _BESIDE.submit(mint_token, compose, DEFAULT_TENANT_ID,
                                  timeout=config.timeouts.bootstrap)  # fmt: skip
     for service in stack.services()[1:]:

@@ -90,8 +90,8 @@ def server_status(
     Logs in to nothing."""
     from hatchet_local import server as servers
 
-    flags = {"stack": stack, **server_flags(server, None, ca_bundle, None, insecure)}
-    info = servers.status(load(config_file, flags), context(ctx, quiet=True))
+    config = load_for_server(config_file, stack, server, None, ca_bundle, None, insecure)
+    info = servers.status(config, context(ctx, quiet=True))
     if output is TextOrJson.json:
         print_json(info.as_dict())
         return

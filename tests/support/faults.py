@@ -132,7 +132,13 @@ class Watched:
 
     def begun(self) -> list[str]:
         """The phases begun (`-> X`), in order."""
-        return [line[3:] for line in self.err.splitlines() if line.startswith("-> ")]
+        return self.phases("-> ")
+
+    def phases(self, mark: str) -> list[str]:
+        """The phases of the progress lines starting with `mark` (`-> ` begun, `ok ` ended,
+        `!! ` aborted), in order, without the time a line ends with."""
+        return [line[3:].rsplit(" (", 1)[0] for line in self.err.splitlines()
+                if line.startswith(mark)]  # fmt: skip
 
     def finish(self, timeout: float = 600) -> int:
         code = self.proc.wait(timeout)
@@ -303,8 +309,7 @@ def strike(project: Project, args: tuple[str, ...], phase: str, name: str) -> st
     code = run.finish()
     assert "Traceback" not in run.err, run.err
     begun = run.begun()
-    ended = [line[3:].rsplit(" (", 1)[0] for line in run.err.splitlines()
-             if line.startswith("ok ")]  # fmt: skip
+    ended = run.phases("ok ")
     if code == 0:
         # The signal landed once the work was done (the last phases take milliseconds): the
         # command ended as if never signalled. Only then: no phase began after the one struck.
@@ -317,8 +322,7 @@ def strike(project: Project, args: tuple[str, ...], phase: str, name: str) -> st
         signum = signal.Signals[name]
         assert code == 128 + signum, f"{name} at {phase}: exit {code}\n{run.err}"
         assert run.err.rstrip().splitlines()[-1] == MESSAGES[name], run.err
-        aborted = [line[3:].rsplit(" (", 1)[0] for line in run.err.splitlines()
-                   if line.startswith("!! ")]  # fmt: skip
+        aborted = run.phases("!! ")
         # A phase under way is marked aborted; a signal landing between two phases (the one
         # before had ended) has none to mark.
         assert aborted or begun[-1] in ended, run.err
