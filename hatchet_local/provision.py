@@ -40,10 +40,10 @@ def fresh(stack: Stack, ctx: Context) -> bool:
 
 
 def unpack(stack: Stack, ctx: Context, source: IO[bytes], what: str) -> None:
-    """Fill the new stack's database volume from a physical copy (a base or a snapshot),
-    before Postgres first starts. Its role's password is the copy's until `own_password`."""
+    """Fill the new stack's database volume from a physical copy (a base), between the
+    creation of its container and Postgres's first start. Its role's password is the
+    copy's until `own_password`."""
     stack.dir.note("data-pending", what)
-    stack.compose.run("up", "--no-start", "--no-deps", "postgres", timeout=300)
     stack.dir.note("password-pending")
     postgres.restore(stack.compose, source)
 

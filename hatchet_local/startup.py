@@ -54,8 +54,8 @@ if TYPE_CHECKING:
 
 MIGRATE, SETUP = JOBS
 RABBITMQ_UP = "Server startup complete"  # what RabbitMQ 3.8 and later log once it serves
-# What runs beside the main thread (RabbitMQ's start while data is copied, a token minted
-# while the engine starts), one thing at a time; its thread ends with the process.
+# What runs beside the main thread (a token minted while the engine starts); its thread
+# ends with the process.
 _BESIDE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hatchet-local-beside")
 
 
@@ -209,12 +209,13 @@ def start(
     kind = bases.kind_of(stack, ctx, config.hatchet_version) if fresh and seed is None else None
     base = bases.find(ctx.state_root, kind) if kind is not None else None
     compose = stack.compose
-    booting = None
+    if seed is not None or base is not None:
+        # From here a database volume may exist that the copy has not filled yet.
+        stack.dir.note("data-pending", seed.label if seed is not None else "base")
+    # Every container is made by one Compose, then each started when it is wanted.
+    compose.create(*stack.services(), ENGINE_SERVICE)
     if (seed is not None or base is not None) and "rabbitmq" in stack.services():
-        # RabbitMQ's boot, the longest, goes on while the data is copied. Every container is
-        # made first, by one Compose, so that only starting RabbitMQ runs beside.
-        compose.run("up", "--no-start", *stack.services(), timeout=300)
-        booting = _BESIDE.submit(compose.up, "rabbitmq")
+        compose.start("rabbitmq")  # its boot, the longest, goes on while the data is copied
     if fresh and seed is not None:
         with console.phase("data from snapshot"):
             console.info(f"from {seed.label}")
@@ -222,10 +223,8 @@ def start(
     if base is not None:
         with console.phase("database from base"), base.open("rb") as source:
             provision.unpack(stack, ctx, source, f"base {kind.key if kind else ''}")
-    if booting is not None:
-        booting.result()
     with console.phase("containers"):
-        compose.up(*stack.services())
+        compose.start(*stack.services())
     # Without `start_interval` Docker checks health every few seconds: ask Postgres too.
     probe = None if stack.spec.start_interval else (lambda: postgres.accepting(compose))
     healthy(ctx, compose, "postgres", config.timeouts.postgres, probe=probe)
@@ -261,7 +260,7 @@ def _start_beside_queue(stack: Stack, ctx: Context, config: Config) -> Future[st
     for its server gets one minted meanwhile (the admin tool needs the container, not the
     engine)."""
     compose = stack.compose
-    compose.up(ENGINE_SERVICE, no_deps=True)
+    compose.start(ENGINE_SERVICE)
     minting = None
     if stored_token(stack) is None:
         minting = _BESIDE.submit(mint_token, compose, DEFAULT_TENANT_ID,

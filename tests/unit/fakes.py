@@ -15,6 +15,7 @@ from typing import IO
 
 import httpx
 
+from hatchet_local.defaults import ENGINE_SERVICE
 from hatchet_local.provision import PRISTINE
 from hatchet_local.runner import Result
 from tests.unit.fake_api import FakeHatchetApi
@@ -291,6 +292,7 @@ class FakeHatchet:
         r.on_call("docker", "ps", "--all", handler=self._ps)
         r.on_call("docker", "inspect", "--type", "container", handler=self._inspect)
         r.on_call("up", "--detach", handler=self._up)
+        r.on_call("docker", "start", handler=self._start)
         r.on_call("run", "--rm", handler=self._run_job)
         r.on_call(*TOKEN_CREATE, handler=self._token_create)
         r.on_call("logs", "--no-color", handler=self._logs)
@@ -380,6 +382,18 @@ class FakeHatchet:
         for service in (word for word in after if not word.startswith("--")):
             start = self.starts.get(service, HEALTHY)
             self.services[service] = list(start) if isinstance(start, list) else [start]
+        return reply(call)
+
+    def _start(self, call: Call) -> Result:
+        """`docker start` of containers `up --no-start` made: each begins its `starts`,
+        but one already running stays as it is."""
+        for name in call.argv[2:]:
+            service = name.removesuffix("-1").rpartition("-")[2]
+            service = ENGINE_SERVICE if service == "lite" else service
+            running = self.services.get(service, [Row("exited")])[0].state == "running"
+            if not running:
+                start = self.starts.get(service, HEALTHY)
+                self.services[service] = list(start) if isinstance(start, list) else [start]
         return reply(call)
 
     def _run_job(self, call: Call) -> Result:

@@ -4,6 +4,7 @@ so what a killed command leaves must be recognisable and repairable."""
 from __future__ import annotations
 
 from hatchet_local import resets
+from hatchet_local.defaults import ENGINE_SERVICE
 from hatchet_local.runner import Result
 from tests.unit.fakes import Call, reply
 from tests.unit.harness import World
@@ -35,8 +36,9 @@ def test_a_wipe_cut_short_is_finished_by_the_next_up(world: World) -> None:
     assert (result.token_reused, result.settings["HATCHET_CLIENT_TOKEN"]) == (False, TOKEN_2)
     order = [call.argv for call in world.runner.calls]
     wiped = world.compose("down", "--remove-orphans", "--volumes")
-    started = world.compose("up", "--detach", "--remove-orphans", "postgres", "rabbitmq")
-    assert order.index(wiped) < order.index(started)
+    made = world.compose("up", "--no-start", "--remove-orphans", "postgres", "rabbitmq",
+                         ENGINE_SERVICE)  # fmt: skip
+    assert order.index(wiped) < order.index(made)
 
 
 def test_reset_marks_the_wipe_while_it_runs_and_clears_the_mark(world: World) -> None:

@@ -54,10 +54,12 @@ BUILD_LABEL = '{{index .Config.Labels "io.hatchet-local.image"}}'
 TOKEN_1 = "eyJhbGciOiJFUzI1NiJ9.token-1.signature"
 TOKEN_2 = "eyJhbGciOiJFUzI1NiJ9.token-2.signature"
 INSPECT = ("docker", "inspect", "--type", "container", "--format", "{{json .State}}")
-START_BACKING = ("up", "--detach", "--remove-orphans", "postgres", "rabbitmq")
+# Compose makes every container of a stack it starts; `docker start` starts each.
+CREATE = ("up", "--no-start", "--remove-orphans", "postgres", "rabbitmq", ENGINE_SERVICE)
+START_BACKING = ("docker", "start", "unit-postgres-1", "unit-rabbitmq-1")
 MIGRATE = ("run", "--rm", "--no-deps", "-T", "migrate")
 SETUP = ("run", "--rm", "--no-deps", "-T", "setup")
-START_ENGINE = ("up", "--detach", "--remove-orphans", "--no-deps", ENGINE_SERVICE)
+START_ENGINE = ("docker", "start", "unit-hatchet-lite-1")
 MINT = (
     "exec", "-T", ENGINE_SERVICE, "/hatchet-admin", "token", "create", "--config", "/config",
     "--tenant-id", DEFAULT_TENANT_ID, "--name", TOKEN_NAME, "--expiresIn", TOKEN_LIFETIME,
@@ -122,10 +124,12 @@ def test_up_starts_waits_mints_and_writes_the_settings(
     # or job runs once: nothing pulled (the images are there), nothing removed.
     scope = world.compose()
     assert all(call.argv[: len(scope)] == scope for call in runner.called("--env-file"))
-    for args in (START_BACKING, MIGRATE, SETUP, START_ENGINE, MINT):
-        assert world.ran(world.compose(*args)) == 1, args
+    for argv in (*(world.compose(*a) for a in (CREATE, MIGRATE, SETUP, MINT)), START_BACKING,
+                 START_ENGINE):  # fmt: skip
+        assert world.ran(argv) == 1, argv
     assert world.ran(PROJECT_PS) == 1  # one look at the project, through the engine
-    assert not runner.called("pull") and not runner.called("rm")
+    # Compose makes the containers and starts none.
+    assert not runner.called("pull") and not runner.called("rm") and not runner.called("--detach")
     assert world.ran(("git", "-C", str(world.project), "check-ignore", "-q", ".env.hatchet")) == 1
     # Each default image is looked for as it is, and as a local `images build` stand-in.
     present = [call.argv[-1] for call in runner.called("image", "inspect", "--format", "{{.Id}}")]
@@ -140,7 +144,7 @@ def test_up_starts_waits_mints_and_writes_the_settings(
     assert_before(runner.journal, ("docker", "version"), ("docker", "info"))
     assert_before(runner.journal, listings[0], START_BACKING)
     assert_before(runner.journal, ("docker", "info"), START_BACKING)  # preflight, before a start
-    assert_before(runner.journal, ("image", "inspect"), START_BACKING)
+    assert_before(runner.journal, ("image", "inspect"), CREATE, START_BACKING)
     for job in ("migrate", "setup"):  # a job's leftover container is looked for first
         leftovers = ("--filter=label=com.docker.compose.oneoff=True",
                      f"--filter=label=com.docker.compose.service={job}")  # fmt: skip
@@ -200,7 +204,9 @@ def test_up_with_the_postgres_queue_and_a_namespace(world: World) -> None:
     ]
     assert result.settings["HATCHET_CLIENT_NAMESPACE"] == "dev-alice"
     assert not [call for call in world.runner.calls if "rabbitmq" in " ".join(call.argv)]
-    assert world.ran(world.compose("up", "--detach", "--remove-orphans", "postgres")) == 1
+    assert world.ran(world.compose("up", "--no-start", "--remove-orphans", "postgres",
+                                   ENGINE_SERVICE)) == 1  # fmt: skip
+    assert world.ran(("docker", "start", "unit-postgres-1")) == 1
     assert "SERVER_MSGQUEUE_KIND: postgres" in world.compose_file()
 
 
@@ -309,22 +315,24 @@ def test_up_applies_a_changed_configuration_to_a_running_stack(
     commands = compose_commands(world)
     # The running stack is brought up again from the new file (orphans removed), the jobs
     # run again for a new version, and the token, still accepted, is kept.
-    assert ("up", "--detach", "--remove-orphans", *services.split()) in commands
+    assert ("up", "--no-start", "--remove-orphans", *services.split(), ENGINE_SERVICE) in commands
+    assert world.runner.called("docker", "start", *(f"unit-{s}-1" for s in services.split()))
     assert MIGRATE in commands
-    assert START_ENGINE in commands
+    assert world.runner.called(*START_ENGINE)
     assert result.token_reused is True
 
 
 def test_a_change_is_applied_after_an_interrupted_up(world: World) -> None:
     world.up()
     world.next_process()
-    world.runner.on("up", "--detach", raises=Interrupted("interrupted; run the same command"))
+    world.runner.on("up", "--no-start", raises=Interrupted("interrupted; run the same command"))
     with pytest.raises(Interrupted):
         world.up(HATCHET_LOCAL_MESSAGE_QUEUE="postgres")
     world.runner.rules.pop()  # Ctrl-C was pressed once; the user runs `up` again
     world.next_process()
     world.up(HATCHET_LOCAL_MESSAGE_QUEUE="postgres")
-    assert world.ran(world.compose("up", "--detach", "--remove-orphans", "postgres")) == 1
+    assert world.ran(world.compose("up", "--no-start", "--remove-orphans", "postgres",
+                                   ENGINE_SERVICE)) == 1  # fmt: skip
 
 
 # --- failures -------------------------------------------------------------------------------
@@ -418,7 +426,7 @@ def test_migrate_job_fails(world: World) -> None:
         f"connecting to postgresql://hatchet:{MASK}@postgres:5432\nerror: relation already exists"
     )
     assert not world.runner.called("run", "--rm", "--no-deps", "-T", "setup")
-    assert not world.runner.called("hatchet-lite")
+    assert not world.runner.called(*START_ENGINE)  # the engine was made, never started
     assert "!! migrate job" in world.console()
 
 
@@ -582,7 +590,7 @@ def test_up_on_a_stack_still_starting_is_not_blocked_by_its_own_ports(
     }
     result = world.up(HATCHET_LOCAL_PORTS_DASHBOARD=str(taken_port))
     assert result.server_url == f"http://localhost:{taken_port}"
-    assert world.ran(world.compose(*START_ENGINE)) == 1
+    assert world.ran(START_ENGINE) == 1
 
 
 def test_moving_a_running_stack_to_a_taken_port_is_port_in_use(
