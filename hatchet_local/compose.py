@@ -167,8 +167,9 @@ class Compose:
 
     def create(self, *services: str, timeout: float | None = 300) -> None:
         """Make the services' containers (and the network) as the file says, starting none;
-        `start` then starts each when it is wanted."""
-        self.run("up", "--no-start", "--remove-orphans", *services, timeout=timeout)
+        `start` then starts each when it is wanted. Only these: the engine's `depends_on`
+        would make a container for each job too."""
+        self.run("up", "--no-start", "--no-deps", "--remove-orphans", *services, timeout=timeout)
 
     def start(self, *services: str, timeout: float | None = 120) -> None:
         """Start containers `create` made, with one `docker start`: Compose's `up` would read

@@ -72,25 +72,8 @@ def run_sdk_task(
     """Start a hatchet-sdk worker for task `name`, run the task once, return its output
     (with the hatchet-sdk of `python`'s environment; `prefix` runs both under a command,
     `nsenter --net=...` say)."""
-    log_path = cwd / f"{name}-worker.log"
-    worker = start([*prefix, python, str(PROBE), "worker", name], cwd, env, log_path)
-    try:
-        run = subprocess.run(
-            [*prefix, python, str(PROBE), "run", name, "hello"],
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    finally:
-        stop(worker)
-    assert run.returncode == 0, (
-        f"task run failed:\n{run.stderr[-3000:]}\nworker log:\n"
-        f"{log_path.read_text(errors='replace')[-3000:]}"
-    )
-    return dict(json.loads(run.stdout.strip().splitlines()[-1]))
+    with SdkWorker(cwd, name, env, prefix, python).start() as worker:
+        return worker.run_task("hello", timeout)
 
 
 def probe(cwd: Path, *args: str, timeout: float = 600) -> str:
@@ -109,9 +92,14 @@ class SdkWorker:
     worker does: from `.env.hatchet` in `cwd`, when it starts."""
 
     def __init__(
-        self, cwd: Path, name: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
+        self,
+        cwd: Path,
+        name: str,
+        env: dict[str, str] | None = None,
+        prefix: tuple[str, ...] = (),
+        python: str = sys.executable,
     ) -> None:
-        self.cwd, self.name, self.prefix = cwd, name, prefix
+        self.cwd, self.name, self.prefix, self.python = cwd, name, prefix, python
         self.env = env if env is not None else clean_env()
         self.log = cwd / f"{name}-worker.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -119,7 +107,7 @@ class SdkWorker:
 
     def start(self) -> SdkWorker:
         self.stop()
-        argv = [*self.prefix, sys.executable, str(PROBE), "worker", self.name]
+        argv = [*self.prefix, self.python, str(PROBE), "worker", self.name]
         self.proc = start(argv, self.cwd, self.env, self.log)
         self.starts += 1
         return self
@@ -140,7 +128,7 @@ class SdkWorker:
     def run_task(self, message: str, timeout: float = 300) -> dict[str, Any]:
         """Run the task once through this worker; its output."""
         run = subprocess.run(
-            [*self.prefix, sys.executable, str(PROBE), "run", self.name, message], cwd=self.cwd,
+            [*self.prefix, self.python, str(PROBE), "run", self.name, message], cwd=self.cwd,
             env=self.env, capture_output=True, text=True, timeout=timeout, check=False,
         )  # fmt: skip
         assert run.returncode == 0, (

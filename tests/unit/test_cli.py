@@ -197,7 +197,9 @@ def test_up_flags_reach_the_configuration(
     written = (project / "x.env").read_text()
     assert "HATCHET_CLIENT_NAMESPACE=ci\n" in written
     assert not [call for call in runner.calls if "rabbitmq" in " ".join(call.argv)]
-    assert runner.called("up", "--no-start", "--remove-orphans", "postgres", "hatchet-lite")
+    assert runner.called(
+        "up", "--no-start", "--no-deps", "--remove-orphans", "postgres", "hatchet-lite"
+    )
     assert runner.called("docker", "start", "unit-postgres-1")
 
 

@@ -55,7 +55,8 @@ TOKEN_1 = "eyJhbGciOiJFUzI1NiJ9.token-1.signature"
 TOKEN_2 = "eyJhbGciOiJFUzI1NiJ9.token-2.signature"
 INSPECT = ("docker", "inspect", "--type", "container", "--format", "{{json .State}}")
 # Compose makes every container of a stack it starts; `docker start` starts each.
-CREATE = ("up", "--no-start", "--remove-orphans", "postgres", "rabbitmq", ENGINE_SERVICE)
+MAKE = ("up", "--no-start", "--no-deps", "--remove-orphans")
+CREATE = (*MAKE, "postgres", "rabbitmq", ENGINE_SERVICE)
 START_BACKING = ("docker", "start", "unit-postgres-1", "unit-rabbitmq-1")
 MIGRATE = ("run", "--rm", "--no-deps", "-T", "migrate")
 SETUP = ("run", "--rm", "--no-deps", "-T", "setup")
@@ -204,8 +205,7 @@ def test_up_with_the_postgres_queue_and_a_namespace(world: World) -> None:
     ]
     assert result.settings["HATCHET_CLIENT_NAMESPACE"] == "dev-alice"
     assert not [call for call in world.runner.calls if "rabbitmq" in " ".join(call.argv)]
-    assert world.ran(world.compose("up", "--no-start", "--remove-orphans", "postgres",
-                                   ENGINE_SERVICE)) == 1  # fmt: skip
+    assert world.ran(world.compose(*MAKE, "postgres", ENGINE_SERVICE)) == 1
     assert world.ran(("docker", "start", "unit-postgres-1")) == 1
     assert "SERVER_MSGQUEUE_KIND: postgres" in world.compose_file()
 
@@ -315,7 +315,7 @@ def test_up_applies_a_changed_configuration_to_a_running_stack(
     commands = compose_commands(world)
     # The running stack is brought up again from the new file (orphans removed), the jobs
     # run again for a new version, and the token, still accepted, is kept.
-    assert ("up", "--no-start", "--remove-orphans", *services.split(), ENGINE_SERVICE) in commands
+    assert (*MAKE, *services.split(), ENGINE_SERVICE) in commands
     assert world.runner.called("docker", "start", *(f"unit-{s}-1" for s in services.split()))
     assert MIGRATE in commands
     assert world.runner.called(*START_ENGINE)
@@ -331,8 +331,7 @@ def test_a_change_is_applied_after_an_interrupted_up(world: World) -> None:
     world.runner.rules.pop()  # Ctrl-C was pressed once; the user runs `up` again
     world.next_process()
     world.up(HATCHET_LOCAL_MESSAGE_QUEUE="postgres")
-    assert world.ran(world.compose("up", "--no-start", "--remove-orphans", "postgres",
-                                   ENGINE_SERVICE)) == 1  # fmt: skip
+    assert world.ran(world.compose(*MAKE, "postgres", ENGINE_SERVICE)) == 1
 
 
 # --- failures -------------------------------------------------------------------------------
