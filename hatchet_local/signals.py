@@ -10,6 +10,7 @@ SIGKILL cannot be caught; what it leaves is finished by the next command (see RE
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -28,11 +29,18 @@ STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
 _stopping: list[int] = []
 # Set once the command has ended (see `command_ended`).
 _ended: list[bool] = []
+# The process whose command the handlers stop (see `stop`).
+_owner: list[int] = []
 
 
 def stop(signum: int, frame: object) -> None:
-    """The handler of every stop signal: raise Interrupted, once, while the command runs."""
-    if _stopping or _ended:
+    """The handler of every stop signal: raise Interrupted, once, while the command runs.
+
+    A child forked from a thread other than the main one (a token minted beside the engine's
+    start) inherits a signal caught but not yet handled, and runs this handler in its fork
+    callbacks, before it execs: there the exception would only be printed. The child lets it
+    pass; its parent handles the same signal in its main thread."""
+    if _stopping or _ended or (_owner and os.getpid() != _owner[0]):
         return
     _stopping.append(signum)
     raise Interrupted(signum=signum)
@@ -67,6 +75,7 @@ def stop_on_signals() -> dict[int, Any]:
     hatchet-local up` survives the terminal's SIGHUP)."""
     _stopping.clear()
     _ended.clear()
+    _owner[:] = [os.getpid()]
     replaced: dict[int, Any] = {}
     for signum in STOP_SIGNALS:
         current = signal.getsignal(signum)

@@ -105,6 +105,24 @@ def test_a_second_signal_does_not_cut_the_clean_up_short() -> None:
     assert info.value.exit_code == 130
 
 
+def test_a_forked_child_leaves_the_stop_to_its_parent() -> None:
+    """A child forked from a thread runs the handler of a signal its parent caught but had not
+    handled yet, in its fork callbacks before it execs; raised there, it was printed as
+    "Exception ignored in: _after_fork" beside the command's one line."""
+    stop_on_signals()
+    child = os.fork()
+    if child == 0:
+        try:
+            stop(signal.SIGINT, None)
+        except Interrupted:
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with pytest.raises(Interrupted):  # the parent itself still stops
+        stop(signal.SIGINT, None)
+
+
 def test_deferred_signals_are_delivered_after_the_block() -> None:
     stop_on_signals()
     done = []
