@@ -176,12 +176,7 @@ class Compose:
         the file and the project's state again first, about half a second each time."""
         names = [self.container_name(service) for service in services]
         result = self.runner.run(["docker", "start", *names], timeout=timeout)
-        docker.check_reached(result, f"`docker start` for stack {self.project}", self.runner)
-        if not result.ok:
-            raise CommandFailed(
-                f"docker start failed for stack {self.project} (exit {result.returncode})",
-                details=self.redact(tail(result.stderr or result.stdout)),
-            )
+        docker.require_ok(result, f"`docker start` for stack {self.project}", self.runner)
 
     def oneshot(self, service: str, timeout: float) -> Result:
         """Run a one-shot job to completion; the caller checks the exit code."""

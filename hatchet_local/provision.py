@@ -39,11 +39,10 @@ def fresh(stack: Stack, ctx: Context) -> bool:
     return not ctx.docker.volume_exists(data_volume(stack))
 
 
-def unpack(stack: Stack, ctx: Context, source: IO[bytes], what: str) -> None:
+def unpack(stack: Stack, source: IO[bytes]) -> None:
     """Fill the new stack's database volume from a physical copy (a base), between the
-    creation of its container and Postgres's first start. Its role's password is the
-    copy's until `own_password`."""
-    stack.dir.note("data-pending", what)
+    creation of its container and Postgres's first start; the caller noted `data-pending`
+    before the volume was made. Its role's password is the copy's until `own_password`."""
     stack.dir.note("password-pending")
     postgres.restore(stack.compose, source)
 

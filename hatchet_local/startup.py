@@ -209,12 +209,13 @@ def start(
     kind = bases.kind_of(stack, ctx, config.hatchet_version) if fresh and seed is None else None
     base = bases.find(ctx.state_root, kind) if kind is not None else None
     compose = stack.compose
-    if seed is not None or base is not None:
+    copy = _copied_from(seed, base)
+    if copy is not None:
         # From here a database volume may exist that the copy has not filled yet.
-        stack.dir.note("data-pending", seed.label if seed is not None else "base")
+        stack.dir.note("data-pending", copy)
     # Every container is made by one Compose, then each started when it is wanted.
     compose.create(*stack.services(), ENGINE_SERVICE)
-    if (seed is not None or base is not None) and "rabbitmq" in stack.services():
+    if copy is not None and "rabbitmq" in stack.services():
         compose.start("rabbitmq")  # its boot, the longest, goes on while the data is copied
     if fresh and seed is not None:
         with console.phase("data from snapshot"):
@@ -222,7 +223,7 @@ def start(
             seed.unpack(stack, ctx)
     if base is not None:
         with console.phase("database from base"), base.open("rb") as source:
-            provision.unpack(stack, ctx, source, f"base {kind.key if kind else ''}")
+            provision.unpack(stack, source)
     with console.phase("containers"):
         compose.start(*stack.services())
     # Without `start_interval` Docker checks health every few seconds: ask Postgres too.
@@ -251,6 +252,13 @@ def start(
     # The data is at this version now.
     stack.dir.save(dataclasses.replace(stack.record, hatchet_version=config.hatchet_version))
     return minting
+
+
+def _copied_from(seed: Seed | None, base: Path | None) -> str | None:
+    """What a new stack's data is copied from (a snapshot, or the base `<key>.tar`), if any."""
+    if seed is not None:
+        return seed.label
+    return f"base {base.stem}" if base is not None else None
 
 
 def _start_beside_queue(stack: Stack, ctx: Context, config: Config) -> Future[str] | None:
