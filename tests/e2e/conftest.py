@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.support import clients
+from tests.support import clients, leftovers
 from tests.support.central import Central, build_images
 from tests.support.stacks import E2E, RIG_IMAGES, Project, running_stack
 
@@ -20,6 +20,14 @@ class SdkLane:
     name: str  # "pinned" (the engine's own) or "newest" (PyPI's, resolved now)
     version: str
     python: str
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_session_at_a_time_clears() -> Iterator[None]:
+    """A dead run's stacks restart with dockerd and starve this one: cleared first, unless
+    another session is alive on this machine (tests/support/leftovers.py)."""
+    with leftovers.session():
+        yield
 
 
 @pytest.fixture(scope="session", params=["pinned", "newest"])
