@@ -65,15 +65,34 @@ def shared_stack(
     yield from running_stack(Project(root / f"app-{uuid.uuid4().hex[:6]}", root / "state"))
 
 
+# The central instance while it runs: it goes after the last test that needs it.
+_LIVE_CENTRAL: list[Central] = []
+
+
 @pytest.fixture(scope="session")
 def central(
     rig_images: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Central]:
     """One central instance (tests/support/central.py) for the session: built from the
-    rig's caches, started with plain `docker compose`, removed with its data at the end."""
+    rig's caches, started with plain `docker compose`, removed with its data after the last
+    test that needs it (pytest_runtest_teardown below), or at the end."""
     instance = Central(tmp_path_factory.mktemp("central"), build_images())
+    _LIVE_CENTRAL.append(instance)
     try:
         instance.start()
         yield instance
     finally:
-        instance.destroy()
+        if instance in _LIVE_CENTRAL:
+            _LIVE_CENTRAL.remove(instance)
+            instance.destroy()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Idle, the central instance's five Hatchet processes and its Postgres take about a
+    fifth of the rig's two cores: it is removed once no test left in the run needs it."""
+    if not _LIVE_CENTRAL or "central" not in getattr(item, "fixturenames", ()):
+        return
+    later = item.session.items[item.session.items.index(item) + 1 :]
+    if not any("central" in getattr(other, "fixturenames", ()) for other in later):
+        _LIVE_CENTRAL.pop().destroy()
