@@ -9,11 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.support import leftovers
-from tests.support.stacks import RIG_IMAGES, labelled
+from tests.support.stacks import NOTHING, RIG_IMAGES, labelled
 
 pytestmark = pytest.mark.docker
-
-NOTHING: dict[str, list[str]] = {"containers": [], "volumes": [], "networks": []}
 
 
 def make_project(name: str, labels: dict[str, str]) -> None:

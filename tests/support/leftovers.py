@@ -22,10 +22,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hatchet_local.docker import COMPOSE_PROJECT, LABEL_PREFIX, STATE_LABEL
+from tests.support.stacks import labelled
+
 LOCK = Path(tempfile.gettempdir()) / "hatchet-local-tests.lock"
-TEST_LABEL = "io.hatchet-local.test"
-STATE_LABEL = "io.hatchet-local.state"
-PROJECT_LABEL = "com.docker.compose.project"
+TEST_LABEL = f"{LABEL_PREFIX}.test"  # tests/central/compose.yaml, tests/e2e/rig-compose.yaml
 
 
 def pytest_root() -> Path:
@@ -38,33 +39,31 @@ def _docker(*args: str) -> list[str]:
     return [line for line in out.splitlines() if line.strip()]
 
 
-def _labels(kind: str, fmt: str) -> list[tuple[str, str, str]]:
-    """(project, test label, state label) of every container or volume with a project."""
-    rows = _docker(kind, "ls", *(["-a"] if kind == "container" else []),
-                   "--filter", f"label={PROJECT_LABEL}", "--format", fmt)  # fmt: skip
-    return [tuple(row.split("\t")) for row in rows]  # type: ignore[misc]
-
-
 def leftover_projects(root: Path) -> set[str]:
     """The Compose projects the tests made: labelled as a test's, or kept under `root`."""
     fields = "\t".join(
-        f'{{{{.Label "{label}"}}}}' for label in (PROJECT_LABEL, TEST_LABEL, STATE_LABEL)
+        f'{{{{.Label "{label}"}}}}' for label in (COMPOSE_PROJECT, TEST_LABEL, STATE_LABEL)
     )
-    found = _labels("container", fields) + _labels("volume", fields)
+    having = ("--filter", f"label={COMPOSE_PROJECT}", "--format", fields)
+    rows = _docker("container", "ls", "-a", *having) + _docker("volume", "ls", *having)
     under = f"{root}/"
-    return {project for project, test, state in found if test or state.startswith(under)}
+    return {
+        project
+        for project, test, state in (row.split("\t") for row in rows)
+        if test or state.startswith(under)
+    }
 
 
 def clear(projects: set[str]) -> None:
     """Remove each project's containers, volumes and networks."""
     for project in sorted(projects):
-        label = f"label={PROJECT_LABEL}={project}"
-        if containers := _docker("container", "ls", "-aq", "--filter", label):
-            _docker("container", "rm", "--force", "--volumes", *containers)
-        if volumes := _docker("volume", "ls", "-q", "--filter", label):
-            _docker("volume", "rm", "--force", *volumes)
-        if networks := _docker("network", "ls", "-q", "--filter", label):
-            _docker("network", "rm", *networks)
+        found = labelled(f"{COMPOSE_PROJECT}={project}")
+        if found["containers"]:
+            _docker("container", "rm", "--force", "--volumes", *found["containers"])
+        if found["volumes"]:
+            _docker("volume", "rm", "--force", *found["volumes"])
+        if found["networks"]:
+            _docker("network", "rm", *found["networks"])
 
 
 @contextmanager
