@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hatchet_local.context import Context
 from hatchet_local.docker import DockerObject, remove_objects
-from hatchet_local.errors import StackBusy, StackNotFound
+from hatchet_local.errors import ConfigError, StackBusy, StackNotFound
 from hatchet_local.stack import stack_lock
 from hatchet_local.state import StackDir, StackRecord, all_records
 
@@ -29,6 +29,7 @@ class StackRow:
     hatchet_version: str
     tool_version: str
     directories: list[str] = field(default_factory=list)  # every one using it, maker's first
+    spare: bool = False  # started ahead for the next new stack of its kind (spares.py)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -38,15 +39,19 @@ def list_stacks(ctx: Context, now: datetime | None = None) -> list[StackRow]:
     """Every stack recorded on this host, and every labelled object no record claims."""
     now = now or datetime.now(UTC)
     objects = ctx.docker.stack_objects(ctx.state_root)
-    rows = [_row(record, objects, now) for record in all_records(ctx.state_root)]
-    known = {row.name for row in rows}
+    records = list(all_records(ctx.state_root))
+    rows = [_row(record, objects, now) for record in records]
+    # Objects are labelled with their stack's Compose project (a spare's, for a stack that
+    # took one over).
+    known = {record.compose_project for record in records}
     for orphan in sorted({o.stack for o in objects if o.stack not in known}):
         rows.append(StackRow(orphan, "orphaned", {}, "", False, "", 0, "", ""))
     return rows
 
 
 def _row(record: StackRecord, objects: list[DockerObject], now: datetime) -> StackRow:
-    states = [o.state for o in objects if o.stack == record.name and o.kind == "container"]
+    states = [o.state for o in objects
+              if o.stack == record.compose_project and o.kind == "container"]  # fmt: skip
     if states and all(s == "running" for s in states):
         state = "running"
     elif any(s == "running" for s in states):
@@ -69,6 +74,7 @@ def _row(record: StackRecord, objects: list[DockerObject], now: datetime) -> Sta
         age_seconds=age,
         hatchet_version=record.hatchet_version,
         tool_version=record.tool_version,
+        spare=record.spare,
     )
 
 
@@ -78,13 +84,29 @@ def destroy(ctx: Context, name: str, wait: float | None = None) -> list[DockerOb
     stack_dir = StackDir(ctx.state_root, name)
     # Asked before the lock too, so that a mistyped name or a stopped engine leaves no lock
     # file behind.
-    if not ctx.docker.stack_objects(ctx.state_root, name) and not stack_dir.path.exists():
+    project = _project_of(stack_dir)
+    if not ctx.docker.stack_objects(ctx.state_root, project) and not stack_dir.path.exists():
         raise StackNotFound(f"no stack named {name} on this host; `hatchet-local ls` lists them")
     with stack_lock(ctx, name, wait):
-        objects = ctx.docker.stack_objects(ctx.state_root, name)
-        remove_objects(ctx.runner, objects)
-        shutil.rmtree(stack_dir.path, ignore_errors=True)
+        return destroy_locked(ctx, name)
+
+
+def destroy_locked(ctx: Context, name: str) -> list[DockerObject]:
+    """`destroy` for a caller that already holds the stack's lock."""
+    stack_dir = StackDir(ctx.state_root, name)
+    objects = ctx.docker.stack_objects(ctx.state_root, _project_of(stack_dir))
+    remove_objects(ctx.runner, objects)
+    shutil.rmtree(stack_dir.path, ignore_errors=True)
     return objects
+
+
+def _project_of(stack_dir: StackDir) -> str:
+    """The Compose project a stack's objects are labelled with (an orphan's: its name)."""
+    try:
+        record = stack_dir.load()
+    except ConfigError:  # a broken record: its objects can still go by the stack's name
+        record = None
+    return record.compose_project if record is not None else stack_dir.name
 
 
 def prune_candidates(

@@ -22,7 +22,7 @@ PRISTINE = "hatchet_pristine"  # the copy of the database `reset` restores
 
 
 def data_volume(stack: Stack) -> str:
-    return f"{stack.record.name}_postgres_data"
+    return f"{stack.compose.project}_postgres_data"
 
 
 def fresh(stack: Stack, ctx: Context) -> bool:

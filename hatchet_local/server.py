@@ -159,7 +159,7 @@ def stack_server(stack: Stack) -> Server:
         email=ADMIN_EMAIL,
         store=stack.dir,
         password=stack.secrets["HATCHET_ADMIN_PASSWORD"],
-        stack=stack.spec.stack,
+        stack=stack.record.name,
         admin_tool=stack.compose,
     )
 

@@ -174,7 +174,7 @@ def load(config: Config, ctx: Context, target: str) -> startup.UpResult:
                 stack.compose.down()  # the containers go; the data stays until the swap
                 with interrupts_deferred():
                     stack.dir.note("data-pending", f"snapshot {target}")
-                    volumes = [f"{stack.record.name}_{v}" for v in
+                    volumes = [f"{stack.compose.project}_{v}" for v in
                                ("postgres_data", "hatchet_config", "rabbitmq_data")]  # fmt: skip
                     _shielded(ctx, ["docker", "volume", "rm", "--force", *volumes],
                               "removing the stack's data volumes")  # fmt: skip

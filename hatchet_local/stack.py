@@ -81,7 +81,7 @@ def load_stack(config: Config, ctx: Context, *, create: bool, ttl: float | None 
         ctx.runner,
         docker=ctx.docker,
         base=ctx.compose_base,
-        project=config.stack,
+        project=record.compose_project,
         file=stack_dir.compose_file,
         env_file=stack_dir.secrets_file,
         redact=ctx.redact,
@@ -215,7 +215,7 @@ def stack_spec(
         builds = local_builds(ctx.docker, config)
     keys = (*backing_services("rabbitmq"), ENGINE_SERVICE)
     return StackSpec(
-        stack=config.stack,
+        stack=record.compose_project,
         images={key: builds.get(key) or config.image(key) for key in keys},
         local_builds=frozenset(builds),
         message_queue=config.message_queue,
@@ -227,11 +227,18 @@ def stack_spec(
         # are to reach the stack.
         host=record.advertise or "localhost",
         bind_address="0.0.0.0" if record.advertise or record.expose else "127.0.0.1",
-        labels=stack_labels(
-            config.stack, record.directory, record.created, str(ctx.state_root), record.expires
-        ),
+        labels=_labels(record, ctx.state_root),
         start_interval=_start_interval(ctx),
     )
+
+
+def _labels(record: StackRecord, state_root: Path) -> dict[str, str]:
+    """The labels of the stack's Docker objects. A stack with a project of its own (a spare,
+    or a stack that took one over) is labelled with what it was started with, not with a
+    directory: labels cannot change, and one that did would make Compose re-create it."""
+    directory = "" if record.project else record.directory
+    return stack_labels(record.compose_project, directory, record.created, str(state_root),
+                        record.expires)  # fmt: skip
 
 
 START_INTERVAL_API = "1.44"

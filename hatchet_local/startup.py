@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from hatchet_local import bases, postgres, provision
+from hatchet_local import bases, postgres, provision, spares
 from hatchet_local.bootstrap import mint_token
 from hatchet_local.client_settings import TOKEN_KEY, client_settings
 from hatchet_local.compose import ServiceState
@@ -25,7 +25,12 @@ from hatchet_local.defaults import DEFAULT_TENANT_ID, ENGINE_SERVICE, JOBS
 from hatchet_local.doctor import preflight
 from hatchet_local.embedded import warn_if_shadowed
 from hatchet_local.envfile import write_env_file
-from hatchet_local.errors import BootstrapFailed, ConfigError, ServiceUnhealthy, SetupFailed
+from hatchet_local.errors import (
+    BootstrapFailed,
+    ConfigError,
+    ServiceUnhealthy,
+    SetupFailed,
+)
 from hatchet_local.fsutil import read_text, refuse_link, remove_temp_files
 from hatchet_local.health import READY, Check, http_check, log_probe, service_check
 from hatchet_local.inventory import reap_expired
@@ -47,6 +52,7 @@ from hatchet_local.phases import (
 from hatchet_local.redact import masked
 from hatchet_local.stack import Stack, load_stack, sharing, stack_lock
 from hatchet_local.state import StackDir, digest
+from hatchet_local.team_state import Token
 from hatchet_local.wipe import wipe
 
 if TYPE_CHECKING:
@@ -146,7 +152,10 @@ def up_locked(
         # What a write cut short by SIGKILL left; the lock keeps other writers out.
         remove_temp_files(ctx.state_root / "stacks" / config.stack)
         remove_temp_files(config.env_file.parent, config.env_file.name)
+        spare = spares.take_over(config, ctx) if seed is None and ttl is None else None
         stack = load_stack(config, ctx, create=True, ttl=ttl)
+        if spare is not None:
+            console.info(f"took over spare {spare.name}, started {spare.created}")
         if shared := sharing(stack.record, config.project_dir):
             console.info(shared)
     if stack.dir.wipe_pending():
@@ -156,7 +165,8 @@ def up_locked(
     compose = stack.compose
     states = compose.ps()  # one look serves both the health check and the port check
     if seed is None and not stack.changed and running_and_healthy(stack, states):
-        console.info(f"stack {config.stack} is running; checking it")
+        if spare is None:
+            console.info(f"stack {config.stack} is running; checking it")
         for name in {s.service for s in states} & {MIGRATE, SETUP}:
             remove_leftovers(ctx, compose, name)  # only a run cut off from Docker leaves one
         if provision.engine_restarted(stack):
@@ -172,7 +182,9 @@ def up_locked(
     else:
         check_ports(stack, states, ctx.runner)
         return finish(stack, ctx, config, start(stack, ctx, config, seed))
-    return finish(stack, ctx, config)
+    result = finish(stack, ctx, config)
+    # A spare's token is new to this stack's clients.
+    return result if spare is None else dataclasses.replace(result, token_reused=False)
 
 
 def _only_the_engine_is_down(stack: Stack, rows: list[ServiceState], ctx: Context) -> bool:
@@ -184,7 +196,7 @@ def _only_the_engine_is_down(stack: Stack, rows: list[ServiceState], ctx: Contex
     engine = states.get(ENGINE_SERVICE)
     engine_down = engine is None or engine.state in ("exited", "dead", "created")
     return (backing_up and engine_down and stack.dir.noted("password-pending") is None
-            and ctx.docker.volume_exists(f"{stack.record.name}_hatchet_config"))  # fmt: skip
+            and ctx.docker.volume_exists(f"{stack.compose.project}_hatchet_config"))  # fmt: skip
 
 
 def start(
@@ -304,6 +316,22 @@ def start_engine(stack: Stack, ctx: Context, config: Config, *, started: bool = 
     stack.dir.mark_applied(digest(read_text(stack.dir.compose_file) or ""))
 
 
+def serving(
+    stack: Stack, ctx: Context, config: Config, minting: Future[str] | None = None
+) -> tuple[Token, bool]:
+    """The running stack's API answers and its gRPC port takes connections; returns its
+    working token (the stored one, or a new one: the one `minting` when given) and whether it
+    was the stored one."""
+    spec = stack.spec
+    with ctx.console.phase("API ready"), logs_on_failure(stack.compose, ENGINE_SERVICE):
+        wait(ctx, "API", http_check(ctx.http, f"{spec.server_url}/api/ready"), config.timeouts.api)
+        # An advertised stack (maybe on a remote Docker engine) is probed where clients go.
+        grpc_host = "127.0.0.1" if spec.host == "localhost" else spec.host
+        wait(ctx, "gRPC port", ctx.tcp_check(grpc_host, spec.grpc_port), config.timeouts.api)
+    with ctx.console.phase("token"):
+        return usable_token(stack, ctx, config.timeouts.bootstrap, minting)
+
+
 def finish(
     stack: Stack, ctx: Context, config: Config, minting: Future[str] | None = None
 ) -> UpResult:
@@ -311,13 +339,7 @@ def finish(
     one `minting` when given); the client settings are written when they changed; the
     declared tenants exist."""
     console, spec = ctx.console, stack.spec
-    with console.phase("API ready"), logs_on_failure(stack.compose, ENGINE_SERVICE):
-        wait(ctx, "API", http_check(ctx.http, f"{spec.server_url}/api/ready"), config.timeouts.api)
-        # An advertised stack (maybe on a remote Docker engine) is probed where clients go.
-        grpc_host = "127.0.0.1" if spec.host == "localhost" else spec.host
-        wait(ctx, "gRPC port", ctx.tcp_check(grpc_host, spec.grpc_port), config.timeouts.api)
-    with console.phase("token"):
-        token, reused = usable_token(stack, ctx, config.timeouts.bootstrap, minting)
+    token, reused = serving(stack, ctx, config, minting)
     settings = client_settings(spec.server_url, spec.grpc_address, token, config.namespace)
     warn_if_others_could_read(config.env_file, ctx)
     write_env_file(config.env_file, settings)

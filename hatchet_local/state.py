@@ -91,6 +91,17 @@ class StackRecord:
     # Other project directories whose `up` joined this stack (their hatchet-local.yaml names
     # it): sharing one stack between two repositories is allowed, and shown.
     joined: list[str] = field(default_factory=list)
+    # The Compose project, and the name on the stack's Docker labels, when it is not the
+    # stack's name: a stack that took over a spare keeps the spare's (labels cannot change).
+    project: str | None = None
+    # A spare: a stack started ahead of time, which the next `up` of a new stack of its kind
+    # takes over (spares.py).
+    spare: bool = False
+
+    @property
+    def compose_project(self) -> str:
+        """The Compose project of the stack's containers, volumes and network."""
+        return self.project or self.name
 
     @property
     def directories(self) -> list[str]:
@@ -325,6 +336,8 @@ _RECORD_TYPES: dict[str, tuple[type, ...]] = {
     "advertise": (str, type(None)),
     "expose": (bool,),
     "joined": (list,),
+    "project": (str, type(None)),
+    "spare": (bool,),
 }
 
 

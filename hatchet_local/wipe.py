@@ -45,7 +45,7 @@ def _wipe_in_place(stack: Stack, ctx: Context) -> bool:
     if "rabbitmq" in stack.services():
         empty_rabbitmq(stack, ctx)
     remove_volume(
-        ctx.runner, f"{stack.record.name}_hatchet_config", "removing the engine's config volume"
+        ctx.runner, f"{stack.compose.project}_hatchet_config", "removing the engine's config volume"
     )
     return True
 

@@ -54,6 +54,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "reset": up.reset,
     "destroy": stacks.destroy,
     "prune": stacks.prune,
+    "spare": stacks.spare,
     "plan": central.plan,
     "apply": central.apply,
     "doctor": doctor.doctor,

@@ -1,4 +1,4 @@
-"""Commands over every stack of this machine: `ls`, `destroy`, `prune`."""
+"""Commands over every stack of this machine: `ls`, `destroy`, `prune`, `spare`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import typer
 from hatchet_local.cli.options import (
     ConfigOpt,
     OutputOpt,
+    ProfileOpt,
     StackOpt,
     TextOrJson,
     YesOpt,
@@ -36,6 +37,7 @@ def list_stacks(ctx: typer.Context, output: OutputOpt = TextOrJson.text) -> None
 
 def _stack_line(row: StackRow) -> str:
     gone = "" if row.directory_exists or not row.directory else "  (gone)"
+    gone += "  (spare)" if row.spare else ""
     directories = ", ".join(row.directories) or row.directory  # a shared stack: all of them
     return (
         f"{row.name:<28}{row.state:<10}{row.ports.get('dashboard', ''):<11}"
@@ -118,3 +120,25 @@ def prune(
     for base in doomed:
         bases.remove(run.state_root, base)
     typer.echo(f"Pruned {len(rows)} stack(s) and {len(doomed)} base(s).")
+
+
+def spare(
+    ctx: typer.Context,
+    config_file: ConfigOpt = None,
+    profile: ProfileOpt = None,
+    count: Annotated[
+        int, typer.Option(min=1, max=8, help="How many spares of this kind to keep ready.")
+    ] = 1,
+) -> None:
+    """Start a spare stack of this project's kind ahead of time: the next `up` of a new
+    stack of that kind (here or in another project) takes it over in about a second."""
+    from hatchet_local import spare_start
+
+    config = load(config_file, {"profile": profile})
+    run = context(ctx)
+    ready, made = spare_start.keep_spares(config, run, count)
+    for name in made:
+        typer.echo(f"Spare {name} is ready.")
+    if not made:
+        typer.echo(f"{len(ready)} spare(s) of this kind already ready: {', '.join(ready)}.")
+    typer.echo("The next `hatchet-local up` of a new stack of this kind takes one over.")

@@ -1,0 +1,116 @@
+"""Spares: stacks started ahead of time, each with its own secrets, keys and token, that the
+next `up` of a new stack of the same kind takes over instead of starting one.
+
+Starting a stack takes seconds even from a base (RabbitMQ's boot alone takes four); taking
+over a running spare takes a move of its state directory. A spare is a stack like any other
+(`ls` shows it, `destroy` removes it) whose record says `spare`. Docker labels cannot change,
+so a stack keeps the Compose project and labels its spare was started with (the record's
+`project`). A spare is taken over only when the stack file the new stack would be given is
+the very one the spare runs: same images, queue, dashboard, ports left to hatchet-local, and
+no other machine to serve. Making one is in startup.py (`make_spare`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import Iterator
+
+from hatchet_local.compose import Compose
+from hatchet_local.config import Config
+from hatchet_local.context import Context
+from hatchet_local.errors import StackBusy
+from hatchet_local.fsutil import read_text
+from hatchet_local.phases import running_and_healthy
+from hatchet_local.ports import PORT_KEYS
+from hatchet_local.render import render_key
+from hatchet_local.stack import Stack, new_record, registry_lock, stack_lock, stack_spec
+from hatchet_local.state import StackDir, StackRecord, all_records, digest
+
+PREFIX = "spare-"
+
+
+def spare_config(config: Config) -> Config:
+    """The configuration of a new spare of `config`'s kind: its own name, and nothing of the
+    project's tenants or namespace (those are the taker's)."""
+    name = f"{PREFIX}{secrets.token_hex(4)}"
+    return dataclasses.replace(config, stack=name, tenants={}, namespace=None)
+
+
+def register(config: Config, ctx: Context) -> None:
+    """Record the new spare `config.stack` before it is started: its own project, marked
+    spare. It is not taken over before its start is complete (`fits` asks)."""
+    record = new_record(config)
+    StackDir(ctx.state_root, config.stack).save(
+        dataclasses.replace(record, project=config.stack, spare=True)
+    )
+
+
+def why_not(config: Config) -> str | None:
+    """Why no spare can serve `config`'s stack (None when one can): what makes the stack
+    unlike any spare."""
+    if config.server.url:
+        return "the project uses a Hatchet server hatchet-local did not start"
+    if any(getattr(config.ports, key) for key in PORT_KEYS):
+        return "the project pins its ports; a spare has ports of its own"
+    if config.advertise or config.expose:
+        return "the stack serves other machines"
+    return None
+
+
+def spares(ctx: Context) -> Iterator[StackRecord]:
+    """The spares recorded here, oldest first."""
+    yield from sorted((r for r in all_records(ctx.state_root) if r.spare), key=lambda r: r.created)
+
+
+def fits(config: Config, record: StackRecord, ctx: Context) -> bool:
+    """Spare `record` is complete, runs, and would be given `config`'s stack file: the
+    render inputs of the stack it would become are the ones it was started with."""
+    stack_dir = StackDir(ctx.state_root, record.name)
+    on_disk = read_text(stack_dir.compose_file)
+    if (
+        why_not(config) is not None
+        or record.hatchet_version != config.hatchet_version
+        or on_disk is None
+        or stack_dir.applied() != digest(on_disk)  # its start is not complete
+        or not stack_dir.token_file.is_file()
+    ):
+        return False
+    spec = stack_spec(config, taken_over(record, config), ctx)
+    if stack_dir.rendered() != f"{render_key(spec)} {digest(on_disk)}":
+        return False
+    compose = Compose(ctx.runner, docker=ctx.docker, base=ctx.compose_base,
+                      project=record.compose_project, file=stack_dir.compose_file,
+                      env_file=stack_dir.secrets_file, redact=ctx.redact)  # fmt: skip
+    stack = Stack(stack_dir, record, spec, compose, {})
+    return running_and_healthy(stack, compose.ps())
+
+
+def taken_over(record: StackRecord, config: Config) -> StackRecord:
+    """Spare `record` as `config`'s stack: its name and directory, no longer a spare."""
+    return dataclasses.replace(record, name=config.stack, directory=str(config.project_dir),
+                               joined=[], spare=False)  # fmt: skip
+
+
+def take_over(config: Config, ctx: Context) -> StackRecord | None:
+    """Make the first spare that fits `config`'s stack that stack, when the stack is new;
+    returns the spare's record as it was (None when none was taken). The caller holds the
+    new stack's lock; each spare is tried under its own, so two `up`s never take one."""
+    target = StackDir(ctx.state_root, config.stack)
+    if target.exists() or why_not(config) is not None:
+        return None
+    for record in spares(ctx):
+        try:
+            with stack_lock(ctx, record.name, wait=0):
+                if not fits(config, record, ctx):
+                    continue
+                with registry_lock(ctx):  # its ports change owner's name
+                    try:
+                        StackDir(ctx.state_root, record.name).path.rename(target.path)
+                    except OSError:  # the new stack's folder is there, with files in it
+                        return None
+                    target.save(taken_over(record, config))
+                return record
+        except StackBusy:  # another command is taking it, or still starting it
+            continue
+    return None
