@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import stat
 import subprocess
@@ -276,3 +277,43 @@ def test_snapshot_load_replaces_a_stacks_data(
         "team", stack_of(origin.project), 15)  # fmt: skip
     project.hl("snapshot", "rm", "team")
     assert json.loads(project.hl("snapshot", "ls", "--output", "json").stdout) == []
+
+
+def test_a_spare_is_taken_over_by_the_next_new_stack(lab: Lab, second: tuple[Project, str]) -> None:
+    """`spare` starts a stack ahead; the next `up` of a new stack of its kind, in another
+    directory, takes it over without starting a container, and its token runs a task. It
+    keeps nothing of another stack's secrets, and `destroy` removes all of it by its name."""
+    maker = lab.project("maker")  # its own stack is never started
+    made = maker.hl("spare")
+    (spare,) = re.findall(r"Spare (spare-[0-9a-f]+) is ready", made.stdout)
+    taker = lab.project("taker")
+    try:
+        up = taker.hl("up").stderr
+        assert f"took over spare {spare}" in up
+        assert "-> containers" not in up and "-> setup job" not in up  # nothing started
+        name = f"spare-{uuid.uuid4().hex[:6]}"
+        assert taker.run_task(name) == {"echo": "HELLO", "task": name}
+
+        listed = {row["name"]: row for row in json.loads(taker.hl("ls", "-o", "json").stdout)}
+        assert spare not in listed
+        assert listed[taker.stack]["state"] == "running"
+        assert listed[taker.stack]["directory"] == str(taker.dir)
+        assert not listed[taker.stack]["spare"]
+
+        other, _ = second
+        mine, theirs = stack_files(lab, taker.stack), stack_files(lab, other.stack)
+        assert not set(mine) & set(theirs), "a secret shared with another stack"
+    finally:
+        taker.hl("destroy", "--yes", ok=False)
+        maker.hl("destroy", "--stack", spare, "--yes", ok=False)  # when it was not taken
+    assert labelled(f"io.hatchet-local.stack={spare}") == {
+        "containers": [], "volumes": [], "networks": [],
+    }  # fmt: skip
+
+
+def stack_files(lab: Lab, stack: str) -> list[str]:
+    """The stack's passwords and its token, as its state directory holds them."""
+    stack_dir = lab.state / "stacks" / stack
+    values = [line.split("=", 1)[1] for line in (stack_dir / "secrets.env").read_text().splitlines()
+              if "=" in line and not line.startswith("#")]  # fmt: skip
+    return [*values, json.loads((stack_dir / "token.json").read_text())["token"]]
