@@ -103,6 +103,7 @@ class Config:
     advertise: str | None = None
     expose: bool = False
     server: ServerSettings = field(default_factory=ServerSettings)
+    spares: int = 0  # spares `up` keeps ready for the next new stacks of its kind (spares.py)
 
     def image(self, key: str) -> str:
         """The image reference for `key`, one of the keys of `defaults.DEFAULT_IMAGES`."""
@@ -134,6 +135,7 @@ _KEYS: dict[str, values.Parser] = {
     "registry": values.REGISTRY,
     **{f"images.{name}": values.IMAGE_REF for name in defaults.DEFAULT_IMAGES},
     "pull_policy": values.choice(*PULL_POLICIES),
+    "spares": values.spares,
     **{f"timeouts.{phase.name}": values.timeout for phase in fields(Timeouts)},
     "env_file": values.path,
     "namespace": values.optional(
@@ -231,6 +233,7 @@ def _default_settings(project: Path) -> Iterator[_Setting]:
         "dashboard": True,
         "registry": defaults.HATCHET_REGISTRY,
         "pull_policy": "missing",
+        "spares": 0,
         "env_file": ENV_FILE_NAME,
         "namespace": None,
         "tenants": {},

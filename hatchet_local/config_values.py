@@ -81,6 +81,17 @@ def port(value: object) -> int | None:
     raise Invalid(expected)
 
 
+MAX_SPARES = 8
+
+
+def spares(value: object) -> int:
+    """How many spares `up` keeps ready (spares.py): 0 to MAX_SPARES."""
+    number = int(value) if isinstance(value, str) and re.fullmatch("[0-9]+", value) else value
+    if isinstance(number, int) and not isinstance(number, bool) and 0 <= number <= MAX_SPARES:
+        return number
+    raise Invalid(f"a number of spares from 0 to {MAX_SPARES}")
+
+
 def timeout(value: object) -> float:
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         with contextlib.suppress(ValueError):

@@ -72,8 +72,27 @@ class Runner(Protocol):
         child itself, or lets it finish when it holds interrupts back (a swap of data)."""
         ...
 
+    def detach(self, argv: Sequence[str], *, log: Path, cwd: Path, env: Mapping[str, str]) -> int:
+        """Start argv in a session of its own, to go on after hatchet-local ends (a signal
+        to hatchet-local does not reach it), its output written to `log` (made anew).
+        Returns its pid."""
+        ...
+
 
 class SubprocessRunner:
+    def detach(self, argv: Sequence[str], *, log: Path, cwd: Path, env: Mapping[str, str]) -> int:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            child = subprocess.Popen(
+                list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=fd,
+                stderr=fd, start_new_session=True, preexec_fn=reset_in_child,  # noqa: PLW1509
+            )  # fmt: skip
+        except FileNotFoundError as exc:
+            raise CommandFailed(f"{argv[0]}: command not found; is it installed?") from exc
+        finally:
+            os.close(fd)
+        return child.pid
+
     def run(
         self,
         argv: Sequence[str],

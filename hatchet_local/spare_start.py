@@ -24,8 +24,9 @@ def keep_spares(config: Config, ctx: Context, count: int) -> tuple[list[str], li
     started now."""
     if reason := spares.why_not(config):
         raise ConfigError(f"no spare can serve this project's stack: {reason}")
-    ready = [r.name for r in spares.spares(ctx) if spares.fits(config, r, ctx)]
-    return ready, [make_spare(config, ctx) for _ in range(count - len(ready))]
+    with spares.pool_lock(ctx):
+        ready = [r.name for r in spares.spares(ctx) if spares.fits(config, r, ctx)]
+        return ready, [make_spare(config, ctx) for _ in range(count - len(ready))]
 
 
 def make_spare(config: Config, ctx: Context) -> str:

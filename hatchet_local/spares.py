@@ -13,14 +13,19 @@ no other machine to serve. Making one is in startup.py (`make_spare`).
 from __future__ import annotations
 
 import dataclasses
+import os
 import secrets
+import sys
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
 
 from hatchet_local.compose import Compose
-from hatchet_local.config import Config
+from hatchet_local.config import ENV_CONFIG, ENV_PREFIX, ENV_STATE_DIR, Config, env_var
 from hatchet_local.context import Context
 from hatchet_local.errors import StackBusy
-from hatchet_local.fsutil import read_text
+from hatchet_local.fsutil import ensure_private_dir, read_text
+from hatchet_local.locks import file_lock
 from hatchet_local.phases import running_and_healthy
 from hatchet_local.ports import PORT_KEYS
 from hatchet_local.render import render_key
@@ -114,3 +119,33 @@ def take_over(config: Config, ctx: Context) -> StackRecord | None:
         except StackBusy:  # another command is taking it, or still starting it
             continue
     return None
+
+
+def pool_lock(ctx: Context) -> AbstractContextManager[None]:
+    """One `spare` at a time counts and starts spares, so that two never both start the
+    one that was missing (`up` takes spares over under their own locks, not this one)."""
+    path = ctx.state_root / "locks" / "spares.lock"
+    return file_lock(path, "the spares", wait=ctx.lock_wait, notify=ctx.console.info)
+
+
+def refill_in_background(config: Config, ctx: Context) -> Path:
+    """Start `hatchet-local spare --count N` (N = `spares:`) for `config`'s kind, detached:
+    it goes on after this `up` returns, its output in the log returned. The kind travels as
+    HATCHET_LOCAL_* variables, which win over the project's file as the flags of this `up`
+    did; the secrets of the stack never travel (the spare makes its own)."""
+    kind = {
+        "hatchet_version": config.hatchet_version, "profile": config.profile,
+        "message_queue": config.message_queue, "dashboard": str(config.dashboard).lower(),
+        "pull_policy": config.pull_policy, "registry": config.registry,
+        **{f"images.{key}": ref for key, ref in config.images.items()},
+    }  # fmt: skip
+    env = {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
+    env |= {env_var(key): value for key, value in kind.items()}
+    env[ENV_STATE_DIR] = str(ctx.state_root)
+    if config.config_file is not None:
+        env[ENV_CONFIG] = str(config.config_file)
+    log = ctx.state_root / "logs" / "spares.log"
+    ensure_private_dir(log.parent)
+    argv = [sys.executable, "-m", "hatchet_local", "spare", "--count", str(config.spares)]
+    ctx.runner.detach(argv, log=log, cwd=config.project_dir, env=env)
+    return log

@@ -152,6 +152,7 @@ def up_locked(
         # What a write cut short by SIGKILL left; the lock keeps other writers out.
         remove_temp_files(ctx.state_root / "stacks" / config.stack)
         remove_temp_files(config.env_file.parent, config.env_file.name)
+        new = not StackDir(ctx.state_root, config.stack).exists()
         spare = spares.take_over(config, ctx) if seed is None and ttl is None else None
         stack = load_stack(config, ctx, create=True, ttl=ttl)
         if spare is not None:
@@ -164,6 +165,7 @@ def up_locked(
             wipe(stack, ctx, in_place=False)
     compose = stack.compose
     states = compose.ps()  # one look serves both the health check and the port check
+    minting = None
     if seed is None and not stack.changed and running_and_healthy(stack, states):
         if spare is None:
             console.info(f"stack {config.stack} is running; checking it")
@@ -181,8 +183,11 @@ def up_locked(
         start_engine(stack, ctx, config)
     else:
         check_ports(stack, states, ctx.runner)
-        return finish(stack, ctx, config, start(stack, ctx, config, seed))
-    result = finish(stack, ctx, config)
+        minting = start(stack, ctx, config, seed)
+    result = finish(stack, ctx, config, minting)
+    if new and config.spares and ttl is None and spares.why_not(config) is None:
+        log = spares.refill_in_background(config, ctx)
+        console.info(f"starting spares for the next new stacks in the background (log: {log})")
     # A spare's token is new to this stack's clients.
     return result if spare is None else dataclasses.replace(result, token_reused=False)
 

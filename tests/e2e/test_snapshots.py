@@ -287,12 +287,19 @@ def test_a_spare_is_taken_over_by_the_next_new_stack(lab: Lab, second: tuple[Pro
     made = maker.hl("spare")
     (spare,) = re.findall(r"Spare (spare-[0-9a-f]+) is ready", made.stdout)
     taker = lab.project("taker")
+    (taker.dir / "hatchet-local.yaml").write_text(
+        (taker.dir / "hatchet-local.yaml").read_text() + "spares: 1\n"
+    )
+    refilled = ""
     try:
         up = taker.hl("up").stderr
         assert f"took over spare {spare}" in up
         assert "-> containers" not in up and "-> setup job" not in up  # nothing started
+        assert "starting spares for the next new stacks in the background" in up
         name = f"spare-{uuid.uuid4().hex[:6]}"
         assert taker.run_task(name) == {"echo": "HELLO", "task": name}
+        refilled = wait_for_refill(lab)  # `spares: 1` starts the next one
+        assert refilled != spare
 
         listed = {row["name"]: row for row in json.loads(taker.hl("ls", "-o", "json").stdout)}
         assert spare not in listed
@@ -305,10 +312,28 @@ def test_a_spare_is_taken_over_by_the_next_new_stack(lab: Lab, second: tuple[Pro
         assert not set(mine) & set(theirs), "a secret shared with another stack"
     finally:
         taker.hl("destroy", "--yes", ok=False)
-        maker.hl("destroy", "--stack", spare, "--yes", ok=False)  # when it was not taken
-    assert labelled(f"io.hatchet-local.stack={spare}") == {
-        "containers": [], "volumes": [], "networks": [],
-    }  # fmt: skip
+        for left in (spare, refilled):  # the first when it was not taken
+            if left:
+                maker.hl("destroy", "--stack", left, "--yes", ok=False)
+    for left in (spare, refilled):
+        assert labelled(f"io.hatchet-local.stack={left}") == {
+            "containers": [], "volumes": [], "networks": [],
+        }  # fmt: skip
+
+
+def wait_for_refill(lab: Lab, timeout: float = 600) -> str:
+    """The name of the spare the background `spare` started, once it said it is ready."""
+    log = lab.state / "logs" / "spares.log"
+    deadline = time.monotonic() + timeout
+    while not (found := re.findall(r"Spare (spare-[0-9a-f]+) is ready", read_or_empty(log))):
+        assert "error:" not in read_or_empty(log), read_or_empty(log)
+        assert time.monotonic() < deadline, f"no spare after {timeout:.0f}s:\n{read_or_empty(log)}"
+        time.sleep(1)
+    return str(found[0])
+
+
+def read_or_empty(path: Path) -> str:
+    return path.read_text() if path.is_file() else ""
 
 
 def stack_files(lab: Lab, stack: str) -> list[str]:

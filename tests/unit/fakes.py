@@ -102,6 +102,15 @@ class FakeRunner:
                 return handler(call)
         raise AssertionError(f"FakeRunner: no answer scripted for {list(argv)}")
 
+    def detach(self, argv: Sequence[str], *, log: Path, cwd: Path, env: Mapping[str, str]) -> int:
+        """Recorded as a call (its env in `Call.env`, `cwd` and `log` noted in the
+        journal); nothing runs. Returns a pid no process has."""
+        call = Call(tuple(argv), dict(env), None, False)
+        self.calls.append(call)
+        self.journal.append(call)
+        self.journal.append(("detached", cwd, log))
+        return 0
+
     def stream(
         self,
         argv: Sequence[str],

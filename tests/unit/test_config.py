@@ -557,8 +557,8 @@ BAD_FILE_SHAPES = [
     (
         "colour: red\n",
         "colour: unknown key; use one of: stack, hatchet_version, profile, message_queue,"
-        " dashboard, registry, pull_policy, env_file, namespace, tenants, advertise, expose,"
-        " images, ports, server, timeouts",
+        " dashboard, registry, pull_policy, spares, env_file, namespace, tenants, advertise,"
+        " expose, images, ports, server, timeouts",
     ),
     (
         "ports.dashboard: 7077\n",

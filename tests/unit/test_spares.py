@@ -118,3 +118,42 @@ def _rows(*rows: tuple[str, str]) -> str:
         json.dumps({"name": name, "stack": stack, "expires": "", "state": "running"}) + "\n"
         for name, stack in rows
     )
+
+
+def _detached(world: World) -> list[tuple[str, ...]]:
+    return [c.argv for c in world.runner.calls if "spare" in c.argv and "--count" in c.argv]
+
+
+def test_spares_in_the_config_refill_the_pool_after_a_new_stack(world: World) -> None:
+    world.up(HATCHET_LOCAL_SPARES="2", HATCHET_LOCAL_PROFILE="ci")
+
+    (argv,) = _detached(world)
+    assert argv[-4:] == ("hatchet_local", "spare", "--count", "2")
+    (call,) = [c for c in world.runner.calls if c.argv == argv]
+    assert call.env is not None
+    kind = {k: v for k, v in call.env.items() if k.startswith("HATCHET_LOCAL_")}
+    assert kind["HATCHET_LOCAL_MESSAGE_QUEUE"] == "postgres"  # the profile's, resolved
+    assert kind["HATCHET_LOCAL_DASHBOARD"] == "false"
+    assert kind["HATCHET_LOCAL_STATE_DIR"] == str(world.ctx.state_root)
+    assert "HATCHET_LOCAL_SPARES" not in kind  # the child is told by --count
+    assert "starting spares for the next new stacks in the background" in world.console()
+    world.next_process()
+
+    world.up(HATCHET_LOCAL_SPARES="2", HATCHET_LOCAL_PROFILE="ci")  # not a new stack
+
+    assert _detached(world) == []
+
+
+def test_no_refill_without_spares_or_for_a_stack_no_spare_fits(world: World) -> None:
+    world.up()
+    assert _detached(world) == []
+    world.next_process()
+    world.up(HATCHET_LOCAL_SPARES="1", HATCHET_LOCAL_STACK="pinned",
+             HATCHET_LOCAL_PORTS_GRPC="17077")  # fmt: skip
+    assert _detached(world) == []
+
+
+@pytest.mark.parametrize("value", ["9", "-1", "two", "true"])
+def test_a_bad_spares_setting_is_refused(world: World, value: str) -> None:
+    with pytest.raises(ConfigError, match="a number of spares from 0 to 8"):
+        world.config(HATCHET_LOCAL_SPARES=value)
