@@ -25,12 +25,7 @@ from hatchet_local.defaults import DEFAULT_TENANT_ID, ENGINE_SERVICE, JOBS
 from hatchet_local.doctor import preflight
 from hatchet_local.embedded import warn_if_shadowed
 from hatchet_local.envfile import write_env_file
-from hatchet_local.errors import (
-    BootstrapFailed,
-    ConfigError,
-    ServiceUnhealthy,
-    SetupFailed,
-)
+from hatchet_local.errors import BootstrapFailed, ConfigError, ServiceUnhealthy, SetupFailed
 from hatchet_local.fsutil import read_text, refuse_link, remove_temp_files
 from hatchet_local.health import READY, Check, http_check, log_probe, service_check
 from hatchet_local.inventory import reap_expired
