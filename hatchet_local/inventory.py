@@ -110,14 +110,15 @@ def _project_of(stack_dir: StackDir) -> str:
 
 
 def prune_candidates(
-    ctx: Context, older_than: float | None, now: datetime | None = None
+    ctx: Context, older_than: float | None, now: datetime | None = None, *, spares: bool = False
 ) -> list[StackRow]:
-    """Stacks whose directory is gone, orphaned objects, and (with `older_than` seconds)
-    stopped stacks older than that."""
+    """Stacks whose directory is gone, orphaned objects, (with `older_than` seconds) stopped
+    stacks older than that, and (with `spares`) every spare."""
     return [
         row
         for row in list_stacks(ctx, now)
         if row.state == "orphaned"
+        or (spares and row.spare)
         or not row.directory_exists
         or (older_than is not None and row.state == "stopped" and row.age_seconds > older_than)
     ]

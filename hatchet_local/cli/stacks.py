@@ -74,6 +74,9 @@ def prune(
     all_bases: Annotated[
         bool, typer.Option("--bases", help="Also every pre-migrated base, not only stale ones.")
     ] = False,
+    all_spares: Annotated[
+        bool, typer.Option("--spares", help="Also every spare (each holds memory while it waits).")
+    ] = False,
     yes: YesOpt = False,
 ) -> None:
     """Remove stacks whose directory is gone, orphaned objects, old stopped stacks, and
@@ -94,10 +97,12 @@ def prune(
         typer.echo(f"Removed {len(reaped)} expired stack(s){': ' if reaped else '.'}"
                    f"{', '.join(reaped)}")  # fmt: skip
         return
-    rows = inventory.prune_candidates(run, seconds)
+    rows = inventory.prune_candidates(run, seconds, spares=all_spares)
     for row in rows:
         if row.state == "orphaned":
             reason = "orphaned objects"
+        elif row.spare and all_spares:
+            reason = "a spare, --spares"
         elif not row.directory_exists:
             reason = "directory gone"
         else:

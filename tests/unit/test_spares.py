@@ -157,3 +157,16 @@ def test_no_refill_without_spares_or_for_a_stack_no_spare_fits(world: World) -> 
 def test_a_bad_spares_setting_is_refused(world: World, value: str) -> None:
     with pytest.raises(ConfigError, match="a number of spares from 0 to 8"):
         world.config(HATCHET_LOCAL_SPARES=value)
+
+
+def test_prune_takes_spares_only_when_asked(world: World) -> None:
+    spare = make_spare(world.config(), world.ctx)
+    world.up()  # takes it over: a stack, not a spare any more
+    other = make_spare(world.config(), world.ctx)
+    listed = _rows((f"{spare}-postgres-1", spare), (f"{other}-postgres-1", other))
+    world.runner.on("docker", "ps", "--all", stdout=listed)
+    world.runner.on("docker", "volume", "ls")
+    world.runner.on("docker", "network", "ls")
+
+    assert inventory.prune_candidates(world.ctx, None) == []
+    assert [r.name for r in inventory.prune_candidates(world.ctx, None, spares=True)] == [other]
