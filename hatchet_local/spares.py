@@ -128,6 +128,18 @@ def pool_lock(ctx: Context) -> AbstractContextManager[None]:
     return file_lock(path, "the spares", wait=ctx.lock_wait, notify=ctx.console.info)
 
 
+def refill_log(ctx: Context) -> Path:
+    return ctx.state_root / "logs" / "spares.log"
+
+
+def last_refill_failure(ctx: Context) -> str | None:
+    """The error the last background `spare` ended with, if it failed (its log's `error:`
+    line), so that the next `up` says so instead of the failure going unseen."""
+    lines = (read_text(refill_log(ctx)) or "").splitlines()
+    return next((line.removeprefix("error: ") for line in lines if line.startswith("error: ")),
+                None)  # fmt: skip
+
+
 def refill_in_background(config: Config, ctx: Context) -> Path:
     """Start `hatchet-local spare --count N` (N = `spares:`) for `config`'s kind, detached:
     it goes on after this `up` returns, its output in the log returned. The kind travels as
@@ -144,7 +156,7 @@ def refill_in_background(config: Config, ctx: Context) -> Path:
     env[ENV_STATE_DIR] = str(ctx.state_root)
     if config.config_file is not None:
         env[ENV_CONFIG] = str(config.config_file)
-    log = ctx.state_root / "logs" / "spares.log"
+    log = refill_log(ctx)
     ensure_private_dir(log.parent)
     argv = [sys.executable, "-m", "hatchet_local", "spare", "--count", str(config.spares)]
     ctx.runner.detach(argv, log=log, cwd=config.project_dir, env=env)

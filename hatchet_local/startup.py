@@ -181,6 +181,8 @@ def up_locked(
         minting = start(stack, ctx, config, seed)
     result = finish(stack, ctx, config, minting)
     if new and config.spares and ttl is None and spares.why_not(config) is None:
+        if failed := spares.last_refill_failure(ctx):
+            console.warn(f"the last background `hatchet-local spare` failed: {failed}")
         log = spares.refill_in_background(config, ctx)
         console.info(f"starting spares for the next new stacks in the background (log: {log})")
     # A spare's token is new to this stack's clients.

@@ -170,3 +170,15 @@ def test_prune_takes_spares_only_when_asked(world: World) -> None:
 
     assert inventory.prune_candidates(world.ctx, None) == []
     assert [r.name for r in inventory.prune_candidates(world.ctx, None, spares=True)] == [other]
+
+
+def test_up_says_when_the_last_background_spare_failed(world: World) -> None:
+    log = world.ctx.state_root / "logs" / "spares.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("-> docker engine\nerror: no Docker engine answers; start Docker\n")
+
+    world.up(HATCHET_LOCAL_SPARES="1")
+
+    assert ("warning: the last background `hatchet-local spare` failed: no Docker engine "
+            "answers; start Docker") in world.console()  # fmt: skip
+    assert len(_detached(world)) == 1  # and tries again
