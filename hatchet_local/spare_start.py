@@ -12,11 +12,13 @@ from hatchet_local.errors import (
     HatchetLocalError,
     ServiceUnhealthy,
     SetupFailed,
+    StackBusy,
 )
 from hatchet_local.inventory import destroy_locked
 from hatchet_local.phases import check_ports, diagnose
 from hatchet_local.stack import load_stack, stack_lock
 from hatchet_local.startup import serving, start
+from hatchet_local.state import StackDir
 
 
 def keep_spares(config: Config, ctx: Context, count: int) -> tuple[list[str], list[str]]:
@@ -25,8 +27,23 @@ def keep_spares(config: Config, ctx: Context, count: int) -> tuple[list[str], li
     if reason := spares.why_not(config):
         raise ConfigError(f"no spare can serve this project's stack: {reason}")
     with spares.pool_lock(ctx):
+        remove_cut_short(ctx)
         ready = [r.name for r in spares.spares(ctx) if spares.fits(config, r, ctx)]
         return ready, [make_spare(config, ctx) for _ in range(count - len(ready))]
+
+
+def remove_cut_short(ctx: Context) -> None:
+    """Remove the spares whose start was cut short (Ctrl-C, a killed `spare`) and that no
+    command is starting now: none would ever be taken over, and each holds memory."""
+    for record in spares.spares(ctx):
+        if spares.complete(StackDir(ctx.state_root, record.name)):
+            continue
+        try:
+            with stack_lock(ctx, record.name, wait=0):
+                destroy_locked(ctx, record.name)
+        except StackBusy:  # being started right now
+            continue
+        ctx.console.info(f"removed spare {record.name}, whose start was cut short")
 
 
 def make_spare(config: Config, ctx: Context) -> str:

@@ -77,8 +77,7 @@ def fits(config: Config, record: StackRecord, ctx: Context) -> bool:
         why_not(config) is not None
         or record.hatchet_version != config.hatchet_version
         or on_disk is None
-        or stack_dir.applied() != digest(on_disk)  # its start is not complete
-        or not stack_dir.token_file.is_file()
+        or not complete(stack_dir)
     ):
         return False
     spec = stack_spec(config, taken_over(record, config), ctx)
@@ -89,6 +88,13 @@ def fits(config: Config, record: StackRecord, ctx: Context) -> bool:
                       env_file=stack_dir.secrets_file, redact=ctx.redact)  # fmt: skip
     stack = Stack(stack_dir, record, spec, compose, {})
     return running_and_healthy(stack, compose.ps())
+
+
+def complete(stack_dir: StackDir) -> bool:
+    """The spare's start went to its end: the stack file it runs was applied, its token kept."""
+    on_disk = read_text(stack_dir.compose_file)
+    return (on_disk is not None and stack_dir.applied() == digest(on_disk)
+            and stack_dir.token_file.is_file())  # fmt: skip
 
 
 def taken_over(record: StackRecord, config: Config) -> StackRecord:

@@ -182,3 +182,19 @@ def test_up_says_when_the_last_background_spare_failed(world: World) -> None:
     assert ("warning: the last background `hatchet-local spare` failed: no Docker engine "
             "answers; start Docker") in world.console()  # fmt: skip
     assert len(_detached(world)) == 1  # and tries again
+
+
+def test_a_spare_whose_start_was_cut_short_is_removed_by_the_next_spare(world: World) -> None:
+    cut = make_spare(world.config(), world.ctx)
+    (StackDir(world.ctx.state_root, cut).path / "applied").unlink()  # as a Ctrl-C leaves it
+    world.runner.on("docker", "ps", "--all", stdout=_rows((f"{cut}-postgres-1", cut)))
+    world.runner.on("docker", "volume", "ls")
+    world.runner.on("docker", "network", "ls")
+    world.runner.on("docker", "rm")
+
+    ready, made = keep_spares(world.config(), world.ctx, 1)
+
+    assert (ready, len(made)) == ([], 1)
+    assert not StackDir(world.ctx.state_root, cut).path.exists()
+    assert world.runner.called("docker", "rm", "--force", "--volumes", f"{cut}-postgres-1")
+    assert f"removed spare {cut}, whose start was cut short" in world.console()
