@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from hatchet_local.defaults import MAX_SPARES
 from hatchet_local.errors import ConfigError
 from hatchet_local.names import NAME_RULE, valid_name
 
@@ -79,9 +80,6 @@ def port(value: object) -> int | None:
         if 0 < number < 1024:
             raise Invalid(f"{expected} (ports below 1024 are privileged)")
     raise Invalid(expected)
-
-
-MAX_SPARES = 8
 
 
 def spares(value: object) -> int:

@@ -33,3 +33,6 @@ def backing_services(message_queue: str) -> tuple[str, ...]:
 def stack_services(message_queue: str) -> tuple[str, ...]:
     """Every long-running service of a stack, the engine last."""
     return (*backing_services(message_queue), ENGINE_SERVICE)
+
+
+MAX_SPARES = 8  # the most spares `spares:` or `spare --count` keeps ready (spares.py)

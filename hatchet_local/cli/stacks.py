@@ -20,6 +20,7 @@ from hatchet_local.cli.options import (
     load,
     print_rows,
 )
+from hatchet_local.defaults import MAX_SPARES
 from hatchet_local.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -132,11 +133,11 @@ def spare(
     config_file: ConfigOpt = None,
     profile: ProfileOpt = None,
     count: Annotated[
-        int, typer.Option(min=1, max=8, help="How many spares of this kind to keep ready.")
+        int, typer.Option(min=1, max=MAX_SPARES, help="How many spares of this kind to keep ready.")
     ] = 1,
 ) -> None:
     """Start a spare stack of this project's kind ahead of time: the next `up` of a new
-    stack of that kind (here or in another project) takes it over in about a second."""
+    stack of that kind (here or in another project) takes it over in under a second."""
     from hatchet_local import spare_start
 
     config = load(config_file, {"profile": profile})
