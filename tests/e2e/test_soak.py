@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,20 @@ from tests.support.stacks import Project, SdkWorker, labelled, workflow_names
 pytestmark = pytest.mark.e2e
 
 DEFAULT_CYCLES = (3, 2)
+
+
+# What the Python SDK's worker logs while its connection to the engine is broken.
+TROUBLE = ("connection interrupted", "failed to send heartbeat", "failed heartbeat")
+
+
+def logged_at(line: str) -> float | None:
+    """When an SDK log line was written, in seconds since the epoch (its stamp is local time:
+    `[INFO] ... -- 2026-11-30 17:31:13,179 - ...`)."""
+    found = re.search(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})", line)
+    if found is None:
+        return None
+    stamp = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").astimezone()
+    return stamp.timestamp() + int(found.group(2)) / 1000
 
 
 def soak_cycles() -> tuple[int, int]:
@@ -120,12 +136,33 @@ class Soak:
             if self.worker.starts:
                 self.worker_restarts.append(f"{label}: the worker had ended")
             self.worker.start()
+        else:
+            self.wait_until_the_worker_settles()
         started = time.monotonic()
         message = f"cycle {self.tasks}"
         assert self.worker.run_task(message) == {"echo": message.upper(),
                                                  "task": self.worker.name}  # fmt: skip
         self.seconds.setdefault("task", []).append(round(time.monotonic() - started, 1))
         self.tasks += 1
+
+    def wait_until_the_worker_settles(self, quiet: float = 8, timeout: float = 180) -> None:
+        """The kept worker has had no trouble with its connection for `quiet` seconds, as its
+        own log says. The Python SDK logs "connection interrupted, retrying" as it opens its
+        action listener again, and ends the listener on every failed heartbeat
+        (`hatchet_sdk/clients/dispatcher/action_listener.py`): after the engine came back, a
+        task assigned to a stream that breaks a moment later is lost with it and only ends at
+        its execution timeout. (The engine's `lastHeartbeatAt` cannot tell: the listener's
+        stream refreshes it by itself.) A new attempt would come within 5 s of a failed one."""
+        started = time.monotonic()
+        while True:
+            lines = self.worker.log.read_text(errors="replace").splitlines()
+            trouble = [logged_at(line) for line in lines if any(word in line for word in TROUBLE)]
+            last = next((t for t in reversed(trouble) if t is not None), None)
+            if last is None or time.time() - last >= quiet:
+                break
+            assert time.monotonic() - started < timeout, "the kept worker never settled"
+            time.sleep(0.5)
+        self.seconds.setdefault("settle", []).append(round(time.monotonic() - started, 1))
 
     def check_up(self, label: str) -> dict[str, Any]:
         """At every `up`: the same objects as at the first, the stack's two ports held."""
