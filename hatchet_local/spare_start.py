@@ -47,11 +47,10 @@ def remove_cut_short(ctx: Context) -> None:
 
 
 def make_spare(config: Config, ctx: Context) -> str:
-    """Start a spare of `config`'s kind (spares.py) and return its name: a stack of its own
-    secrets, keys and token, started as `up` starts one, with no client settings written.
-    One whose start fails is removed: it holds nothing of anyone's."""
-    if reason := spares.why_not(config):
-        raise ConfigError(f"no spare can serve this project's stack: {reason}")
+    """Start a spare of `config`'s kind (spares.py; `keep_spares` has asked `why_not`) and
+    return its name: a stack of its own secrets, keys and token, started as `up` starts one,
+    with no client settings written. One whose start fails is removed: it holds nothing of
+    anyone's."""
     spare = spares.spare_config(config)
     with ctx.console.phase("docker engine"):
         ctx.console.info(f"engine {ctx.docker.version()}")

@@ -7,7 +7,7 @@ over a running spare takes a move of its state directory. A spare is a stack lik
 so a stack keeps the Compose project and labels its spare was started with (the record's
 `project`). A spare is taken over only when the stack file the new stack would be given is
 the very one the spare runs: same images, queue, dashboard, ports left to hatchet-local, and
-no other machine to serve. Making one is in startup.py (`make_spare`).
+no other machine to serve. Making one is in spare_start.py (`make_spare`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from hatchet_local.compose import Compose
 from hatchet_local.config import ENV_CONFIG, ENV_PREFIX, ENV_STATE_DIR, Config, env_var
 from hatchet_local.context import Context
 from hatchet_local.errors import StackBusy
@@ -29,7 +28,14 @@ from hatchet_local.locks import file_lock
 from hatchet_local.phases import running_and_healthy
 from hatchet_local.ports import PORT_KEYS
 from hatchet_local.render import render_key
-from hatchet_local.stack import Stack, new_record, registry_lock, stack_lock, stack_spec
+from hatchet_local.stack import (
+    Stack,
+    new_record,
+    registry_lock,
+    stack_compose,
+    stack_lock,
+    stack_spec,
+)
 from hatchet_local.state import StackDir, StackRecord, all_records, digest
 
 PREFIX = "spare-"
@@ -70,24 +76,17 @@ def spares(ctx: Context) -> Iterator[StackRecord]:
 
 def fits(config: Config, record: StackRecord, ctx: Context) -> bool:
     """Spare `record` is complete, runs, and would be given `config`'s stack file: the
-    render inputs of the stack it would become are the ones it was started with."""
+    render inputs of the stack it would become are the ones it was started with. (Whether
+    any spare can serve `config` is `why_not`, which the callers ask first.)"""
     stack_dir = StackDir(ctx.state_root, record.name)
-    on_disk = read_text(stack_dir.compose_file)
-    if (
-        why_not(config) is not None
-        or record.hatchet_version != config.hatchet_version
-        or on_disk is None
-        or not complete(stack_dir)
-    ):
+    if record.hatchet_version != config.hatchet_version or not complete(stack_dir):
         return False
     spec = stack_spec(config, taken_over(record, config), ctx)
-    if stack_dir.rendered() != f"{render_key(spec)} {digest(on_disk)}":
+    # Complete: the digest of the file it runs is the one applied.
+    if stack_dir.rendered() != f"{render_key(spec)} {stack_dir.applied()}":
         return False
-    compose = Compose(ctx.runner, docker=ctx.docker, base=ctx.compose_base,
-                      project=record.compose_project, file=stack_dir.compose_file,
-                      env_file=stack_dir.secrets_file, redact=ctx.redact)  # fmt: skip
-    stack = Stack(stack_dir, record, spec, compose, {})
-    return running_and_healthy(stack, compose.ps())
+    compose = stack_compose(ctx, stack_dir, record)
+    return running_and_healthy(Stack(stack_dir, record, spec, compose, {}), compose.ps())
 
 
 def complete(stack_dir: StackDir) -> bool:

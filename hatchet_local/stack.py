@@ -77,7 +77,12 @@ def load_stack(config: Config, ctx: Context, *, create: bool, ttl: float | None 
         # Compared with what the last complete `up` started, not with the file on disk: an
         # `up` interrupted after writing the file must not hide its change from the next one.
         changed = stack_dir.applied() != digest(rendered)
-    compose = Compose(
+    return Stack(stack_dir, record, spec, stack_compose(ctx, stack_dir, record), secrets, changed)
+
+
+def stack_compose(ctx: Context, stack_dir: StackDir, record: StackRecord) -> Compose:
+    """A Compose bound to the stack's project, file and secrets."""
+    return Compose(
         ctx.runner,
         docker=ctx.docker,
         base=ctx.compose_base,
@@ -86,7 +91,6 @@ def load_stack(config: Config, ctx: Context, *, create: bool, ttl: float | None 
         env_file=stack_dir.secrets_file,
         redact=ctx.redact,
     )
-    return Stack(stack_dir, record, spec, compose, secrets, changed)
 
 
 def _rendered(stack_dir: StackDir, spec: StackSpec) -> str:
