@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from hatchet_local import resets, snapshot_file
+from hatchet_local.state import StackDir
 from tests.support.stacks import Project, SdkWorker, labelled, probe, workflow_names
 
 pytestmark = pytest.mark.e2e
@@ -338,7 +339,7 @@ def read_or_empty(path: Path) -> str:
 
 def stack_files(lab: Lab, stack: str) -> list[str]:
     """The stack's passwords and its token, as its state directory holds them."""
-    stack_dir = lab.state / "stacks" / stack
-    values = [line.split("=", 1)[1] for line in (stack_dir / "secrets.env").read_text().splitlines()
-              if "=" in line and not line.startswith("#")]  # fmt: skip
-    return [*values, json.loads((stack_dir / "token.json").read_text())["token"]]
+    stack_dir = StackDir(lab.state, stack)
+    token = stack_dir.load_token()
+    assert token is not None
+    return [*stack_dir.secrets().values(), token.token]

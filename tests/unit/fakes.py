@@ -458,6 +458,14 @@ def unreachable(cause: Exception | None = None) -> Answer:
     return fail
 
 
+def docker_rows(*rows: tuple[str, str, str]) -> str:
+    """What `docker ps` prints in docker.LISTING_FORMAT for these (name, stack, state)."""
+    return "".join(
+        json.dumps({"name": name, "stack": stack, "expires": "", "state": state}) + "\n"
+        for name, stack, state in rows
+    )
+
+
 def container_listing(*rows: tuple[str, str]) -> str:
     """`docker ps --format` output in docker_cli.CONTAINER_FORMAT for (name, ports)."""
     return "".join(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from datetime import UTC, datetime, timedelta
@@ -22,7 +21,7 @@ from hatchet_local.locks import file_lock
 from hatchet_local.ports import port_holder, resolve_ports
 from hatchet_local.stack import check_version
 from hatchet_local.state import StackDir, StackRecord
-from tests.unit.fakes import FakeClock, FakeRunner, answering, container_listing
+from tests.unit.fakes import FakeClock, FakeRunner, answering, container_listing, docker_rows
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -174,14 +173,6 @@ def test_an_older_hatchet_version_than_the_data_is_refused(tmp_path: Path) -> No
 
 
 # --- ls, prune ------------------------------------------------------------------------------
-
-
-def docker_rows(*rows: tuple[str, str, str]) -> str:
-    """What `docker ps` prints in docker.LISTING_FORMAT for these (name, stack, state)."""
-    return "".join(
-        json.dumps({"name": name, "stack": stack, "expires": "", "state": state}) + "\n"
-        for name, stack, state in rows
-    )
 
 
 def context(tmp_path: Path, runner: FakeRunner) -> Context:

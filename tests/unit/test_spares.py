@@ -4,7 +4,6 @@ to `ls`/`destroy` by the Compose project they were started with."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from hatchet_local.config import Ports
 from hatchet_local.errors import ConfigError
 from hatchet_local.spare_start import keep_spares, make_spare
 from hatchet_local.state import StackDir, StackRecord
+from tests.unit.fakes import docker_rows
 from tests.unit.harness import STACK, World
 
 
@@ -99,7 +99,9 @@ def test_a_record_without_a_project_is_its_own_project(tmp_path: Path) -> None:
 def test_ls_and_destroy_find_a_taken_over_stack_by_its_project(world: World) -> None:
     spare = make_spare(world.config(), world.ctx)
     world.up()
-    world.runner.on("docker", "ps", "--all", stdout=_rows((f"{spare}-postgres-1", spare)))
+    world.runner.on(
+        "docker", "ps", "--all", stdout=docker_rows((f"{spare}-postgres-1", spare, "running"))
+    )
     world.runner.on("docker", "volume", "ls")
     world.runner.on("docker", "network", "ls")
     world.runner.on("docker", "rm")
@@ -111,13 +113,6 @@ def test_ls_and_destroy_find_a_taken_over_stack_by_its_project(world: World) -> 
     assert [o.name for o in removed] == [f"{spare}-postgres-1"]
     assert world.runner.called("docker", "ps", "--all", "--filter",
                                f"label=io.hatchet-local.stack={spare}")  # fmt: skip
-
-
-def _rows(*rows: tuple[str, str]) -> str:
-    return "".join(
-        json.dumps({"name": name, "stack": stack, "expires": "", "state": "running"}) + "\n"
-        for name, stack in rows
-    )
 
 
 def _detached(world: World) -> list[tuple[str, ...]]:
@@ -163,7 +158,9 @@ def test_prune_takes_spares_only_when_asked(world: World) -> None:
     spare = make_spare(world.config(), world.ctx)
     world.up()  # takes it over: a stack, not a spare any more
     other = make_spare(world.config(), world.ctx)
-    listed = _rows((f"{spare}-postgres-1", spare), (f"{other}-postgres-1", other))
+    listed = docker_rows(
+        (f"{spare}-postgres-1", spare, "running"), (f"{other}-postgres-1", other, "running")
+    )
     world.runner.on("docker", "ps", "--all", stdout=listed)
     world.runner.on("docker", "volume", "ls")
     world.runner.on("docker", "network", "ls")
@@ -187,7 +184,9 @@ def test_up_says_when_the_last_background_spare_failed(world: World) -> None:
 def test_a_spare_whose_start_was_cut_short_is_removed_by_the_next_spare(world: World) -> None:
     cut = make_spare(world.config(), world.ctx)
     (StackDir(world.ctx.state_root, cut).path / "applied").unlink()  # as a Ctrl-C leaves it
-    world.runner.on("docker", "ps", "--all", stdout=_rows((f"{cut}-postgres-1", cut)))
+    world.runner.on(
+        "docker", "ps", "--all", stdout=docker_rows((f"{cut}-postgres-1", cut, "running"))
+    )
     world.runner.on("docker", "volume", "ls")
     world.runner.on("docker", "network", "ls")
     world.runner.on("docker", "rm")
