@@ -59,6 +59,11 @@ def stopped_handled() -> None:
     _stopping.clear()
 
 
+def stopped() -> bool:
+    """Whether a stop signal came (its exception may have been swallowed)."""
+    return bool(_stopping)
+
+
 def check_stopped() -> None:
     """Raise Interrupted again when a stop signal came and the command goes on regardless.
     A handler's exception can be swallowed: one that lands in code Python runs where it can

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from hatchet_local.cli import central, doctor, images, snapshots, stack, stacks, teams, up
+from hatchet_local.console import end_begun_phases
 from hatchet_local.errors import HatchetLocalError, Interrupted
 from hatchet_local.signals import (
     command_ended,
@@ -114,6 +115,7 @@ def _run(make_context: Callable[..., Context] | None) -> None:
             command_ended()  # a signal from now on finds the work done or stopped already
     except Interrupted as exc:
         with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            end_begun_phases()
             typer.echo(exc.message, err=True)
         sys.exit(exc.exit_code)
     except HatchetLocalError as exc:

@@ -14,16 +14,23 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hatchet_local import cli
-from hatchet_local.console import Console
+from hatchet_local.console import Console, end_begun_phases
 from hatchet_local.context import Context
 from hatchet_local.errors import Interrupted
 from hatchet_local.fsutil import atomic_write
 from hatchet_local.runner import SubprocessRunner
-from hatchet_local.signals import STOP_SIGNALS, interrupts_deferred, stop, stop_on_signals
+from hatchet_local.signals import (
+    STOP_SIGNALS,
+    interrupts_deferred,
+    stop,
+    stop_on_signals,
+    stopped_handled,
+)
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
 MESSAGES = {
@@ -66,6 +73,26 @@ def test_main_exits_128_plus_the_signal_with_one_line(
         cli.main(signalled)
     assert exit_info.value.code == 128 + signum
     assert capsys.readouterr().err == MESSAGES[signum] + "\n"
+
+
+def test_main_ends_a_phase_a_signal_left_open_before_the_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A signal that lands where `__exit__` never runs (its first instruction) leaves a
+    phase begun: main() marks it aborted, and the message stays the last line."""
+
+    def signalled(*, quiet: bool = False) -> Context:
+        Console(clock=lambda: 0.0).phase("containers").__enter__()  # no __exit__ follows
+        signal.raise_signal(signal.SIGINT)
+        raise AssertionError("SIGINT did not stop the command")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HATCHET_LOCAL_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(sys, "argv", ["hatchet-local", "status", "--stack", "unit"])
+    with pytest.raises(SystemExit):
+        cli.main(signalled)
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["-> containers", "!! containers (0.0s)", MESSAGES[signal.SIGINT]]
 
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
@@ -275,3 +302,58 @@ def test_a_stop_signal_after_the_command_ended_is_let_pass(
     assert "hatchet-local" in capsys.readouterr().out
     # main() put back the handlers it replaced, for this process goes on.
     assert signal.getsignal(signum) is not stop
+
+
+def _phase_lines_with_a_signal_at(position: int, body: bool) -> tuple[list[str], bool]:
+    """Run one phase with SIGINT raised before the `position`-th bytecode instruction
+    executed by the console's, contextlib's or the signals module's code (a superset of
+    the instructions where Python runs a handler); return the phase's lines once main()
+    would print the command's message, and whether the signal was raised."""
+    stream = io.StringIO()
+    console = Console(stream, clock=lambda: 0.0)
+    traced = {cli.__file__.rsplit("/", 2)[0] + "/console.py", contextlib.__file__,
+              cli.__file__.rsplit("/", 2)[0] + "/signals.py"}  # fmt: skip
+    seen = [0]
+
+    def trace(frame: Any, event: str, arg: object) -> Any:
+        if frame.f_code.co_filename not in traced:
+            return None
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            seen[0] += 1
+            if seen[0] == position:
+                signal.raise_signal(signal.SIGINT)  # `stop` runs at the next check
+        return trace
+
+    stop_on_signals()
+    try:
+        sys.settrace(trace)
+        with console.phase("work"):
+            if body:
+                time.sleep(0)
+    except Interrupted:
+        end_begun_phases()  # as main() does before the message
+    finally:
+        sys.settrace(None)
+        stopped_handled()
+    return stream.getvalue().splitlines(), seen[0] >= position
+
+
+@pytest.mark.parametrize("body", [False, True], ids=["empty", "a call"])
+def test_a_stop_signal_anywhere_in_a_phase_leaves_its_lines_whole(body: bool) -> None:
+    """Whatever instruction a stop signal lands before, a phase that printed `-> work` has
+    printed exactly one end line (`ok` or `!!`) before the command's message, never one
+    later (while Python shut down, as CI once saw after a SIGINT)."""
+    outcomes = set()
+    position = 1
+    while True:
+        lines, signalled = _phase_lines_with_a_signal_at(position, body)
+        if not signalled:
+            break
+        ends = [line.split(" ")[0] for line in lines[1:]]
+        assert lines == [] or (lines[0] == "-> work" and ends in (["ok"], ["!!"])), (
+            position, lines)  # fmt: skip
+        outcomes.add(tuple(ends) if lines else ())
+        position += 1
+    assert position > 100  # the trace saw the phase's code
+    assert outcomes == {(), ("ok",), ("!!",)}
