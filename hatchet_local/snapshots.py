@@ -178,6 +178,9 @@ def load(config: Config, ctx: Context, target: str) -> startup.UpResult:
                                ("postgres_data", "hatchet_config", "rabbitmq_data")]  # fmt: skip
                     _shielded(ctx, ["docker", "volume", "rm", "--force", *volumes],
                               "removing the stack's data volumes")  # fmt: skip
+                    _shielded(ctx, stack.compose.argv("up", "--no-start", "--no-deps",
+                                                      "postgres", ENGINE_SERVICE),
+                              "creating the stack's containers", compose_env=True)  # fmt: skip
                     _unpack(stack, ctx, tar, f"snapshot {target}")
             return startup.up_locked(config, ctx)
 
@@ -194,12 +197,11 @@ def _check_major(ref: str, stack: str, ctx: Context, manifest: Manifest) -> None
 
 
 def _unpack(stack: Stack, ctx: Context, tar: tarfile.TarFile, label: str) -> None:
-    """The snapshot's volumes and state into the stack, whose containers are created (not
-    started) here."""
+    """The snapshot's volumes and state into the stack, whose containers exist and do not
+    run (`up --snapshot` made them with the rest of the stack's; `load` after removing the
+    old data)."""
     compose = stack.compose
     stack.dir.note("data-pending", label)
-    _shielded(ctx, compose.argv("up", "--no-start", "--no-deps", "postgres", ENGINE_SERVICE),
-              "creating the stack's containers", compose_env=True)  # fmt: skip
     engine = compose.container_name(ENGINE_SERVICE)
     config = ctx.runner.stream(["docker", "cp", "-", f"{engine}:/"],
                                source=snapshot_file.member(tar, CONFIG))  # fmt: skip

@@ -311,7 +311,7 @@ class FakeHatchet:
         r.on_call("docker", "exec", "-i", handler=self.psql)
         r.on("pg_isready")
         r.on("pg_basebackup", stdout="a tar of the database")
-        r.on("docker", "cp", "--archive")
+        r.on("docker", "cp")  # a volume's files in or out
         r.on("docker", "kill")
         r.on_call("docker", "logs", "--since", handler=self._logs_of_container)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import os
 import socket
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
+from hatchet_local import snapshot_file, snapshots, startup
 from hatchet_local.bootstrap import TOKEN_LIFETIME, TOKEN_NAME
 from hatchet_local.defaults import (
     DEFAULT_IMAGES,
@@ -666,3 +668,29 @@ def test_a_local_build_stands_in_for_the_default_image_and_is_never_pulled(
     # An `images:` entry always wins over a build.
     world.up(HATCHET_LOCAL_IMAGES_HATCHET_LITE="registry.example.com/lite:v1")
     assert "registry.example.com/lite:v1" in world.compose_file()
+
+
+def test_a_stack_from_a_snapshot_has_its_containers_made_once(world: World) -> None:
+    """`up --snapshot` unpacks the snapshot into the containers the stack's one Compose
+    `up --no-start` made (making them again cost about 0.7 s of every such `up`)."""
+    path = world.project / "team.hlsnap"
+    config = world.config()
+    with snapshot_file.writing(path, overwrite=False) as writer:
+        with writer.member(snapshot_file.DATABASE, gzipped=True) as out:
+            out.write(b"base backup")
+        with writer.member(snapshot_file.CONFIG) as out:
+            out.write(b"config volume")
+        with writer.member(snapshot_file.STATE) as out:
+            out.write(b"{}")
+        snapshot_file.finish(writer, snapshot_file.Manifest(
+            format=snapshot_file.FORMAT, format_version=snapshot_file.FORMAT_VERSION,
+            created="2026-11-30T00:00:00+00:00", tool_version="0", stack="lead",
+            hatchet_version=config.hatchet_version, postgres_major=15,
+            message_queue="rabbitmq"), path)  # fmt: skip
+
+    startup.up(config, world.ctx, seed=snapshots.seed(config, world.ctx, str(path)))
+
+    assert len(world.runner.called("up", "--no-start")) == 1
+    config_copy, database_copy = (call.data or b"" for call in world.runner.called("docker", "cp"))
+    assert config_copy == b"config volume"
+    assert gzip.decompress(database_copy) == b"base backup"  # Docker unpacks it as it is
