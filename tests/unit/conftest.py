@@ -4,6 +4,7 @@ command line over such a world or over none."""
 from __future__ import annotations
 
 import io
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +22,16 @@ from tests.unit.harness import Cli, World
 # machine may be busy).
 settings.register_profile("hatchet-local", deadline=None)
 settings.load_profile("hatchet-local")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _stop_signals_at_python_defaults() -> None:
+    """The signal tests exercise hatchet-local's handlers as a foreground command has them.
+    A shell starts a background job (`pytest &`, `nohup`) with SIGINT, and with nohup
+    SIGHUP, ignored, which hatchet-local rightly leaves ignored: Python's defaults here."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 @pytest.fixture
