@@ -229,8 +229,10 @@ def start(
         stack.dir.note("data-pending", copy)
     # Every container is made by one Compose, then each started when it is wanted.
     compose.create(*stack.services(), ENGINE_SERVICE)
-    if copy is not None and "rabbitmq" in stack.services():
-        compose.start("rabbitmq")  # its boot, the longest, goes on while the data is copied
+    early = [s for s in stack.services() if s != "postgres"] if copy is not None else []
+    # RabbitMQ's boot, the longest, goes on while the data is copied, and so does its `docker
+    # start` (half a second of the daemon's).
+    starting = _BESIDE.submit(compose.start, *early) if early else None
     if fresh and seed is not None:
         with console.phase("data from snapshot"):
             console.info(f"from {seed.label}")
@@ -239,7 +241,9 @@ def start(
         with console.phase("database from base"), base.open("rb") as source:
             provision.unpack(stack, source)
     with console.phase("containers"):
-        compose.start(*stack.services())
+        if starting is not None:
+            starting.result()
+        compose.start(*[s for s in stack.services() if s not in early])
     # Without `start_interval` Docker checks health every few seconds: ask Postgres too.
     probe = None if stack.spec.start_interval else (lambda: postgres.accepting(compose))
     healthy(ctx, compose, "postgres", config.timeouts.postgres, probe=probe)
