@@ -143,7 +143,7 @@ class SnapshotSeed:
     def unpack(self, stack: Stack, ctx: Context) -> None:
         with snapshot_file.reading(self.path) as (manifest, tar):
             _check_major(stack.spec.images["postgres"], stack.record.name, ctx, manifest)
-            _unpack(stack, ctx, tar, self.label)
+            _unpack(stack, ctx, tar)
 
 
 def seed(config: Config, ctx: Context, target: str) -> SnapshotSeed:
@@ -181,7 +181,7 @@ def load(config: Config, ctx: Context, target: str) -> startup.UpResult:
                     _shielded(ctx, stack.compose.argv("up", "--no-start", "--no-deps",
                                                       "postgres", ENGINE_SERVICE),
                               "creating the stack's containers", compose_env=True)  # fmt: skip
-                    _unpack(stack, ctx, tar, f"snapshot {target}")
+                    _unpack(stack, ctx, tar)
             return startup.up_locked(config, ctx)
 
 
@@ -196,12 +196,11 @@ def _check_major(ref: str, stack: str, ctx: Context, manifest: Manifest) -> None
         )
 
 
-def _unpack(stack: Stack, ctx: Context, tar: tarfile.TarFile, label: str) -> None:
+def _unpack(stack: Stack, ctx: Context, tar: tarfile.TarFile) -> None:
     """The snapshot's volumes and state into the stack, whose containers exist and do not
     run (`up --snapshot` made them with the rest of the stack's; `load` after removing the
-    old data)."""
+    old data). Both noted `data-pending` before the volumes were made."""
     compose = stack.compose
-    stack.dir.note("data-pending", label)
     engine = compose.container_name(ENGINE_SERVICE)
     config = ctx.runner.stream(["docker", "cp", "-", f"{engine}:/"],
                                source=snapshot_file.member(tar, CONFIG))  # fmt: skip
