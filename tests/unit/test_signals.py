@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 from hatchet_local import cli
+from hatchet_local import console as console_module
+from hatchet_local import signals as signals_module
 from hatchet_local.console import Console, end_begun_phases
 from hatchet_local.context import Context
 from hatchet_local.errors import Interrupted
@@ -311,8 +313,7 @@ def _phase_lines_with_a_signal_at(position: int, body: bool) -> tuple[list[str],
     would print the command's message, and whether the signal was raised."""
     stream = io.StringIO()
     console = Console(stream, clock=lambda: 0.0)
-    traced = {cli.__file__.rsplit("/", 2)[0] + "/console.py", contextlib.__file__,
-              cli.__file__.rsplit("/", 2)[0] + "/signals.py"}  # fmt: skip
+    traced = {console_module.__file__, contextlib.__file__, signals_module.__file__}
     seen = [0]
 
     def trace(frame: Any, event: str, arg: object) -> Any:
