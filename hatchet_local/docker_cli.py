@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hatchet_local.docker import (
@@ -172,3 +172,9 @@ def state_from(raw: dict[str, object]) -> ContainerState:
         exit_code=int(str(raw.get("ExitCode") or 0)),
         started_at=str(raw.get("StartedAt") or ""),
     )
+
+
+def docker_config_dir(environ: Mapping[str, str]) -> Path:
+    """The docker CLI's config folder: $DOCKER_CONFIG, else ~/.docker."""
+    configured = environ.get("DOCKER_CONFIG")
+    return Path(configured or Path(environ.get("HOME", "~")) / ".docker").expanduser()

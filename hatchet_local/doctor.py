@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from hatchet_local.compose import find_compose
+from hatchet_local.compose_discovery import find_compose
 from hatchet_local.config import Config
 from hatchet_local.docker import Engine
 from hatchet_local.docker_cli import CliEngine

@@ -1,18 +1,15 @@
-"""The subprocess choke point: redaction, compose argv, errors, `ps` parsing, finding Compose v2."""
+"""The subprocess choke point: redaction, compose argv, errors, `ps` parsing."""
 
 from __future__ import annotations
 
-import importlib.util
-import types
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from hatchet_local import compose as compose_module
-from hatchet_local.compose import Compose, compose_argv, find_compose
+from hatchet_local.compose import Compose, compose_argv
 from hatchet_local.docker import require_ok
-from hatchet_local.errors import CommandFailed, DockerUnavailable
+from hatchet_local.errors import CommandFailed
 from hatchet_local.redact import MASK, Redactor
 from hatchet_local.runner import Result, child_env, tail
 from hatchet_local.state import SECRET_NAMES
@@ -167,115 +164,6 @@ def test_run_does_not_pass_the_secrets_through_the_environment(
     assert not set(SECRET_NAMES) & set(call.env)
     assert call.env["DOCKER_CONTEXT"] == "colima"  # the rest of the environment is kept
     assert "from-the-shell" not in " ".join(call.argv)
-
-
-# --- find_compose ---------------------------------------------------------------------------
-
-PLUGIN = ["docker", "compose"]
-PACKAGED = ["/venv/lib/compose/docker-compose"]
-STANDALONE = ["docker-compose"]
-
-
-@pytest.fixture
-def candidates(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        compose_module, "_compose_candidates", lambda: [PLUGIN, PACKAGED, STANDALONE]
-    )
-
-
-def script(
-    runner: FakeRunner, base: list[str], version: str | None, bad_flag_exit: int = 1
-) -> None:
-    """How one candidate answers: `version` None means it is not there at all."""
-    if version is None:
-        runner.on(*base, returncode=1, stderr=f"{base[0]}: 'compose' is not a docker command.\n")
-        return
-    runner.on(*base, "version", "--short", stdout=f"{version}\n")
-    runner.on(*base, "--no-such-flag", returncode=bad_flag_exit)
-
-
-@pytest.mark.usefixtures("candidates")
-def test_prefers_the_docker_compose_plugin() -> None:
-    runner = FakeRunner()
-    for base in (PLUGIN, PACKAGED, STANDALONE):
-        script(runner, base, "2.29.7")
-    assert find_compose(runner) == PLUGIN
-    assert [call.argv for call in runner.calls] == [
-        ("docker", "compose", "version", "--short"),
-        ("docker", "compose", "--no-such-flag"),
-    ]
-
-
-@pytest.mark.usefixtures("candidates")
-def test_accepts_a_v_prefixed_version() -> None:
-    runner = FakeRunner()
-    script(runner, PLUGIN, "v2.40.3")
-    assert find_compose(runner) == PLUGIN
-
-
-@pytest.mark.usefixtures("candidates")
-def test_skips_compose_v1() -> None:
-    runner = FakeRunner()
-    script(runner, PLUGIN, None)
-    runner.on(*PACKAGED, raises=CommandFailed("not found"))
-    script(runner, STANDALONE, "1.29.2")
-    with pytest.raises(DockerUnavailable):
-        find_compose(runner)
-    assert not runner.called("docker-compose", "--no-such-flag")
-
-
-@pytest.mark.usefixtures("candidates")
-def test_skips_a_wrapper_that_exits_0_on_a_bad_flag() -> None:
-    runner = FakeRunner()
-    script(runner, PLUGIN, None)
-    script(runner, PACKAGED, "2.40.3", bad_flag_exit=0)
-    script(runner, STANDALONE, "2.40.3")
-    assert find_compose(runner) == STANDALONE
-    assert runner.called(*PACKAGED, "--no-such-flag")
-
-
-@pytest.mark.usefixtures("candidates")
-def test_a_missing_binary_is_skipped() -> None:
-    runner = FakeRunner()
-    runner.on("docker", raises=CommandFailed("docker: command not found"))
-    script(runner, PACKAGED, "2.40.3")
-    assert find_compose(runner) == PACKAGED
-
-
-@pytest.mark.usefixtures("candidates")
-def test_no_compose_v2_at_all_is_docker_unavailable() -> None:
-    runner = FakeRunner()
-    script(runner, PLUGIN, None)
-    runner.on(*PACKAGED, raises=CommandFailed("not found"))
-    runner.on(*STANDALONE, raises=CommandFailed("not found"))
-    with pytest.raises(DockerUnavailable) as info:
-        find_compose(runner)
-    assert info.value.exit_code == 3
-    assert "Compose v2 not found" in info.value.message
-    assert "Compose v1 is not supported" in info.value.message
-    assert len(runner.calls) == 3
-
-
-def test_candidates_include_the_packaged_binary_when_installed(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    package = tmp_path / "compose"
-    package.mkdir()
-    (package / "docker-compose").write_text("#!/bin/sh\n")
-    spec = types.SimpleNamespace(origin=str(package / "__init__.py"))
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name: spec if name == "compose" else None
-    )
-    assert compose_module._compose_candidates() == [
-        ["docker", "compose"],
-        [str(package / "docker-compose")],
-        ["docker-compose"],
-    ]
-
-
-def test_candidates_without_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    assert compose_module._compose_candidates() == [["docker", "compose"], ["docker-compose"]]
 
 
 def test_require_ok_names_what_failed_with_its_exit_code_and_last_lines() -> None:
