@@ -286,6 +286,26 @@ class Engine(Protocol):
         """The last lines a container printed since `since` (RFC 3339), stdout and stderr."""
         ...
 
+    def file(self, name: str, path: str) -> bytes | None:
+        """The bytes of the regular file `path` in container `name` (its volumes included);
+        None when there is no such container or file."""
+        ...
+
+
+def file_in_archive(archive: bytes) -> bytes | None:
+    """The one regular file of a tar the engine made of a path (`docker cp NAME:PATH -`);
+    None when the tar holds none or is not a tar."""
+    import io  # noqa: PLC0415  # only a readiness probe pays for tarfile
+    import tarfile  # noqa: PLC0415
+
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            member = next((m for m in tar if m.isfile()), None)
+            found = tar.extractfile(member) if member is not None else None
+            return found.read() if found is not None else None
+    except tarfile.TarError:
+        return None
+
 
 def unix_time(moment: str) -> str:
     """Docker's RFC 3339 time (nanoseconds, Z) as the seconds.nanoseconds its API takes."""

@@ -36,6 +36,7 @@ from hatchet_local.docker import (
     EngineFacts,
     Image,
     exit_code_of,
+    file_in_archive,
     health_of,
     stack_filters,
     unavailable,
@@ -268,6 +269,15 @@ class ApiEngine:
             self.close()
             raise unavailable(f"reading the logs of {name}", str(exc)) from exc
         return _demultiplex(body).decode("utf-8", "replace") if status == 200 else ""
+
+    def file(self, name: str, path: str) -> bytes | None:
+        query = urlencode({"path": path})
+        try:
+            status, body = self._transport(f"/containers/{quote(name, safe='')}/archive?{query}")
+        except OSError as exc:
+            self.close()
+            raise unavailable(f"reading {path} in {name}", str(exc)) from exc
+        return file_in_archive(body) if status == 200 else None
 
     def container(self, name: str) -> ContainerState | None:
         found = self._get(f"/containers/{quote(name, safe='')}/json", f"looking at {name}")

@@ -7,6 +7,7 @@ itself, so `status` always looks at the engine that `up` starts stacks on.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,7 @@ from hatchet_local.docker import (
     engine_version,
     exit_code_of,
     expand_ports,
+    file_in_archive,
     health_of,
     require_ok,
     stack_filters,
@@ -161,6 +163,15 @@ class CliEngine:
     def logs(self, name: str, since: str) -> str:
         argv = ["docker", "logs", "--since", since, "--tail", "300", name]
         return self.runner.run(argv, timeout=30).output
+
+    def file(self, name: str, path: str) -> bytes | None:
+        archive = io.BytesIO()
+        result = self.runner.stream(["docker", "cp", f"{name}:{path}", "-"], sink=archive,
+                                    timeout=30)  # fmt: skip
+        if not result.ok:
+            check_reached(result, f"reading {path} in {name}")
+            return None
+        return file_in_archive(archive.getvalue())
 
 
 def state_from(raw: dict[str, object]) -> ContainerState:

@@ -17,12 +17,15 @@ import re
 from typing import IO
 
 from hatchet_local.compose import Compose
-from hatchet_local.docker import Image, require_ok
+from hatchet_local.docker import Image, require_ok, unix_time
 
 USER = "hatchet"
 DATABASE = "hatchet"
 PGDATA = "/var/lib/postgresql/data"
 SERVICE = "postgres"
+# postmaster.pid, line by line (src/include/utils/pidfile.h): the server's start time (Unix
+# seconds), its first listen address ("" with listen_addresses=''), its status.
+PID_START_TIME, PID_LISTEN, PID_STATUS, PID_FILE_LINES = 2, 5, 7, 8
 PSQL = ("psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-U", USER)
 SCRAM_ITERATIONS = 4096  # Postgres's own default
 
@@ -77,6 +80,25 @@ def accepting(compose: Compose) -> bool:
     container = compose.container_name(SERVICE)
     argv = ["docker", "exec", container, "pg_isready", "-q", "-h", "127.0.0.1", "-U", USER]
     return compose.runner.run(argv, timeout=30).ok
+
+
+def ready_in_pid_file(compose: Compose) -> bool:
+    """Whether the server of a data folder hatchet-local filled (a base, a snapshot) takes
+    connections over TCP, as its `postmaster.pid` says: what `pg_ctl -w` reads, in any
+    language, and one Engine API request where `accepting` starts a process. It must say
+    `ready`, name a listen address (an entrypoint's temporary server listens on the socket
+    only) and have started with the container (a killed server's file says `ready` too)."""
+    container = compose.container_name(SERVICE)
+    state = compose.docker.container(container)
+    if state is None or state.state != "running" or not state.started_at:
+        return False
+    found = compose.docker.file(container, f"{PGDATA}/postmaster.pid")
+    lines = found.decode("utf-8", "replace").splitlines() if found else []
+    if len(lines) < PID_FILE_LINES or not lines[PID_START_TIME].strip().isdigit():
+        return False
+    started = int(lines[PID_START_TIME])
+    return (lines[PID_STATUS].strip() == "ready" and lines[PID_LISTEN].strip() != ""
+            and started >= int(float(unix_time(state.started_at))))  # fmt: skip
 
 
 def server_major(compose: Compose) -> int:

@@ -244,8 +244,10 @@ def start(
         if starting is not None:
             starting.result()
         compose.start(*[s for s in stack.services() if s not in early])
-    # Without `start_interval` Docker checks health every few seconds: ask Postgres too.
-    probe = None if stack.spec.start_interval else (lambda: postgres.accepting(compose))
+    # Without `start_interval` Docker checks health every few seconds: ask Postgres too,
+    # through the Engine API when the data folder is one hatchet-local filled.
+    ask = postgres.ready_in_pid_file if copy is not None else postgres.accepting
+    probe = None if stack.spec.start_interval else (lambda: ask(compose))
     healthy(ctx, compose, "postgres", config.timeouts.postgres, probe=probe)
     if stack.dir.noted("password-pending") is not None:
         with console.phase("database password"):

@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import sys
+import tarfile
 import time
 
 import pytest
@@ -234,3 +235,75 @@ def test_rabbitmq_is_ready_once_it_says_so(world: World) -> None:
     world.up()
     assert world.clock.now == started
     assert world.runner.called("docker", "logs", "--since")
+
+
+def pid_file_tar(text: str) -> str:
+    """What `docker cp NAME:PATH -` prints for one small file (a tar, all ASCII here)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        member = tarfile.TarInfo("postmaster.pid")
+        member.size = len(text)
+        tar.addfile(member, io.BytesIO(text.encode()))
+    return out.getvalue().decode("ascii")
+
+
+# Postgres's postmaster.pid: pid, data folder, start time, port, socket folder, listen
+# address, shared memory key, status. The fake container started at 2026-11-29T22:53:01Z.
+STARTED_WITH_THE_CONTAINER = 1795992781
+
+
+def pid_file(
+    status: str = "ready", listen: str = "*", start: int = STARTED_WITH_THE_CONTAINER
+) -> str:
+    return (f"1\n/var/lib/postgresql/data\n{start}\n5432\n/var/run/postgresql\n{listen}\n"
+            f"  1802239         0\n{status}  \n")  # fmt: skip
+
+
+PID_FILE = ("docker", "cp", "other-postgres-1:/var/lib/postgresql/data/postmaster.pid", "-")
+
+
+def test_postgres_from_a_base_is_ready_when_its_pid_file_says_so(world: World) -> None:
+    """Without `start_interval`, Postgres started from a base is asked through the Engine
+    API (its postmaster.pid, as `pg_ctl -w` reads it), not by a process in its container."""
+    world.up()  # the first stack keeps the base
+    world.next_process()
+    world.hatchet.services.clear()  # the fake keys containers by service: these are new ones
+    world.hatchet.starts["postgres"] = Row("running", "starting")
+    world.runner.on(*PID_FILE, stdout=pid_file_tar(pid_file()))
+    world.runner.forget()
+    started = world.clock.now
+    world.up(HATCHET_LOCAL_STACK="other")
+    assert world.clock.now == started  # ready at the first look
+    assert world.runner.called(*PID_FILE)
+    assert not world.runner.called("pg_isready")
+
+
+@pytest.mark.parametrize(
+    "contents",
+    [
+        pid_file(status="starting"),
+        pid_file(listen=""),  # an entrypoint's temporary server: the socket only
+        pid_file(start=STARTED_WITH_THE_CONTAINER - 60),  # left by a server that was killed
+        "1\n/var/lib/postgresql/data\n",  # half written
+    ],
+    ids=["starting", "socket-only", "stale", "short"],
+)
+def test_a_pid_file_that_does_not_say_ready_now_is_waited_on(world: World, contents: str) -> None:
+    world.up()
+    world.next_process()
+    world.hatchet.services.clear()
+    world.hatchet.starts["postgres"] = [Row("running", "starting"), Row("running", "starting"),
+                                        Row()]  # fmt: skip
+    world.runner.on(*PID_FILE, stdout=pid_file_tar(contents))
+    started = world.clock.now
+    world.up(HATCHET_LOCAL_STACK="other")
+    assert world.clock.now > started  # waited for the healthcheck instead
+
+
+def test_a_first_stack_asks_postgres_over_tcp(world: World) -> None:
+    """initdb's temporary server (the socket only) must not count: a new data folder is
+    asked with `pg_isready` over TCP, as before."""
+    world.hatchet.starts["postgres"] = Row("running", "starting")
+    world.up()
+    assert world.runner.called("pg_isready")
+    assert not world.runner.called("postmaster.pid")

@@ -4,8 +4,10 @@ it makes, over a scripted transport and over a real unix socket."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import socketserver
+import tarfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -126,6 +128,8 @@ class Script:
             if path.startswith(prefix):
                 if isinstance(answer, int):
                     return answer, b'{"message": "no such thing"}'
+                if isinstance(answer, bytes):
+                    return 200, answer
                 return 200, json.dumps(answer).encode()
         raise ConnectionRefusedError(111, "Connection refused")
 
@@ -351,3 +355,39 @@ def test_logs_over_the_api_without_frame_headers() -> None:
         "starting\nwarn\nServer startup complete\n"
     )
     assert "since=1795992781.500000000" in asked[-1]  # 2026-11-29 22:53:01.5 UTC
+
+
+def one_file_tar(name: str, data: bytes) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        member = tarfile.TarInfo(name)
+        member.size = len(data)
+        tar.addfile(member, io.BytesIO(data))
+    return out.getvalue()
+
+
+def test_a_file_in_a_container_is_one_archive_request() -> None:
+    engine, script = api({
+        "/containers/s-postgres-1/archive": one_file_tar("postmaster.pid", b"1\nready\n"),
+        "/containers/gone/archive": 404,
+    })  # fmt: skip
+    assert engine.file("s-postgres-1", "/var/lib/postgresql/data/postmaster.pid") == b"1\nready\n"
+    assert script.asked[0] == (
+        "/containers/s-postgres-1/archive?path=%2Fvar%2Flib%2Fpostgresql%2Fdata%2Fpostmaster.pid"
+    )
+    assert engine.file("gone", "/etc/hostname") is None
+
+
+def folder_tar() -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        member = tarfile.TarInfo("data")
+        member.type = tarfile.DIRTYPE
+        tar.addfile(member)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("archive", [b"", b"not a tar at all" * 40, folder_tar()])
+def test_an_archive_without_a_file_reads_as_none(archive: bytes) -> None:
+    engine, _ = api({"/containers/s-postgres-1/archive": archive})
+    assert engine.file("s-postgres-1", "/var/lib/postgresql/data/postmaster.pid") is None
