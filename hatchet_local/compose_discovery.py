@@ -44,14 +44,15 @@ def find_compose(runner: Runner, remembered: Path | None = None) -> list[str]:
     `remembered` (a file in an existing state directory), an answer kept there is reused
     while the candidates' fingerprint is the same, and a new answer is kept.
     """
-    fingerprint = candidates_fingerprint() if remembered is not None else ""
-    if remembered is not None and (known := _recall(remembered, fingerprint)):
+    if remembered is None or not remembered.parent.is_dir():
+        return _search(runner)
+    fingerprint = candidates_fingerprint()
+    if known := _recall(remembered, fingerprint):
         return known
     base = _search(runner)
-    if remembered is not None and remembered.parent.is_dir():
-        # A state folder that cannot be written to: search again next time.
-        with contextlib.suppress(HatchetLocalError):
-            atomic_write(remembered, json.dumps({"fingerprint": fingerprint, "argv": base}))
+    # A state folder that cannot be written to: search again next time.
+    with contextlib.suppress(HatchetLocalError):
+        atomic_write(remembered, json.dumps({"fingerprint": fingerprint, "argv": base}))
     return base
 
 
