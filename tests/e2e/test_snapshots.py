@@ -141,6 +141,8 @@ def test_a_second_stack_starts_from_the_base_and_runs_a_task(
     assert "-> migrate job" not in up  # the base is migrated
     assert "keeping its database as a base" not in up  # said once, by the first stack
     assert "-> setup job" in up  # its own keys, admin, tenant
+    # Its copied data folder was flushed by the server's recovery with one syncfs.
+    assert sql(project, "SHOW recovery_init_sync_method") == "syncfs"
     name = f"base-{uuid.uuid4().hex[:6]}"
     assert project.run_task(name) == {"echo": "HELLO", "task": name}
     # Nothing of the first stack's data came along.

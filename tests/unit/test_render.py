@@ -154,6 +154,14 @@ def test_long_running_services_have_healthchecks(queue: str) -> None:
     assert "pg_isready" in services["postgres"]["healthcheck"]["test"][1]
 
 
+def test_postgres_flushes_a_copied_data_folder_with_one_syncfs(queue: str) -> None:
+    """A copy (a base, a snapshot) starts with a recovery that syncs the data folder first:
+    one syncfs(2), not an fsync per file. Nothing else of the server's defaults changes."""
+    command = rendered(message_queue=queue)["services"]["postgres"]["command"]
+    assert command.split() == ["postgres", "-c", "max_connections=200",
+                               "-c", "recovery_init_sync_method=syncfs"]  # fmt: skip
+
+
 def test_one_shot_jobs_migrate_and_setup() -> None:
     services = rendered()["services"]
     migrate, setup, engine = services["migrate"], services["setup"], services["hatchet-lite"]
