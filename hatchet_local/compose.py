@@ -39,6 +39,7 @@ class ServiceState:
     health: str  # healthy, starting, unhealthy, or "" without a healthcheck
     exit_code: int
     published: tuple[int, ...] = ()  # host ports this container holds
+    started_at: str = ""  # RFC 3339 when an inspect gave it; "" from a listing
 
 
 class Compose:
@@ -116,7 +117,8 @@ class Compose:
         found = self.docker.container(self.container_name(service))
         if found is None:
             return next((s for s in self.ps() if s.service == service), None)
-        return ServiceState(service, found.state, found.health, found.exit_code)
+        return ServiceState(service, found.state, found.health, found.exit_code,
+                            started_at=found.started_at)  # fmt: skip
 
     def up(self, *services: str, no_deps: bool = False, timeout: float | None = None) -> None:
         # --remove-orphans: a service dropped from the file (RabbitMQ after switching to the

@@ -18,7 +18,7 @@ from hatchet_local.plainhttp import is_transport_error
 if TYPE_CHECKING:  # imported where used: `status` and `ls` need neither
     import httpx
 
-    from hatchet_local.compose import Compose
+    from hatchet_local.compose import Compose, ServiceState
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,13 @@ def service_check(
     service: str,
     *,
     healthcheck: bool = True,
-    probe: Callable[[], bool] | None = None,
+    probe: Callable[[ServiceState], bool] | None = None,
 ) -> Callable[[], Check]:
     """A compose service: healthy, still starting, or gone wrong. For a service with a
     healthcheck only `healthy` is ready: a crash-looping container can show `running` with no
     health yet between two restarts. `probe` asks the service itself while its healthcheck
-    has not said yet (an engine without `start_interval` checks only every few seconds).
+    has not said yet (an engine without `start_interval` checks only every few seconds); it
+    is given the running container's state this check has just read.
     Without `healthcheck`, a running container that is not unhealthy is ready (the caller
     then asks the service itself)."""
 
@@ -90,23 +91,21 @@ def service_check(
             return Check("waiting", "no health status yet")
         if state.health == "unhealthy":
             return Check("failed", "healthcheck reports unhealthy")
-        if probe is not None and probe():
+        if probe is not None and probe(state):
             return READY
         return Check("waiting", f"health {state.health or 'not reported yet'}")
 
     return check
 
 
-def log_probe(compose: Compose, service: str, line: str) -> Callable[[], bool]:
-    """True once the service's container has printed `line` since it last started: one
+def log_probe(compose: Compose, service: str, line: str) -> Callable[[ServiceState], bool]:
+    """True once the running container has printed `line` since it last started: one
     Engine API request, where a probe inside the container would start a process."""
 
-    def probe() -> bool:
-        name = compose.container_name(service)
-        state = compose.docker.container(name)
-        if state is None or state.state != "running" or not state.started_at:
+    def probe(state: ServiceState) -> bool:
+        if not state.started_at:  # a listing's state: no start time to read the log from
             return False
-        return line in compose.docker.logs(name, state.started_at)
+        return line in compose.docker.logs(compose.container_name(service), state.started_at)
 
     return probe
 

@@ -96,7 +96,7 @@ def healthy(
     compose: Compose,
     service: str,
     timeout: float,
-    probe: Callable[[], bool] | None = None,
+    probe: Callable[[ServiceState], bool] | None = None,
 ) -> None:
     with ctx.console.phase(f"{service} healthy"), logs_on_failure(compose, service):
         wait(ctx, service, service_check(compose, service, probe=probe), timeout)

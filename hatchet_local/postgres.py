@@ -16,7 +16,7 @@ import os
 import re
 from typing import IO
 
-from hatchet_local.compose import Compose
+from hatchet_local.compose import Compose, ServiceState
 from hatchet_local.docker import Image, require_ok, unix_time
 
 USER = "hatchet"
@@ -82,17 +82,16 @@ def accepting(compose: Compose) -> bool:
     return compose.runner.run(argv, timeout=30).ok
 
 
-def ready_in_pid_file(compose: Compose) -> bool:
+def ready_in_pid_file(compose: Compose, state: ServiceState) -> bool:
     """Whether the server of a data folder hatchet-local filled (a base, a snapshot) takes
     connections over TCP, as its `postmaster.pid` says: what `pg_ctl -w` reads, in any
     language, and one Engine API request where `accepting` starts a process. It must say
     `ready`, name a listen address (an entrypoint's temporary server listens on the socket
-    only) and have started with the container (a killed server's file says `ready` too)."""
-    container = compose.container_name(SERVICE)
-    state = compose.docker.container(container)
-    if state is None or state.state != "running" or not state.started_at:
+    only) and have started with the container (a killed server's file says `ready` too):
+    `state` is the running container's, as just inspected."""
+    if not state.started_at:  # a listing's state: no start time to compare with
         return False
-    found = compose.docker.file(container, f"{PGDATA}/postmaster.pid")
+    found = compose.docker.file(compose.container_name(SERVICE), f"{PGDATA}/postmaster.pid")
     lines = found.decode("utf-8", "replace").splitlines() if found else []
     if len(lines) < PID_FILE_LINES or not lines[PID_START_TIME].strip().isdigit():
         return False

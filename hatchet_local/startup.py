@@ -10,8 +10,10 @@ data before the engine sees it is in provision.py.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -244,11 +246,8 @@ def start(
         if starting is not None:
             starting.result()
         compose.start(*[s for s in stack.services() if s not in early])
-    # Without `start_interval` Docker checks health every few seconds: ask Postgres too,
-    # through the Engine API when the data folder is one hatchet-local filled.
-    ask = postgres.ready_in_pid_file if copy is not None else postgres.accepting
-    probe = None if stack.spec.start_interval else (lambda: ask(compose))
-    healthy(ctx, compose, "postgres", config.timeouts.postgres, probe=probe)
+    healthy(ctx, compose, "postgres", config.timeouts.postgres,
+            probe=_postgres_probe(stack, copied=copy is not None))  # fmt: skip
     if stack.dir.noted("password-pending") is not None:
         with console.phase("database password"):
             provision.own_password(stack)
@@ -272,6 +271,17 @@ def start(
     # The data is at this version now.
     stack.dir.save(dataclasses.replace(stack.record, hatchet_version=config.hatchet_version))
     return minting
+
+
+def _postgres_probe(stack: Stack, *, copied: bool) -> Callable[[ServiceState], bool] | None:
+    """Without `start_interval` Docker checks health every few seconds: ask Postgres too,
+    through the Engine API when the data folder is one hatchet-local filled (`copied`)."""
+    if stack.spec.start_interval:
+        return None
+    compose = stack.compose
+    if copied:
+        return partial(postgres.ready_in_pid_file, compose)
+    return lambda _state: postgres.accepting(compose)
 
 
 def _copied_from(seed: Seed | None, base: Path | None) -> str | None:

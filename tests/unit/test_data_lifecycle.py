@@ -18,7 +18,7 @@ from hatchet_local.errors import CommandFailed
 from hatchet_local.runner import SubprocessRunner
 from hatchet_local.stack import load_stack
 from hatchet_local.state import StackDir
-from tests.unit.fakes import TOKEN_CREATE, Row
+from tests.unit.fakes import TOKEN_CREATE, Call, Row
 from tests.unit.harness import World
 
 pytestmark = pytest.mark.usefixtures("tokens_with_ids")
@@ -226,15 +226,23 @@ def test_stream_stops_a_child_that_does_not_end() -> None:
     assert time.monotonic() - started < 20
 
 
+def inspects_of(world: World, container: str) -> list[Call]:
+    return [call for call in world.runner.called("docker", "inspect", "--type", "container")
+            if container in call.argv]  # fmt: skip
+
+
 def test_rabbitmq_is_ready_once_it_says_so(world: World) -> None:
     """Without `start_interval`, Docker checks RabbitMQ every 3 s; its own log line is read
     over the Engine API at once (a probe in the container would start an Erlang VM)."""
     world.hatchet.starts["rabbitmq"] = Row("running", "starting")
     world.hatchet.logs["rabbitmq"] = "... Server startup complete; 4 plugins started.\n"
+    world.runner.forget()
     started = world.clock.now
     world.up()
     assert world.clock.now == started
     assert world.runner.called("docker", "logs", "--since")
+    # The look reads the container once: the probe is given the state the check read.
+    assert len(inspects_of(world, "unit-rabbitmq-1")) == 1
 
 
 def pid_file_tar(text: str) -> str:
@@ -276,6 +284,8 @@ def test_postgres_from_a_base_is_ready_when_its_pid_file_says_so(world: World) -
     assert world.clock.now == started  # ready at the first look
     assert world.runner.called(*PID_FILE)
     assert not world.runner.called("pg_isready")
+    # The look reads the container once: the probe is given the state the check read.
+    assert len(inspects_of(world, "other-postgres-1")) == 1
 
 
 @pytest.mark.parametrize(

@@ -400,10 +400,10 @@ def test_postgres_exits(world: World) -> None:
 
 
 def test_rabbitmq_turns_unhealthy_after_starting(world: World) -> None:
-    # Every inspect of rabbitmq's container moves it on by one row; a poll inspects it twice
-    # (its state, then when it started, to read what it logged since).
+    # Every inspect of rabbitmq's container moves it on by one row; a poll inspects it once
+    # (its state, and when it started, to read what it logged since).
     starting, unhealthy = Row("running", "starting"), Row("running", "unhealthy")
-    world.hatchet.starts["rabbitmq"] = [starting] * 6 + [unhealthy]
+    world.hatchet.starts["rabbitmq"] = [starting] * 3 + [unhealthy]
     world.hatchet.logs["rabbitmq"] = "rabbitmq-1  | boot failed\n"
     error = world.up_error()
     assert type(error) is ServiceUnhealthy
