@@ -40,6 +40,7 @@ import pytest
 
 from hatchet_local import snapshot_file
 from hatchet_local.team_state import server_key
+from tests.support.stacks import RIG_IMAGES
 
 HATCHET_LOCAL = Path(sys.executable).parent / "hatchet-local"
 STACK_LABEL = "io.hatchet-local.stack"
@@ -219,7 +220,9 @@ TAMPERED = snapshot_file_bytes(tamper=True)
 # Cut inside the database member: its header stays, most of its data is gone.
 TRUNCATED = SNAPSHOT[: SNAPSHOT.rindex(snapshot_file.DATABASE.encode()) + 600]
 FOREIGN_TAR = foreign_tar()
-RIG_POSTGRES = "pull_policy: never\nimages: {postgres: 'hatchet-local-rig/postgres:15'}\n"
+# The rig's Postgres 15 image (tests/e2e/images/rig.py builds it): a real image to refuse with.
+RIG_POSTGRES_IMAGE = RIG_IMAGES["postgres"]
+RIG_POSTGRES = f"pull_policy: never\nimages: {{postgres: '{RIG_POSTGRES_IMAGE}'}}\n"
 
 # fmt: off
 CASES: list[Case] = [
@@ -610,7 +613,7 @@ CASES: list[Case] = [
     Case("snapshot-load-no-stack", ("snapshot", "load", "./team.tar", "--yes", "-s", "<stack>"),
          10, "no stack named <stack>", files={"team.tar": SNAPSHOT}),
     Case("snapshot-other-postgres-major", ("up", "--snapshot", "./team.tar"), 22,
-         "runs Postgres 15 (hatchet-local-rig/postgres:15): use an image of Postgres 16",
+         f"runs Postgres 15 ({RIG_POSTGRES_IMAGE}): use an image of Postgres 16",
          config=RIG_POSTGRES, files={"team.tar": snapshot_file_bytes(postgres_major=16)},
          docker=True),
 ]
