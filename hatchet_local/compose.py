@@ -141,9 +141,24 @@ class Compose:
         result = self.runner.run(["docker", "start", *names], timeout=timeout)
         docker.require_ok(result, f"`docker start` for stack {self.project}", self.runner)
 
-    def oneshot(self, service: str, timeout: float) -> Result:
-        """Run a one-shot job to completion; the caller checks the exit code."""
-        return self.run("run", "--rm", "--no-deps", "-T", service, timeout=timeout, check=False)
+    def exec_job(
+        self,
+        service: str,
+        command: Sequence[str],
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+    ) -> Result:
+        """Run a one-shot job to completion inside `service`'s running container: one `docker
+        exec`, where `docker compose run` would make a container, attach to it and remove it.
+        `env` is set in it by name only (`-e NAME`), so a secret never shows in a command
+        line. The caller checks the exit code."""
+        names = [flag for name in env or {} for flag in ("-e", name)]
+        argv = ["docker", "exec", *names, self.container_name(service), *command]
+        result = self.runner.run(
+            argv, env={**child_env(SECRET_NAMES), **(env or {})}, timeout=timeout
+        )
+        docker.check_reached(result, f"`docker exec` for stack {self.project}", self.runner)
+        return result
 
     def remove_leftover_runs(self, service: str) -> int:
         """Remove the containers of earlier one-shot runs of `service` that were never removed

@@ -11,6 +11,16 @@ HATCHET_REGISTRY = "ghcr.io/hatchet-dev/hatchet"
 ENGINE_SERVICE = "hatchet-lite"
 # The one-shot jobs that migrate the database and generate the engine's config.
 JOBS = ("migrate", "setup")
+# What each job runs (in its own container under plain Compose; inside the engine's container,
+# held at its start, when hatchet-local starts the stack: see engine_hold.py).
+JOB_COMMANDS: dict[str, tuple[str, ...]] = {
+    "migrate": ("/hatchet-migrate",),
+    "setup": ("/hatchet-admin", "quickstart", "--skip", "certs", "--generated-config-dir",
+              "/config", "--overwrite=false"),
+}  # fmt: skip
+# While this file is in the engine's config volume its container waits before the engine
+# starts (hatchet-local runs the jobs in it meanwhile); no file, no wait.
+ENGINE_HOLD_FILE = "/config/.hatchet-local-hold"
 
 # Image keys a configuration may override, with the reference each defaults to.
 DEFAULT_IMAGES: dict[str, str] = {

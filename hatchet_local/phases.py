@@ -1,5 +1,6 @@
-"""The phases `up` goes through, each a function: ports, images, a service healthy, a
-one-shot job, the token; and what a failure or a risky settings file is reported with."""
+"""The phases `up` goes through, each a function: ports, images, a service healthy, the
+token; and what a failure or a risky settings file is reported with. (The one-shot jobs are
+in jobs.py.)"""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from hatchet_local.errors import (
     ImageMissing,
     PortInUse,
     ServiceUnhealthy,
-    SetupFailed,
 )
 from hatchet_local.fsutil import atomic_write, ensure_private_dir, read_text
 from hatchet_local.health import Check, service_check, wait_for
@@ -100,18 +100,6 @@ def healthy(
 ) -> None:
     with ctx.console.phase(f"{service} healthy"), logs_on_failure(compose, service):
         wait(ctx, service, service_check(compose, service, probe=probe), timeout)
-
-
-def job(ctx: Context, compose: Compose, job: str, timeout: float) -> None:
-    """Run a one-shot job to completion; its exit code decides."""
-    with ctx.console.phase(f"{job} job"):
-        remove_leftovers(ctx, compose, job)
-        result = compose.oneshot(job, timeout)
-        if not result.ok:
-            raise SetupFailed(
-                f"the {job} job exited with code {result.returncode}",
-                details=compose.redact(tail(result.stdout + result.stderr, 30)),
-            )
 
 
 def remove_leftovers(ctx: Context, compose: Compose, job: str) -> None:

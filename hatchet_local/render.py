@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hatchet_local import __version__
-from hatchet_local.defaults import ADMIN_EMAIL, DEFAULT_IMAGES
+from hatchet_local.defaults import ADMIN_EMAIL, DEFAULT_IMAGES, ENGINE_HOLD_FILE, JOB_COMMANDS
 from hatchet_local.docker import STACK_LABEL
 
 TEMPLATE = "stack.yaml.j2"
@@ -102,6 +102,8 @@ def render_stack(spec: StackSpec) -> str:
         grpc_broadcast_address=spec.grpc_address,
         admin_email=ADMIN_EMAIL,
         start_interval=spec.start_interval,
+        job_commands=JOB_COMMANDS,
+        engine_hold_file=ENGINE_HOLD_FILE,
     )
 
 

@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from hatchet_local import bases, postgres, provision, spares
+from hatchet_local import bases, jobs, postgres, provision, spares
 from hatchet_local.bootstrap import mint_token
 from hatchet_local.client_settings import TOKEN_KEY, client_settings
 from hatchet_local.compose import ServiceState
@@ -36,7 +36,6 @@ from hatchet_local.phases import (
     diagnose,
     ensure_images,
     healthy,
-    job,
     logs_on_failure,
     remove_leftovers,
     running_and_healthy,
@@ -200,6 +199,7 @@ def _only_the_engine_is_down(stack: Stack, rows: list[ServiceState], ctx: Contex
     engine = states.get(ENGINE_SERVICE)
     engine_down = engine is None or engine.state in ("exited", "dead", "created")
     return (backing_up and engine_down and stack.dir.noted("password-pending") is None
+            and not jobs.held(stack)
             and ctx.docker.volume_exists(f"{stack.compose.project}_hatchet_config"))  # fmt: skip
 
 
@@ -229,12 +229,20 @@ def start(
     if copy is not None:
         # From here a database volume may exist that the copy has not filled yet.
         stack.dir.note("data-pending", copy)
+    # A base or a snapshot has been migrated; a snapshot has its config too.
+    same_version = seed is not None and seed.hatchet_version == config.hatchet_version
+    plan = jobs.Plan(
+        migrate=not (fresh and (base is not None or same_version)),
+        setup=not (fresh and seed is not None),
+        early=seed is None,
+    )
     # Every container is made by one Compose, then each started when it is wanted.
     compose.create(*stack.services(), ENGINE_SERVICE)
     early = [s for s in stack.services() if s != "postgres"] if copy is not None else []
     # RabbitMQ's boot, the longest, goes on while the data is copied, and so does its `docker
-    # start` (half a second of the daemon's).
-    starting = _BESIDE.submit(compose.start, *early) if early else None
+    # start` (half a second of the daemon's); so does the start of the engine's container
+    # that the jobs run in (after a snapshot has filled its config volume, when there is one).
+    starting = _BESIDE.submit(_start_early, stack, ctx, early, plan.early and plan.any)
     if fresh and seed is not None:
         with console.phase("data from snapshot"):
             console.info(f"from {seed.label}")
@@ -243,34 +251,25 @@ def start(
         with console.phase("database from base"), base.open("rb") as source:
             provision.unpack(stack, source)
     with console.phase("containers"):
-        if starting is not None:
-            starting.result()
         compose.start(*[s for s in stack.services() if s not in early])
+        starting.result()
     healthy(ctx, compose, "postgres", config.timeouts.postgres,
             probe=_postgres_probe(stack, copied=copy is not None))  # fmt: skip
     if stack.dir.noted("password-pending") is not None:
         with console.phase("database password"):
             provision.own_password(stack)
-    # Migrations, config generation and the seed need only Postgres: they run while
-    # RabbitMQ is still starting; only the engine needs it. A base or a snapshot has been
-    # migrated; a snapshot has its config too.
-    same_version = seed is not None and seed.hatchet_version == config.hatchet_version
-    if not (fresh and (base is not None or same_version)):
-        job(ctx, compose, MIGRATE, config.timeouts.migrate)
-    if kind is not None and base is None:
-        with console.phase("keep base"):
-            console.info("the first stack of its kind here ran initdb and every migration; "
-                         "keeping its database as a base, so the next ones skip both")  # fmt: skip
-            bases.keep(stack, ctx, kind)
-    if not (fresh and seed is not None):
-        job(ctx, compose, SETUP, config.timeouts.setup)
-    if stack.dir.noted("pristine-pending") is not None:
-        with console.phase("pristine copy"):
-            provision.keep_pristine(stack)
+    jobs.run(stack, ctx, config, plan, kind if base is None else None)
     minting = _start_beside_queue(stack, ctx, config)
     # The data is at this version now.
     stack.dir.save(dataclasses.replace(stack.record, hatchet_version=config.hatchet_version))
     return minting
+
+
+def _start_early(stack: Stack, ctx: Context, services: list[str], for_jobs: bool) -> None:
+    if services:
+        stack.compose.start(*services)
+    if for_jobs:
+        jobs.hold_for_jobs(stack, ctx)
 
 
 def _postgres_probe(stack: Stack, *, copied: bool) -> Callable[[ServiceState], bool] | None:
@@ -298,7 +297,10 @@ def _start_beside_queue(stack: Stack, ctx: Context, config: Config) -> Future[st
     for its server gets one minted meanwhile (the admin tool needs the container, not the
     engine)."""
     compose = stack.compose
-    compose.start(ENGINE_SERVICE)
+    if jobs.held(stack):
+        jobs.release(stack)
+    else:
+        compose.start(ENGINE_SERVICE)
     minting = None
     if stored_token(stack) is None:
         minting = _BESIDE.submit(mint_token, compose, DEFAULT_TENANT_ID,
@@ -319,6 +321,7 @@ def start_engine(stack: Stack, ctx: Context, config: Config, *, started: bool = 
     with ctx.console.phase("engine ready"), logs_on_failure(compose, ENGINE_SERVICE):
         if not started:
             compose.up(ENGINE_SERVICE, no_deps=True)
+            jobs.release(stack)  # one a cut-short `up` left (no hold: nothing to do)
         running = service_check(compose, ENGINE_SERVICE, healthcheck=False)
         api = http_check(ctx.http, f"{spec.server_url}/api/ready")
 

@@ -5,8 +5,8 @@
                           compose.yaml  the rendered stack
                           applied       the digest of the compose file the last `up` started
                           rendered      what compose.yaml was rendered from, and its digest
-                          password-pending, pristine-pending, data-pending, engine-started
-                                        notes about the data (see NOTES)
+                          password-pending, pristine-pending, data-pending, engine-started,
+                          engine-held   notes about the data (see NOTES)
                           token.json    the client token and its tenant (0600)
                           tenants.json  the token kept for each declared tenant (0600)
                           users.json    the passwords of logins made by `user create` (0600)
@@ -41,7 +41,7 @@ from hatchet_local.team_state import TeamStore, Token, load_json
 # and removed after it, so that an interrupted step is finished (or undone) by the next
 # command: the role's password still to be set, the copy `reset` restores still to be taken,
 # a data volume being filled (its source), and when the engine last started.
-NOTES = ("password-pending", "pristine-pending", "data-pending", "engine-started")
+NOTES = ("password-pending", "pristine-pending", "data-pending", "engine-started", "engine-held")
 
 # The variables the rendered compose file interpolates; they live only in secrets.env.
 SECRET_NAMES = ("HATCHET_POSTGRES_PASSWORD", "HATCHET_RABBITMQ_PASSWORD", "HATCHET_ADMIN_PASSWORD")

@@ -15,7 +15,7 @@ from typing import IO
 
 import httpx
 
-from hatchet_local.defaults import ENGINE_SERVICE
+from hatchet_local.defaults import ENGINE_HOLD_FILE, ENGINE_SERVICE, JOB_COMMANDS
 from hatchet_local.provision import PRISTINE
 from hatchet_local.runner import Result
 from tests.unit.fake_api import FakeHatchetApi
@@ -281,6 +281,8 @@ class FakeHatchet:
     volumes: set[str] = field(default_factory=set)  # the stacks' data and config volumes
     pristine: bool = False  # whether a pristine copy of the database was made
     sql: list[str] = field(default_factory=list)  # what psql was given, in order
+    # Each time the engine's held start was let go: whether the pristine copy existed then.
+    released: list[bool] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.api.journal = self.runner.journal
@@ -303,6 +305,11 @@ class FakeHatchet:
         r.on_call("up", "--detach", handler=self._up)
         r.on_call("docker", "start", handler=self._start)
         r.on_call("run", "--rm", handler=self._run_job)
+        # The jobs run inside the engine's container, held at its start (engine_hold.py).
+        r.on_call(*JOB_COMMANDS["migrate"], handler=self._exec_job)
+        r.on_call(*JOB_COMMANDS["setup"][:2], handler=self._exec_job)
+        r.on("docker", "restart")
+        r.on_call("rm", "-f", ENGINE_HOLD_FILE, handler=self._release)
         r.on_call(*TOKEN_CREATE, handler=self._token_create)
         r.on_call("logs", "--no-color", handler=self._logs)
         r.on_call("git", handler=lambda call: reply(call, 0 if self.git_ignored else 1))
@@ -408,6 +415,15 @@ class FakeHatchet:
     def _run_job(self, call: Call) -> Result:
         code, output = self.jobs.get(call.argv[-1], (0, ""))
         return reply(call, code, stdout=output)
+
+    def _exec_job(self, call: Call) -> Result:
+        job = "migrate" if call.has(*JOB_COMMANDS["migrate"]) else "setup"
+        code, output = self.jobs.get(job, (0, ""))
+        return reply(call, code, stdout=output)
+
+    def _release(self, call: Call) -> Result:
+        self.released.append(self.pristine)
+        return reply(call)
 
     def _token_create(self, call: Call) -> Result:
         token = self.tokens.pop(0)

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from hatchet_local import bases, resets
+from hatchet_local.defaults import JOB_COMMANDS
 from hatchet_local.errors import CommandFailed
 from hatchet_local.runner import SubprocessRunner
 from hatchet_local.stack import load_stack
@@ -24,7 +25,7 @@ from tests.unit.harness import World
 pytestmark = pytest.mark.usefixtures("tokens_with_ids")
 
 BASEBACKUP = ("docker", "exec", "unit-postgres-1", "pg_basebackup")
-MIGRATE = ("run", "--rm", "--no-deps", "-T", "migrate")
+MIGRATE = JOB_COMMANDS["migrate"]  # run inside the engine's container (jobs.py)
 
 
 def jwt(n: int) -> str:
@@ -71,7 +72,7 @@ def test_the_first_stack_keeps_a_base_the_next_one_starts_from(world: World) -> 
     assert not world.runner.called(*MIGRATE)  # the base is migrated
     assert not world.runner.called(*BASEBACKUP)  # and says so only once
     assert "keeping its database as a base" not in world.console()
-    assert world.runner.called("run", "--rm", "--no-deps", "-T", "setup")  # own keys, admin
+    assert world.runner.called(*JOB_COMMANDS["setup"])  # own keys, admin
     # Its own password, set before any job connects, as a SCRAM verifier (never the password).
     password = StackDir(world.ctx.state_root, "other").secrets()["HATCHET_POSTGRES_PASSWORD"]
     setting = next(sql for sql in world.hatchet.sql if "ALTER ROLE hatchet PASSWORD" in sql)

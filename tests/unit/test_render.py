@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from hatchet_local import __version__
-from hatchet_local.defaults import DEFAULT_IMAGES
+from hatchet_local.defaults import DEFAULT_IMAGES, ENGINE_HOLD_FILE, JOB_COMMANDS
 from hatchet_local.docker import stack_labels
 from hatchet_local.render import StackSpec, render_stack
 from hatchet_local.state import SECRET_NAMES
@@ -165,7 +168,9 @@ def test_postgres_flushes_a_copied_data_folder_with_one_syncfs(queue: str) -> No
 def test_one_shot_jobs_migrate_and_setup() -> None:
     services = rendered()["services"]
     migrate, setup, engine = services["migrate"], services["setup"], services["hatchet-lite"]
-    assert migrate["command"] == ["/hatchet-migrate"]
+    # The commands `up` runs inside the engine's container, as plain Compose runs them.
+    assert migrate["command"] == list(JOB_COMMANDS["migrate"]) == ["/hatchet-migrate"]
+    assert setup["command"] == list(JOB_COMMANDS["setup"])
     assert setup["command"][:2] == ["/hatchet-admin", "quickstart"]
     for job in (migrate, setup):
         assert "restart" not in job  # a job that restarts never completes
@@ -184,9 +189,32 @@ def test_images_are_the_spec_images(queue: str) -> None:
         assert services["rabbitmq"]["image"] == IMAGES["rabbitmq"]
 
 
+HOLD = f"while [ -e {ENGINE_HOLD_FILE} ]; do sleep 0.05; done; "
+
+
+@pytest.mark.parametrize("dashboard", [True, False])
+def test_the_engine_waits_first_while_the_hold_file_is_there(queue: str, dashboard: bool) -> None:
+    """`up` runs the jobs in the engine's container while the file holds the engine back."""
+    engine = rendered(message_queue=queue, dashboard=dashboard)["services"]["hatchet-lite"]
+    assert engine["entrypoint"][2].startswith(HOLD)
+    assert ENGINE_HOLD_FILE.startswith("/config/") and "hatchet_config:/config" in engine["volumes"]
+
+
+def test_the_hold_loop_lets_go_once_the_file_is_removed(tmp_path: Path) -> None:
+    hold, went_on = tmp_path / "hold", tmp_path / "went-on"
+    hold.touch()
+    script = HOLD.replace(ENGINE_HOLD_FILE, str(hold)) + f"touch {went_on}"
+    with subprocess.Popen(["/bin/sh", "-c", script]) as shell:
+        time.sleep(0.3)
+        assert shell.poll() is None and not went_on.exists()  # held
+        hold.unlink()
+        assert shell.wait(timeout=10) == 0
+    assert went_on.exists()
+
+
 def test_dashboard_on_serves_the_bundled_assets() -> None:
     engine = rendered(dashboard=True, message_queue="postgres")["services"]["hatchet-lite"]
-    assert engine["entrypoint"] == ["/hatchet-lite", "--config", "/config"]
+    assert engine["entrypoint"] == ["/bin/sh", "-c", f"{HOLD}exec /hatchet-lite --config /config"]
     assert "LITE_STATIC_ASSET_DIR" not in engine["environment"]
 
 

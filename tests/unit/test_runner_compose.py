@@ -94,7 +94,6 @@ def test_compose_argv_is_pure() -> None:
             lambda c: c.up("hatchet-lite", no_deps=True),
             ["up", "--detach", "--remove-orphans", "--no-deps", "hatchet-lite"],
         ),
-        (lambda c: c.oneshot("migrate", 60), ["run", "--rm", "--no-deps", "-T", "migrate"]),
         (lambda c: c.exec("hatchet-lite", "ls", "/"), ["exec", "-T", "hatchet-lite", "ls", "/"]),
         (lambda c: c.logs("postgres", 5), ["logs", "--no-color", "--tail", "5", "postgres"]),
         (lambda c: c.logs(), ["logs", "--no-color", "--tail", "30"]),
@@ -109,6 +108,16 @@ def test_every_compose_command_is_scoped_to_the_stack(
     runner.on("docker", "compose")
     action(make_compose(runner))
     assert [call.argv for call in runner.calls] == [(*BASE, *GLOBAL, *tail_args)]
+
+
+def test_a_job_runs_in_the_running_container_with_its_secrets_by_name_only() -> None:
+    runner = FakeRunner()
+    runner.on("docker", "exec")
+    make_compose(runner).exec_job("hatchet-lite", ("/job", "--flag"), 60, env={"PASS": SECRET})
+    [call] = runner.calls
+    assert call.argv == ("docker", "exec", "-e", "PASS", "unit-hatchet-lite-1", "/job", "--flag")
+    assert call.env is not None and call.env["PASS"] == SECRET
+    assert call.timeout == 60
 
 
 # --- Compose.run ----------------------------------------------------------------------------
@@ -136,10 +145,10 @@ def test_run_failure_without_stderr_reports_stdout() -> None:
     assert info.value.details == f"pull access denied, token {MASK}"
 
 
-def test_run_without_check_returns_the_failure() -> None:
+def test_a_failed_job_is_returned_for_the_caller_to_judge() -> None:
     runner = FakeRunner()
-    runner.on("run", returncode=3, stdout="out", stderr="err")
-    result = make_compose(runner).oneshot("migrate", 60)
+    runner.on("docker", "exec", returncode=3, stdout="out", stderr="err")
+    result = make_compose(runner).exec_job("hatchet-lite", ("/hatchet-migrate",), 60)
     assert (result.ok, result.returncode, result.stdout, result.stderr) == (False, 3, "out", "err")
     assert runner.calls[0].timeout == 60
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import io
 import json
 import os
 import socket
 import stat
+import tarfile
 from collections.abc import Iterator
+from pathlib import PurePosixPath
 
 import pytest
 import yaml
@@ -18,8 +21,10 @@ from hatchet_local.bootstrap import TOKEN_LIFETIME, TOKEN_NAME
 from hatchet_local.defaults import (
     DEFAULT_IMAGES,
     DEFAULT_TENANT_ID,
+    ENGINE_HOLD_FILE,
     ENGINE_SERVICE,
     HATCHET_VERSION,
+    JOB_COMMANDS,
 )
 from hatchet_local.docker_cli import CONTAINER_FORMAT, LISTING_FORMAT
 from hatchet_local.errors import (
@@ -60,9 +65,14 @@ INSPECT = ("docker", "inspect", "--type", "container", "--format", "{{json .Stat
 MAKE = ("up", "--no-start", "--no-deps", "--remove-orphans")
 CREATE = (*MAKE, "postgres", "rabbitmq", ENGINE_SERVICE)
 START_BACKING = ("docker", "start", "unit-postgres-1", "unit-rabbitmq-1")
-MIGRATE = ("run", "--rm", "--no-deps", "-T", "migrate")
-SETUP = ("run", "--rm", "--no-deps", "-T", "setup")
-START_ENGINE = ("docker", "start", "unit-hatchet-lite-1")
+ENGINE = f"unit-{ENGINE_SERVICE}-1"
+# The jobs run inside the engine's container, held at its start (engine_hold.py).
+MIGRATE = ("docker", "exec", ENGINE, *JOB_COMMANDS["migrate"])
+SETUP = ("docker", "exec", "-e", "ADMIN_EMAIL", "-e", "ADMIN_PASSWORD", ENGINE,
+         *JOB_COMMANDS["setup"])  # fmt: skip
+START_ENGINE = ("docker", "start", ENGINE)
+HOLD = ("docker", "cp", "-", f"{ENGINE}:/config")
+RELEASE = ("docker", "exec", ENGINE, "rm", "-f", ENGINE_HOLD_FILE)
 MINT = (
     "exec", "-T", ENGINE_SERVICE, "/hatchet-admin", "token", "create", "--config", "/config",
     "--tenant-id", DEFAULT_TENANT_ID, "--name", TOKEN_NAME, "--expiresIn", TOKEN_LIFETIME,
@@ -73,6 +83,42 @@ PROJECT_PS = (
     "--filter=label=com.docker.compose.oneoff=False", "--format", CONTAINER_FORMAT,
 )  # fmt: skip
 TENANT_GET = Http("GET", f"/api/v1/tenants/{DEFAULT_TENANT_ID}")
+
+
+def test_the_jobs_run_in_the_engine_container_held_until_the_pristine_copy(world: World) -> None:
+    world.up()
+    journal = world.runner.journal
+    # The engine's container is held at its start (a file in its config volume), then
+    # started: the jobs run in it while RabbitMQ starts. The first stack of its kind keeps its
+    # migrated database as a base before `setup`; the pristine copy `reset` restores is taken
+    # after `setup`, and only then is the engine let go, once.
+    assert_before(journal, CREATE, HOLD, START_ENGINE, MIGRATE, ("pg_basebackup",), SETUP,
+                  RELEASE, API_READY)  # fmt: skip
+    assert world.hatchet.released == [True]
+    [hold] = world.runner.called(*HOLD)
+    assert hold.data is not None
+    with tarfile.open(fileobj=io.BytesIO(hold.data)) as tar:
+        assert tar.getnames() == [PurePosixPath(ENGINE_HOLD_FILE).name]
+    assert world.stack_dir.noted("engine-held") is None  # nothing left to finish
+
+
+def test_a_hold_a_cut_short_up_left_is_restarted_then_let_go(world: World) -> None:
+    """A signal during `setup` leaves the engine's container held, maybe with the job still
+    running in it: the next `up` restarts the container (which ends the job), runs the jobs
+    again and lets the engine go."""
+    world.hatchet.jobs["setup"] = (137, "killed\n")
+    world.up_error()
+    assert world.stack_dir.noted("engine-held") is not None and not world.hatchet.released
+    world.next_process()
+    world.hatchet.jobs["setup"] = (0, "")
+    world.hatchet.starts[ENGINE_SERVICE] = Row("running", "starting")  # held, waiting
+    world.hatchet.services[ENGINE_SERVICE] = [Row("running", "starting"), Row("running", "healthy")]
+    world.up()
+    restart = ("docker", "restart", "--time", "0", ENGINE)
+    assert world.ran(restart) == 1 and world.ran(HOLD) == 0  # the file is still in the volume
+    assert_before(world.runner.journal, restart, SETUP, RELEASE)
+    assert world.hatchet.released == [True]
+    assert world.stack_dir.noted("engine-held") is None
 
 
 def compose_commands(world: World) -> list[tuple[str, ...]]:
@@ -127,12 +173,13 @@ def test_up_starts_waits_mints_and_writes_the_settings(
     # or job runs once: nothing pulled (the images are there), nothing removed.
     scope = world.compose()
     assert all(call.argv[: len(scope)] == scope for call in runner.called("--env-file"))
-    for argv in (*(world.compose(*a) for a in (CREATE, MIGRATE, SETUP, MINT)), START_BACKING,
-                 START_ENGINE):  # fmt: skip
+    for argv in (*(world.compose(*a) for a in (CREATE, MINT)), MIGRATE, SETUP, START_BACKING,
+                 HOLD, START_ENGINE, RELEASE):  # fmt: skip
         assert world.ran(argv) == 1, argv
     assert world.ran(PROJECT_PS) == 1  # one look at the project, through the engine
     # Compose makes the containers and starts none.
-    assert not runner.called("pull") and not runner.called("rm") and not runner.called("--detach")
+    assert not runner.called("pull") and not runner.called("--detach")
+    assert [call.argv for call in runner.called("rm")] == [RELEASE]
     assert world.ran(("git", "-C", str(world.project), "check-ignore", "-q", ".env.hatchet")) == 1
     # Each default image is looked for as it is, and as a local `images build` stand-in.
     present = [call.argv[-1] for call in runner.called("image", "inspect", "--format", "{{.Id}}")]
@@ -148,27 +195,18 @@ def test_up_starts_waits_mints_and_writes_the_settings(
     assert_before(runner.journal, listings[0], START_BACKING)
     assert_before(runner.journal, ("docker", "info"), START_BACKING)  # preflight, before a start
     assert_before(runner.journal, ("image", "inspect"), CREATE, START_BACKING)
-    for job in ("migrate", "setup"):  # a job's leftover container is looked for first
+    for job in ("migrate", "setup"):  # what a `compose run` of a job left is looked for first
         leftovers = ("--filter=label=com.docker.compose.oneoff=True",
                      f"--filter=label=com.docker.compose.service={job}")  # fmt: skip
-        assert_before(runner.journal, leftovers, ("run", "--rm", "--no-deps", "-T", job))
+        assert_before(runner.journal, leftovers, JOB_COMMANDS[job][:2])
     assert_before(runner.journal, START_BACKING, (*INSPECT, "unit-postgres-1"), MIGRATE)
-    # The jobs run while RabbitMQ starts. The first stack of its
-    # kind keeps its migrated database as a base before `setup`; the pristine copy `reset`
-    # restores is taken after `setup`, before the engine first starts.
-    assert_before(runner.journal, MIGRATE, ("pg_basebackup",), SETUP)
-    # The engine's container starts after `setup` and waits for RabbitMQ's port by itself;
-    # RabbitMQ's health is awaited before the engine's.
-    assert_before(runner.journal, SETUP, START_ENGINE, (*INSPECT, "unit-rabbitmq-1"), API_READY)
-    assert world.hatchet.pristine
-    # The engine is ready once its container runs and its API answers (inspected again
-    # afterwards: when it started, for its partitions).
-    assert_before(runner.journal, START_ENGINE, (*INSPECT, "unit-hatchet-lite-1"))
-    assert_before(runner.journal, START_ENGINE, API_READY)
+    # The engine waits for RabbitMQ's port by itself; RabbitMQ's health is awaited before the
+    # engine's, which is ready once it runs and its API answers.
+    assert_before(runner.journal, SETUP, RELEASE, (*INSPECT, "unit-rabbitmq-1"), API_READY)
     # The token is minted beside the engine's start; it is proven and handed out only once
     # every tenant is handed to the engine.
-    assert_before(runner.journal, START_ENGINE, MINT, TENANT_GET, ("git", "-C"))
-    assert_before(runner.journal, START_ENGINE, ("-U", "hatchet", "-d", "hatchet"), TENANT_GET,
+    assert_before(runner.journal, RELEASE, MINT, TENANT_GET, ("git", "-C"))
+    assert_before(runner.journal, RELEASE, ("-U", "hatchet", "-d", "hatchet"), TENANT_GET,
                   ("git", "-C"))  # fmt: skip
     # Whether `images build` made a stand-in for a default image is asked before anything starts.
     assert_before(runner.journal, ("image", "inspect", "--format", BUILD_LABEL), START_BACKING)
@@ -319,7 +357,7 @@ def test_up_applies_a_changed_configuration_to_a_running_stack(
     # run again for a new version, and the token, still accepted, is kept.
     assert (*MAKE, *services.split(), ENGINE_SERVICE) in commands
     assert world.runner.called("docker", "start", *(f"unit-{s}-1" for s in services.split()))
-    assert MIGRATE in commands
+    assert world.runner.called(*MIGRATE)
     assert world.runner.called(*START_ENGINE)
     assert result.token_reused is True
 
@@ -395,7 +433,7 @@ def test_postgres_exits(world: World) -> None:
         "last log lines of postgres:\npostgres-1  | FATAL:  could not write lock file"
     )
     assert world.runner.called("logs", "--no-color", "--tail", "30", "postgres")
-    assert not world.runner.called("run", "--rm")
+    assert not world.runner.called(*JOB_COMMANDS["migrate"])
     assert "!! postgres healthy" in world.console()
 
 
@@ -414,11 +452,11 @@ def test_rabbitmq_turns_unhealthy_after_starting(world: World) -> None:
 
 def test_migrate_job_fails(world: World) -> None:
     def migrate(call: Call) -> Result:
-        password = world.hatchet.secrets(call)["HATCHET_POSTGRES_PASSWORD"]
+        password = parse_env_file(world.stack_dir.secrets_file)["HATCHET_POSTGRES_PASSWORD"]
         output = f"connecting to postgresql://hatchet:{password}@postgres:5432\n"
         return reply(call, 1, stdout=output, stderr="error: relation already exists\n")
 
-    world.runner.on_call("run", "--rm", "--no-deps", "-T", "migrate", handler=migrate)
+    world.runner.on_call(*MIGRATE, handler=migrate)
     error = world.up_error()
     assert type(error) is SetupFailed
     assert error.exit_code == 7
@@ -426,8 +464,9 @@ def test_migrate_job_fails(world: World) -> None:
     assert error.details == (
         f"connecting to postgresql://hatchet:{MASK}@postgres:5432\nerror: relation already exists"
     )
-    assert not world.runner.called("run", "--rm", "--no-deps", "-T", "setup")
-    assert not world.runner.called(*START_ENGINE)  # the engine was made, never started
+    assert not world.runner.called(*JOB_COMMANDS["setup"])
+    # The engine's container, held, runs the jobs; the engine itself never started.
+    assert world.runner.called(*START_ENGINE) and not world.runner.called(*RELEASE)
     assert "!! migrate job" in world.console()
 
 
