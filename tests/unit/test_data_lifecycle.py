@@ -187,10 +187,25 @@ def test_an_engine_that_died_alone_is_only_started_again(world: World) -> None:
     result = world.up()
     assert result.token_reused
     assert "only the engine is down; starting it" in world.console()
-    assert not world.runner.called("run", "--rm")  # no job runs again
+    assert not world.runner.called(*MIGRATE)  # no job runs again
     assert world.runner.called("up", "--detach", "--remove-orphans", "--no-deps", "hatchet-lite")
     (reclaim,) = world.hatchet.sql  # its tenants handed to it at once
     assert '"SchedulerPartition"' in reclaim
+
+
+def test_an_engine_held_when_it_stopped_is_not_merely_started_again(world: World) -> None:
+    """An `up` of a stopped stack was cut short while the engine's container was held (the
+    hold file in its volume), then the container stopped: started alone it would wait for
+    ever. The jobs run again and the engine is let go."""
+    world.up()
+    StackDir(world.ctx.state_root, "unit").note("engine-held")
+    world.hatchet.services["hatchet-lite"] = [Row(state="exited", health="")]
+    world.next_process()
+    world.up()
+    assert "only the engine is down" not in world.console()
+    assert world.runner.called(*JOB_COMMANDS["setup"])
+    assert world.runner.called("docker", "exec", "unit-hatchet-lite-1", "rm", "-f")  # let go
+    assert StackDir(world.ctx.state_root, "unit").noted("engine-held") is None
 
 
 def test_a_volume_an_interrupted_copy_left_is_made_again(world: World) -> None:
