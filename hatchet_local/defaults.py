@@ -12,7 +12,7 @@ ENGINE_SERVICE = "hatchet-lite"
 # The one-shot jobs that migrate the database and generate the engine's config.
 JOBS = ("migrate", "setup")
 # What each job runs (in its own container under plain Compose; inside the engine's container,
-# held at its start, when hatchet-local starts the stack: see engine_hold.py).
+# held at its start, when hatchet-local starts the stack: see jobs.py).
 JOB_COMMANDS: dict[str, tuple[str, ...]] = {
     "migrate": ("/hatchet-migrate",),
     "setup": ("/hatchet-admin", "quickstart", "--skip", "certs", "--generated-config-dir",

@@ -33,7 +33,6 @@ from hatchet_local.runner import tail
 from hatchet_local.stack import Stack
 
 NOTE = "engine-held"
-ADMIN_PASSWORD = "HATCHET_ADMIN_PASSWORD"  # the stack's secret `setup` gives its login
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,8 @@ def run(
                          "keeping its database as a base, so the next ones skip both")  # fmt: skip
             bases.keep(stack, ctx, new_kind)
     if plan.setup:
-        admin = {"ADMIN_EMAIL": ADMIN_EMAIL, "ADMIN_PASSWORD": stack.secrets[ADMIN_PASSWORD]}
+        password = stack.secrets["HATCHET_ADMIN_PASSWORD"]  # the stack's, for its login
+        admin = {"ADMIN_EMAIL": ADMIN_EMAIL, "ADMIN_PASSWORD": password}
         _job(ctx, compose, "setup", config.timeouts.setup, env=admin)
     if stack.dir.noted("pristine-pending") is not None:
         with console.phase("pristine copy"):

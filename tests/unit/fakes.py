@@ -305,7 +305,7 @@ class FakeHatchet:
         r.on_call("up", "--detach", handler=self._up)
         r.on_call("docker", "start", handler=self._start)
         r.on_call("run", "--rm", handler=self._run_job)
-        # The jobs run inside the engine's container, held at its start (engine_hold.py).
+        # The jobs run inside the engine's container, held at its start (jobs.py).
         r.on_call(*JOB_COMMANDS["migrate"], handler=self._exec_job)
         r.on_call(*JOB_COMMANDS["setup"][:2], handler=self._exec_job)
         r.on("docker", "restart")

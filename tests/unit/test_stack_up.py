@@ -66,7 +66,7 @@ MAKE = ("up", "--no-start", "--no-deps", "--remove-orphans")
 CREATE = (*MAKE, "postgres", "rabbitmq", ENGINE_SERVICE)
 START_BACKING = ("docker", "start", "unit-postgres-1", "unit-rabbitmq-1")
 ENGINE = f"unit-{ENGINE_SERVICE}-1"
-# The jobs run inside the engine's container, held at its start (engine_hold.py).
+# The jobs run inside the engine's container, held at its start (jobs.py).
 MIGRATE = ("docker", "exec", ENGINE, *JOB_COMMANDS["migrate"])
 SETUP = ("docker", "exec", "-e", "ADMIN_EMAIL", "-e", "ADMIN_PASSWORD", ENGINE,
          *JOB_COMMANDS["setup"])  # fmt: skip
