@@ -81,7 +81,7 @@ def _job(
     by name only."""
     with ctx.console.phase(f"{job} job"):
         remove_leftovers(ctx, compose, job)  # what a `compose run` of it (once the way) left
-        result = compose.exec_job(ENGINE_SERVICE, JOB_COMMANDS[job], timeout, env)
+        result = compose.exec(ENGINE_SERVICE, *JOB_COMMANDS[job], timeout=timeout, env=env)
         if not result.ok:
             raise SetupFailed(
                 f"the {job} job exited with code {result.returncode}",
@@ -109,8 +109,8 @@ def release(stack: Stack) -> None:
     if not held(stack):
         return
     compose = stack.compose
-    argv = ["docker", "exec", compose.container_name(ENGINE_SERVICE), "rm", "-f", ENGINE_HOLD_FILE]
-    require_ok(compose.runner.run(argv, timeout=60), "starting the held engine", compose.runner)
+    result = compose.exec(ENGINE_SERVICE, "rm", "-f", ENGINE_HOLD_FILE, timeout=60)
+    require_ok(result, "starting the held engine", compose.runner)
     stack.dir.forget(NOTE)
 
 

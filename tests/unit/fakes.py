@@ -212,7 +212,7 @@ class Row:
 
 
 HEALTHY = Row()
-TOKEN_CREATE = ("exec", "-T", "hatchet-lite", "/hatchet-admin", "token", "create")
+TOKEN_CREATE = ("/hatchet-admin", "token", "create")  # a `docker exec` in the engine's container
 
 
 def status_text(row: Row) -> str:
@@ -432,10 +432,6 @@ class FakeHatchet:
 
     def _logs(self, call: Call) -> Result:
         return reply(call, stdout=self.logs.get(call.argv[-1], ""))
-
-    def secrets(self, call: Call) -> dict[str, str]:
-        """The stack's passwords, read from the env file the command was given."""
-        return parse_env_file(Path(call.option("--env-file")))
 
     @property
     def transport(self) -> httpx.MockTransport:

@@ -45,7 +45,7 @@ def test_mint_returns_the_last_line(runner: FakeRunner, compose: Compose) -> Non
     assert mint_token(compose, DEFAULT_TENANT_ID) == TOKEN
     (call,) = runner.calls
     assert call.argv[-14:] == (
-        "exec", "-T", "hatchet-lite",
+        "docker", "exec", "unit-hatchet-lite-1",
         "/hatchet-admin", "token", "create", "--config", "/config",
         "--tenant-id", DEFAULT_TENANT_ID, "--name", TOKEN_NAME, "--expiresIn", TOKEN_LIFETIME,
     )  # fmt: skip
@@ -90,7 +90,7 @@ def test_mint_without_a_token_fails(
 
 
 def test_mint_in_another_service(runner: FakeRunner, compose: Compose) -> None:
-    runner.on("exec", "-T", "engine", stdout=f"{TOKEN}\n")
+    runner.on("docker", "exec", "unit-engine-1", stdout=f"{TOKEN}\n")
     assert mint_token(compose, "tenant-2", service="engine") == TOKEN
     assert "tenant-2" in runner.calls[0].argv
 

@@ -106,7 +106,7 @@ def test_a_job_cut_off_from_docker_is_docker_unavailable_not_a_failed_job(
     refused = "Cannot connect to the Docker daemon at unix:///tmp/proxy.sock. Is it running?\n"
     runner.on("docker", "exec", returncode=1, stderr=refused)
     with pytest.raises(DockerUnavailable) as info:
-        make_compose(runner).exec_job("hatchet-lite", ("/hatchet-migrate",), 60)
+        make_compose(runner).exec("hatchet-lite", "/hatchet-migrate", timeout=60)
     assert info.value.exit_code == 3
     assert info.value.message == (
         "no Docker engine answers (unix:///tmp/proxy.sock) during `docker exec` for "
@@ -121,12 +121,12 @@ def test_a_cut_connection_is_settled_by_asking_the_engine() -> None:
     job = ("/hatchet-migrate",)
     runner.on("docker", "exec", returncode=1, stderr="error: unexpected EOF\n")
     runner.on("docker", "version", returncode=0, stdout="20.10.24\n")
-    result = make_compose(runner).exec_job("hatchet-lite", job, 60)
+    result = make_compose(runner).exec("hatchet-lite", *job, timeout=60)
     assert result.returncode == 1  # the engine answers: the job failed by itself
 
     runner.on("docker", "version", returncode=1, stderr="Cannot connect to the Docker daemon\n")
     with pytest.raises(DockerUnavailable):
-        make_compose(runner).exec_job("hatchet-lite", job, 60)
+        make_compose(runner).exec("hatchet-lite", *job, timeout=60)
 
 
 def test_an_image_is_not_called_missing_when_docker_does_not_answer() -> None:

@@ -94,7 +94,6 @@ def test_compose_argv_is_pure() -> None:
             lambda c: c.up("hatchet-lite", no_deps=True),
             ["up", "--detach", "--remove-orphans", "--no-deps", "hatchet-lite"],
         ),
-        (lambda c: c.exec("hatchet-lite", "ls", "/"), ["exec", "-T", "hatchet-lite", "ls", "/"]),
         (lambda c: c.logs("postgres", 5), ["logs", "--no-color", "--tail", "5", "postgres"]),
         (lambda c: c.logs(), ["logs", "--no-color", "--tail", "30"]),
         (lambda c: c.down(), ["down", "--remove-orphans"]),
@@ -113,7 +112,7 @@ def test_every_compose_command_is_scoped_to_the_stack(
 def test_a_job_runs_in_the_running_container_with_its_secrets_by_name_only() -> None:
     runner = FakeRunner()
     runner.on("docker", "exec")
-    make_compose(runner).exec_job("hatchet-lite", ("/job", "--flag"), 60, env={"PASS": SECRET})
+    make_compose(runner).exec("hatchet-lite", "/job", "--flag", timeout=60, env={"PASS": SECRET})
     [call] = runner.calls
     assert call.argv == ("docker", "exec", "-e", "PASS", "unit-hatchet-lite-1", "/job", "--flag")
     assert call.env is not None and call.env["PASS"] == SECRET
@@ -148,7 +147,7 @@ def test_run_failure_without_stderr_reports_stdout() -> None:
 def test_a_failed_job_is_returned_for_the_caller_to_judge() -> None:
     runner = FakeRunner()
     runner.on("docker", "exec", returncode=3, stdout="out", stderr="err")
-    result = make_compose(runner).exec_job("hatchet-lite", ("/hatchet-migrate",), 60)
+    result = make_compose(runner).exec("hatchet-lite", "/hatchet-migrate", timeout=60)
     assert (result.ok, result.returncode, result.stdout, result.stderr) == (False, 3, "out", "err")
     assert runner.calls[0].timeout == 60
 
