@@ -6,6 +6,8 @@ next database from that copy, carries into it what the default tenant's running 
 registered (their workflows and the workers themselves: an SDK never registers again while it
 runs, so a running worker keeps working) and the row of the stack's token, and swaps it in
 with two renames in one transaction: whatever interrupts it, the data is the old or the new.
+The copy of the pristine database is the slow part (about 1,000 files): while the engine starts,
+each reset makes the next one's (provision.SPARE), which that reset renames into place.
 Runs, events, logs, schedules and crons made through the API, other tokens, and extra tenants
 are gone; the engine's config volume (its keys), the ports and so the server URL are kept,
 so the token in `.env.hatchet` stays valid and the file is not rewritten.
@@ -16,16 +18,16 @@ config volume included, and bootstraps anew with a new token, as before.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from hatchet_local import postgres, startup
 from hatchet_local.client_settings import token_claims
 from hatchet_local.config import Config
 from hatchet_local.context import Context
 from hatchet_local.defaults import DEFAULT_TENANT_ID, ENGINE_SERVICE
-from hatchet_local.errors import ConfigError
+from hatchet_local.errors import ConfigError, HatchetLocalError
 from hatchet_local.phases import healthy
-from hatchet_local.provision import PRISTINE
+from hatchet_local.provision import PRISTINE, SPARE
 from hatchet_local.stack import Stack, load_stack, stack_lock
 from hatchet_local.wipe import empty_rabbitmq, wipe
 
@@ -81,6 +83,22 @@ DELETE FROM v1_filter WHERE NOT is_declarative OR workflow_id NOT IN (SELECT "id
 DELETE FROM v1_queue WHERE tenant_id <> '{tenant}';
 """
 
+# The spare is taken only when it was copied from this pristine database, whole: its comment,
+# set after the copy, names the pristine database's oid (`wipe` makes a new one).
+_FITS = (
+    f"SELECT EXISTS (SELECT 1 FROM pg_database s, pg_database p WHERE s.datname = '{SPARE}' "
+    f"AND p.datname = '{PRISTINE}' AND shobj_description(s.oid, 'pg_database') = 'copy of ' "
+    f"|| p.oid)"
+)
+_SPARE = f"""\
+DROP DATABASE IF EXISTS {SPARE};
+CREATE DATABASE {SPARE} TEMPLATE {PRISTINE} STRATEGY FILE_COPY;
+DO $$ BEGIN
+    EXECUTE format('COMMENT ON DATABASE {SPARE} IS %L', 'copy of ' ||
+                   (SELECT oid FROM pg_database WHERE datname = '{PRISTINE}'));
+END $$;
+"""
+
 
 def reset(
     config: Config, ctx: Context, *, tenant: str | None = None, new_token: bool = False
@@ -100,8 +118,14 @@ def reset(
             if why_not is None:
                 with ctx.console.phase("restore"):
                     _restore(stack, ctx)
-                startup.start_engine(stack, ctx, config)
-                return startup.finish(stack, ctx, config)
+                # The next reset's copy is made while the engine starts (it reads nothing
+                # of the pristine database, the copy's template).
+                with ThreadPoolExecutor(max_workers=1) as beside:
+                    spare = beside.submit(_keep_spare, stack)
+                    startup.start_engine(stack, ctx, config)
+                    result = startup.finish(stack, ctx, config)
+                    _warn_unless_kept(ctx, spare)
+                return result
             ctx.console.warn(f"{why_not}; this reset makes a new token (written to "
                              f"{config.env_file.name})")  # fmt: skip
         with ctx.console.phase("wipe data"):
@@ -126,6 +150,19 @@ def _backing_up(stack: Stack, ctx: Context, config: Config) -> str | None:
     return None
 
 
+def _keep_spare(stack: Stack) -> None:
+    postgres.psql(stack.compose, _SPARE, "copying the pristine database for the next reset",
+                  database="postgres")  # fmt: skip
+
+
+def _warn_unless_kept(ctx: Context, spare: Future[None]) -> None:
+    """The reset is done either way: without its spare, the next one copies."""
+    try:
+        spare.result()
+    except HatchetLocalError as error:
+        ctx.console.warn(f"{error.message}; the next reset copies the pristine database itself")
+
+
 def _restore(stack: Stack, ctx: Context) -> None:
     """The pristine database with the running workers' registrations and the token, swapped
     in for the current one; RabbitMQ's queues emptied."""
@@ -140,11 +177,18 @@ def _restore(stack: Stack, ctx: Context) -> None:
     script = f"""\
 {psql} -d postgres <<'SQL'
 SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-    WHERE datname IN ('{NEXT}', '{OLD}') AND pid <> pg_backend_pid();
+    WHERE datname IN ('{NEXT}', '{OLD}', '{SPARE}') AND pid <> pg_backend_pid();
 DROP DATABASE IF EXISTS {NEXT};
 DROP DATABASE IF EXISTS {OLD};
+SQL
+if [ "$({psql} -d postgres -c "{_FITS}")" = t ]; then
+    {psql} -d postgres -c 'ALTER DATABASE {SPARE} RENAME TO {NEXT}'
+else
+    {psql} -d postgres <<'SQL'
+DROP DATABASE IF EXISTS {SPARE};
 CREATE DATABASE {NEXT} TEMPLATE {PRISTINE} STRATEGY FILE_COPY;
 SQL
+fi
 pg_dump -U {postgres.USER} --data-only --disable-triggers {tables} {postgres.DATABASE} \\
     | {psql} -d {NEXT}
 {psql} -d {NEXT} <<'SQL'

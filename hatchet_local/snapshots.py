@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hatchet_local import __version__, postgres, snapshot_file, startup
+from hatchet_local import __version__, postgres, provision, snapshot_file, startup
 from hatchet_local.config import Config
 from hatchet_local.context import Context
 from hatchet_local.defaults import ENGINE_SERVICE
@@ -86,6 +86,7 @@ def save(config: Config, ctx: Context, target: str, *, force: bool = False) -> S
             message_queue=stack.record.message_queue,
         )  # fmt: skip
         with snapshot_file.writing(path, overwrite=force) as writer:
+            provision.drop_spare(stack)
             with ctx.console.phase("database"), writer.member(DATABASE, gzipped=True) as out:
                 postgres.basebackup(stack.compose, out)
             with ctx.console.phase("engine config"), writer.member(CONFIG) as out:

@@ -12,7 +12,7 @@ from hatchet_local import postgres
 from hatchet_local.context import Context
 from hatchet_local.defaults import ENGINE_SERVICE
 from hatchet_local.docker import remove_volume, require_ok
-from hatchet_local.provision import PRISTINE
+from hatchet_local.provision import PRISTINE, SPARE
 from hatchet_local.stack import Stack
 
 
@@ -29,9 +29,9 @@ def wipe(stack: Stack, ctx: Context, *, in_place: bool = True) -> None:
 
 def _wipe_in_place(stack: Stack, ctx: Context) -> bool:
     """Wipe the data while Postgres and RabbitMQ keep running, which saves their restart:
-    drop and re-create the database (and its pristine copy), re-create RabbitMQ's vhost,
-    remove the engine and its config volume. False (nothing done) when those services are
-    not both up."""
+    drop and re-create the database (and its pristine copy, and the next reset's copy of
+    that), re-create RabbitMQ's vhost, remove the engine and its config volume. False (nothing
+    done) when those services are not both up."""
     states = {s.service: s.state for s in stack.compose.ps()}
     if any(states.get(service) != "running" for service in stack.services()):
         return False
@@ -39,7 +39,8 @@ def _wipe_in_place(stack: Stack, ctx: Context) -> bool:
     compose.run("rm", "--stop", "--force", ENGINE_SERVICE, timeout=120)
     sql = (
         f"DROP DATABASE IF EXISTS {postgres.DATABASE} WITH (FORCE);\n"
-        f"DROP DATABASE IF EXISTS {PRISTINE};\nCREATE DATABASE {postgres.DATABASE};\n"
+        f"DROP DATABASE IF EXISTS {PRISTINE};\nDROP DATABASE IF EXISTS {SPARE};\n"
+        f"CREATE DATABASE {postgres.DATABASE};\n"
     )
     postgres.psql(compose, sql, "dropping the database", database="postgres")
     if "rabbitmq" in stack.services():

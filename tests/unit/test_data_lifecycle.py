@@ -13,13 +13,13 @@ import time
 
 import pytest
 
-from hatchet_local import bases, resets
+from hatchet_local import bases, resets, snapshots
 from hatchet_local.defaults import JOB_COMMANDS
 from hatchet_local.errors import CommandFailed
-from hatchet_local.runner import SubprocessRunner
+from hatchet_local.runner import Result, SubprocessRunner
 from hatchet_local.stack import load_stack
 from hatchet_local.state import StackDir
-from tests.unit.fakes import TOKEN_CREATE, Call, Row
+from tests.unit.fakes import TOKEN_CREATE, Call, Row, reply
 from tests.unit.harness import World
 
 pytestmark = pytest.mark.usefixtures("tokens_with_ids")
@@ -137,9 +137,52 @@ def test_reset_keeps_the_token_and_the_settings_file(world: World) -> None:
     text = (script.data or b"").decode()
     assert "CREATE DATABASE hatchet_next TEMPLATE hatchet_pristine" in text
     assert "ALTER DATABASE hatchet RENAME TO hatchet_old;\nALTER DATABASE hatchet_next" in text
-    assert text.index("BEGIN;") < text.index("RENAME") < text.index("COMMIT;")
+    swap = text.index("ALTER DATABASE hatchet RENAME TO hatchet_old")
+    assert text.index("BEGIN;") < swap < text.index("COMMIT;")
+    # The last reset's copy is renamed into place only when it was made from this pristine
+    # database; else it is dropped and the pristine database copied, as before.
+    taken = text.index("ALTER DATABASE hatchet_spare RENAME TO hatchet_next")
+    fits = text.index("shobj_description(s.oid, 'pg_database') = 'copy of ' || p.oid")
+    assert fits < taken < text.index("DROP DATABASE IF EXISTS hatchet_spare") < swap
+    # While the engine starts, the next reset's copy is made, its origin in its comment.
+    (spare,) = [sql for sql in world.hatchet.sql if "CREATE DATABASE hatchet_spare" in sql]
+    assert "TEMPLATE hatchet_pristine" in spare and "COMMENT ON DATABASE hatchet_spare" in spare
+    assert "'copy of ' ||" in spare
     assert "-t '\"Worker\"'" in text and "pg_dump" in text  # running workers carried over
     assert not world.runner.called(*MIGRATE)  # nothing more than the engine restarts
+
+
+def test_a_reset_whose_next_copy_fails_is_done_and_says_so(world: World) -> None:
+    world.up()
+    world.next_process()
+
+    def no_room(call: Call) -> Result:
+        if "CREATE DATABASE hatchet_spare" in (call.data or b"").decode():
+            return reply(call, 1, stderr="ERROR:  could not write: No space left on device\n")
+        return world.hatchet.psql(call)
+
+    world.runner.on_call("docker", "exec", "-i", handler=no_room)
+    result = resets.reset(world.config(), world.ctx)
+    assert result.token_reused
+    assert "the next reset copies the pristine database itself" in world.console()
+
+
+def test_a_snapshot_carries_no_copy_kept_for_the_next_reset(world: World) -> None:
+    world.up()
+    world.next_process()
+
+    def postgres_15(call: Call) -> Result:
+        if "SHOW server_version_num" in (call.data or b"").decode():
+            return reply(call, stdout="150004\n")
+        return world.hatchet.psql(call)
+
+    world.runner.on_call("docker", "exec", "-i", handler=postgres_15)
+    snapshots.save(world.config(), world.ctx, "s1", force=False)
+    calls = world.runner.calls
+    (drop,) = [i for i, c in enumerate(calls)
+               if b"DROP DATABASE IF EXISTS hatchet_spare" in (c.data or b"")]  # fmt: skip
+    (copy,) = [i for i, c in enumerate(calls) if c.has("pg_basebackup")]
+    assert drop < copy  # its ~1,000 files would go to every stack started from the snapshot
 
 
 def test_a_stack_without_a_pristine_copy_is_reset_with_a_new_token(world: World) -> None:
