@@ -182,7 +182,8 @@ DROP DATABASE IF EXISTS {NEXT};
 DROP DATABASE IF EXISTS {OLD};
 SQL
 if [ "$({psql} -d postgres -c "{_FITS}")" = t ]; then
-    {psql} -d postgres -c 'ALTER DATABASE {SPARE} RENAME TO {NEXT}'
+    {psql} -d postgres -c 'ALTER DATABASE {SPARE} RENAME TO {NEXT}' \\
+        -c 'COMMENT ON DATABASE {NEXT} IS NULL'
 else
     {psql} -d postgres <<'SQL'
 DROP DATABASE IF EXISTS {SPARE};

@@ -73,6 +73,13 @@ def sql(project: Project, query: str) -> str:
     return result.stdout.strip()
 
 
+# The next reset's copy exists and was made from the pristine database of the stack.
+SPARE_FITS = (
+    "SELECT shobj_description(s.oid, 'pg_database') = 'copy of ' || p.oid FROM pg_database s, "
+    "pg_database p WHERE s.datname = 'hatchet_spare' AND p.datname = 'hatchet_pristine'"
+)
+
+
 def wait_until_only_one_worker_is_connected(project: Project, timeout: float = 90) -> None:
     """A worker stopped a moment ago (the previous test's) counts as running until the engine
     has seen its stream close, or its last heartbeat is older than resets.LIVE: a reset then
@@ -171,6 +178,17 @@ def test_reset_keeps_the_token_and_a_running_worker(second: tuple[Project, str])
         after = inventory(project)
         assert after == {"workflows": [name], "crons": [], "runs": 1}  # the run just made
         assert "extra-team" not in project.hl("tenant", "list").stdout
+        # While the engine started, the reset copied the pristine database for the next one,
+        # which renames that copy into place: the same outcome, the same running worker.
+        assert sql(project, SPARE_FITS) == "t"
+        project.hl("tenant", "create", "second-team")
+        reset = project.hl("reset", "--yes")
+        assert "the next reset copies" not in reset.stderr  # its own copy was kept too
+        assert sql(project, SPARE_FITS) == "t"
+        assert json.loads(probe(project.dir, "run", name, "again"))["echo"] == "AGAIN"
+        assert inventory(project) == {"workflows": [name], "crons": [], "runs": 1}
+        assert "second-team" not in project.hl("tenant", "list").stdout
+        assert (settings_file.read_bytes(), settings_file.stat().st_mtime_ns) == written
     # `--new-token` is the reset of old: new keys, a new token, the settings file rewritten.
     old_token = project.env_file()["HATCHET_CLIENT_TOKEN"]
     project.hl("reset", "--new-token", "--yes")
