@@ -373,6 +373,8 @@ class FakeHatchet:
             return reply(call, stdout="1\n" if self.pristine else "")
         if '"SchedulerPartition"' in sql:
             return reply(call, stdout="0\n")  # every tenant is the live engine's
+        if "SHOW server_version_num" in sql:
+            return reply(call, stdout="150004\n")  # the stack's Postgres 15
         return reply(call)
 
     def _logs_of_container(self, call: Call) -> Result:
